@@ -1,0 +1,368 @@
+//! Booking and the appointment lifecycle.
+
+use carebook_domain::appointment::{AppointmentFacts, initial_status, plan_transition};
+use carebook_domain::policy::{Action, Actor, Subject, appointment_scope, authorize};
+use carebook_domain::validation::{MAX_REASON_CHARS, parse_text};
+use carebook_domain::{AppointmentStatus, Role, Transition, UserStatus, ValidationErrors};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use super::doctors::{busy_intervals, parse_instant};
+use super::{App, AppError, Page, PageParams, audit, new_id, paginate};
+use crate::store::{
+    AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentView, Cursor,
+    Interval, Tx, UserId,
+};
+
+#[derive(Debug, Clone)]
+pub struct BookInput {
+    pub doctor_id: String,
+    pub start: String,
+    /// Required when staff book; a patient books for themself.
+    pub patient_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AppointmentQuery {
+    pub status: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub doctor_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub q: Option<String>,
+    /// `start` (default, soonest first) or `-start` (latest first).
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppointmentDetail {
+    pub appointment: AppointmentView,
+    pub history: Vec<AppointmentEvent>,
+}
+
+/// How far around a booking's start busy time is read to check it.
+const CHECK_MARGIN_HOURS: i64 = 24;
+
+fn around(start: Timestamp) -> Interval {
+    let margin = SignedDuration::from_hours(CHECK_MARGIN_HOURS);
+    Interval::new(start - margin, start + margin).expect("a non-empty margin")
+}
+
+/// Loads an appointment the actor may see; one they may not see is "not found".
+fn visible_appointment(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: &AppointmentId,
+) -> Result<AppointmentView, AppError> {
+    let view = tx
+        .find_appointment(id)?
+        .ok_or(AppError::NotFound("appointment"))?;
+    let subject = Subject::Appointment {
+        patient: &view.record.patient_id,
+        doctor: &view.record.doctor_id,
+    };
+    authorize(actor, Action::ViewAppointment, subject)
+        .map_err(|_| AppError::NotFound("appointment"))?;
+    Ok(view)
+}
+
+fn record_event(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    action: &str,
+    before: Option<&AppointmentRecord>,
+    after: &AppointmentRecord,
+    reason: Option<&str>,
+) -> Result<(), AppError> {
+    let event = AppointmentEvent {
+        appointment_id: after.id.clone(),
+        seq: 0,
+        at: after.updated_at,
+        actor_id: Some(actor.user_id.clone()),
+        action: action.to_owned(),
+        from_status: before.map(|b| b.status),
+        to_status: after.status,
+        from_start: before.map(|b| b.slot.start),
+        to_start: Some(after.slot.start),
+        reason: reason.map(str::to_owned),
+    };
+    tx.append_appointment_event(&event)?;
+    audit(
+        tx,
+        after.updated_at,
+        Some(&actor.user_id),
+        &format!("appointment.{action}"),
+        ("appointment", Some(after.id.as_str())),
+        json!({
+            "from": before.map(|b| b.status.as_str()),
+            "to": after.status.as_str(),
+            "from_start": before.map(|b| b.slot.start.to_string()),
+            "to_start": after.slot.start.to_string(),
+            "reason": reason,
+        }),
+    )?;
+    Ok(())
+}
+
+impl App {
+    pub async fn book(&self, actor: &Actor, input: BookInput) -> Result<AppointmentView, AppError> {
+        let mut errors = ValidationErrors::new();
+        let start = errors.take(parse_instant("start", &input.start));
+        let reason = errors.take(parse_text(
+            "reason",
+            input.reason.as_deref(),
+            MAX_REASON_CHARS,
+        ));
+        if input.doctor_id.trim().is_empty() {
+            errors.add("doctor_id", "is required");
+        }
+        let patient_id = match (input.patient_id.as_deref().map(str::trim), actor.role) {
+            (Some(id), _) if !id.is_empty() => Some(UserId::new(id)),
+            (_, Role::Patient) => Some(actor.user_id.clone()),
+            _ => {
+                errors.add("patient_id", "is required when booking for a patient");
+                None
+            }
+        };
+        let (Some(start), Some(reason), Some(patient_id)) = (start, reason, patient_id) else {
+            return Err(errors.into());
+        };
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        authorize(
+            actor,
+            Action::BookAppointment,
+            Subject::Patient(&patient_id),
+        )?;
+        let doctor_id = UserId::new(input.doctor_id.trim());
+        let actor = actor.clone();
+        let now = self.now();
+        let id = AppointmentId::new(new_id("apt"));
+        self.store
+            .write(move |tx| {
+                let patient = tx
+                    .find_user(&patient_id)?
+                    .filter(|p| p.role == Role::Patient && p.status == UserStatus::Active)
+                    .ok_or_else(|| AppError::invalid("patient_id", "is not an active patient"))?;
+                let doctor = tx
+                    .find_doctor(&doctor_id)?
+                    .filter(|d| d.status == UserStatus::Active)
+                    .ok_or_else(|| {
+                        AppError::invalid("doctor_id", "is not a doctor who takes bookings")
+                    })?;
+                let busy = busy_intervals(tx, &doctor_id, around(start))?;
+                let slot = doctor.schedule.check_bookable(start, &busy, now)?;
+                let record = AppointmentRecord {
+                    id,
+                    doctor_id,
+                    patient_id: patient.id,
+                    slot,
+                    status: initial_status(doctor.schedule.rules.auto_confirm),
+                    reason,
+                    status_reason: None,
+                    created_by: actor.user_id.clone(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                // The claims inserted here are what truly refuses a double booking.
+                tx.insert_appointment(&record)?;
+                record_event(tx, &actor, "book", None, &record, None)?;
+                Ok(AppointmentView {
+                    record,
+                    doctor_name: doctor.name,
+                    patient_name: patient.name,
+                })
+            })
+            .await
+    }
+
+    /// Confirm, reject, cancel, check in, complete or record a no-show.
+    pub async fn move_appointment(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        transition: Transition,
+        reason: Option<String>,
+    ) -> Result<AppointmentView, AppError> {
+        debug_assert!(
+            transition != Transition::Reschedule,
+            "reschedule has its own use case"
+        );
+        let reason = parse_text("reason", reason.as_deref(), MAX_REASON_CHARS)?;
+        let actor = actor.clone();
+        let now = self.now();
+        self.store
+            .write(move |tx| {
+                let mut view = visible_appointment(tx, &actor, &id)?;
+                let before = view.record.clone();
+                let doctor = tx
+                    .find_doctor(&before.doctor_id)?
+                    .ok_or(AppError::NotFound("doctor"))?;
+                let facts = AppointmentFacts {
+                    status: before.status,
+                    patient_id: &before.patient_id,
+                    doctor_id: &before.doctor_id,
+                    slot: before.slot,
+                    time_zone: &doctor.schedule.time_zone,
+                    cancel_window_hours: doctor.schedule.rules.cancel_window_hours,
+                    auto_confirm: doctor.schedule.rules.auto_confirm,
+                };
+                let status = plan_transition(&actor, transition, &facts, now)?;
+                view.record.status = status;
+                view.record.updated_at = now;
+                if matches!(transition, Transition::Reject | Transition::Cancel) {
+                    view.record.status_reason = reason.clone();
+                }
+                tx.update_appointment(&view.record)?;
+                record_event(
+                    tx,
+                    &actor,
+                    transition.as_str(),
+                    Some(&before),
+                    &view.record,
+                    reason.as_deref(),
+                )?;
+                Ok(view)
+            })
+            .await
+    }
+
+    /// Moves a live appointment to another free slot of the same doctor, keeping its
+    /// id and history. The old claims are released and the new ones taken in one
+    /// transaction, so either the move happens whole or not at all.
+    pub async fn reschedule(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        start: &str,
+        reason: Option<String>,
+    ) -> Result<AppointmentView, AppError> {
+        let mut errors = ValidationErrors::new();
+        let start = errors.take(parse_instant("start", start));
+        let reason = errors.take(parse_text("reason", reason.as_deref(), MAX_REASON_CHARS));
+        let (Some(start), Some(reason)) = (start, reason) else {
+            return Err(errors.into());
+        };
+        let actor = actor.clone();
+        let now = self.now();
+        self.store
+            .write(move |tx| {
+                let mut view = visible_appointment(tx, &actor, &id)?;
+                let before = view.record.clone();
+                let doctor = tx
+                    .find_doctor(&before.doctor_id)?
+                    .ok_or(AppError::NotFound("doctor"))?;
+                let facts = AppointmentFacts {
+                    status: before.status,
+                    patient_id: &before.patient_id,
+                    doctor_id: &before.doctor_id,
+                    slot: before.slot,
+                    time_zone: &doctor.schedule.time_zone,
+                    cancel_window_hours: doctor.schedule.rules.cancel_window_hours,
+                    auto_confirm: doctor.schedule.rules.auto_confirm,
+                };
+                let status = plan_transition(&actor, Transition::Reschedule, &facts, now)?;
+                // The appointment's own slot does not block its move.
+                let mut busy = busy_intervals(tx, &before.doctor_id, around(start))?;
+                if let Some(own) = busy.iter().position(|b| *b == before.slot) {
+                    busy.swap_remove(own);
+                }
+                let slot = doctor.schedule.check_bookable(start, &busy, now)?;
+                view.record.slot = slot;
+                view.record.status = status;
+                view.record.updated_at = now;
+                tx.update_appointment(&view.record)?;
+                record_event(
+                    tx,
+                    &actor,
+                    "reschedule",
+                    Some(&before),
+                    &view.record,
+                    reason.as_deref(),
+                )?;
+                Ok(view)
+            })
+            .await
+    }
+
+    pub async fn find_appointment(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+    ) -> Result<AppointmentDetail, AppError> {
+        let actor = actor.clone();
+        self.store
+            .read(move |tx| {
+                let appointment = visible_appointment(tx, &actor, &id)?;
+                let history = tx.appointment_events(&id)?;
+                Ok(AppointmentDetail {
+                    appointment,
+                    history,
+                })
+            })
+            .await
+    }
+
+    pub async fn list_appointments(
+        &self,
+        actor: &Actor,
+        query: AppointmentQuery,
+        page: PageParams,
+    ) -> Result<Page<AppointmentView>, AppError> {
+        let mut errors = ValidationErrors::new();
+        let mut statuses = Vec::new();
+        for value in query
+            .status
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match AppointmentStatus::parse(value) {
+                Some(status) => statuses.push(status),
+                None => errors.add("status", format!("{value:?} is not an appointment status")),
+            }
+        }
+        let from = query.from.as_deref().map(|v| parse_instant("from", v));
+        let from = from.and_then(|r| errors.take(r));
+        let to = query.to.as_deref().map(|v| parse_instant("to", v));
+        let to = to.and_then(|r| errors.take(r));
+        let newest_first = match query.sort.as_deref() {
+            None | Some("start") => false,
+            Some("-start") => true,
+            Some(_) => {
+                errors.add("sort", "must be start or -start");
+                false
+            }
+        };
+        let q = errors
+            .take(parse_text("q", query.q.as_deref(), 200))
+            .flatten();
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let request = page.to_request()?;
+        let filter = AppointmentFilter {
+            scope: appointment_scope(actor),
+            statuses,
+            from,
+            to,
+            doctor_id: query.doctor_id.map(UserId::new),
+            patient_id: query.patient_id.map(UserId::new),
+            q,
+            newest_first,
+        };
+        let rows = {
+            let request = request.clone();
+            self.store
+                .read(move |tx| Ok::<_, AppError>(tx.list_appointments(&filter, &request)?))
+                .await?
+        };
+        Ok(paginate(rows, &request, |a| Cursor {
+            key: a.record.slot.start.as_millisecond().to_string(),
+            id: a.record.id.to_string(),
+        }))
+    }
+}

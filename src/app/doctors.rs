@@ -1,0 +1,687 @@
+//! Specialties, doctors' profiles and schedules, time off, free slots and search.
+
+use carebook_domain::policy::{Action, Actor, Subject, authorize};
+use carebook_domain::schedule::{MAX_SLOT_WINDOW_DAYS, ScheduleInput};
+use carebook_domain::validation::{MAX_TEXT_CHARS, parse_name, parse_text};
+use carebook_domain::{Interval, Role, Schedule, UserStatus, ValidationErrors};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use super::{App, AppError, Page, PageParams, audit, new_id, paginate};
+use crate::store::{
+    Cursor, DoctorFilter, DoctorRecord, Fee, Specialty, SpecialtyId, StoreResult, TimeOffId,
+    TimeOffRecord, Tx, UserId,
+};
+
+/// A doctor as clients see them: profile, specialties and the next free slot.
+#[derive(Debug, Clone)]
+pub struct DoctorProfile {
+    pub doctor: DoctorRecord,
+    pub specialties: Vec<Specialty>,
+    pub next_free_slot: Option<Interval>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DoctorSearch {
+    pub q: Option<String>,
+    /// A specialty's id or slug.
+    pub specialty: Option<String>,
+    pub available_from: Option<String>,
+    pub available_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DoctorPatch {
+    pub name: Option<String>,
+    pub bio: Option<Option<String>>,
+    pub qualifications: Option<Option<String>>,
+    pub years_experience: Option<Option<i64>>,
+    pub languages: Option<Vec<String>>,
+    pub fee: Option<Option<Fee>>,
+    pub specialty_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TimeOffInput {
+    pub start: String,
+    pub end: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TimeOffCreated {
+    pub time_off: TimeOffRecord,
+    /// Live appointments inside the new time off: they stay booked until someone
+    /// cancels or moves them, so the doctor is told.
+    pub overlapping_appointments: usize,
+}
+
+pub const MAX_TIME_OFF_DAYS: i64 = 366;
+const MAX_LANGUAGES: usize = 20;
+
+/// Parses an RFC 3339 instant (with offset), naming the field on failure.
+pub fn parse_instant(field: &str, value: &str) -> Result<Timestamp, ValidationErrors> {
+    value.trim().parse::<Timestamp>().map_err(|_| {
+        ValidationErrors::single(
+            field,
+            "must be an RFC 3339 date-time with offset, such as 2026-03-02T09:00:00+01:00",
+        )
+    })
+}
+
+/// A `from`/`to` bound: an RFC 3339 instant, or a plain date meaning that day in the
+/// doctor's zone (`from` = its first instant, `to` = the first instant after it).
+fn parse_bound(
+    field: &str,
+    value: &str,
+    zone: &TimeZone,
+    is_end: bool,
+) -> Result<Timestamp, ValidationErrors> {
+    if let Ok(date) = value.trim().parse::<Date>() {
+        let day = if is_end {
+            date.tomorrow().ok()
+        } else {
+            Some(date)
+        };
+        return day
+            .and_then(|d| d.to_zoned_datetime(zone.clone()).ok())
+            .map(|z| z.timestamp())
+            .ok_or_else(|| ValidationErrors::single(field, "is out of range"));
+    }
+    parse_instant(field, value).map_err(|_| {
+        ValidationErrors::single(
+            field,
+            "must be an RFC 3339 date-time with offset or a date such as 2026-03-02",
+        )
+    })
+}
+
+fn parse_window(
+    from: Option<&str>,
+    to: Option<&str>,
+    zone: &TimeZone,
+    now: Timestamp,
+    default_days: i64,
+) -> Result<Interval, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let start = match from {
+        Some(from) => errors.take(parse_bound("from", from, zone, false)),
+        None => Some(now),
+    };
+    let end = match (to, start) {
+        (Some(to), _) => errors.take(parse_bound("to", to, zone, true)),
+        (None, Some(start)) => Some(start + SignedDuration::from_hours(24 * default_days)),
+        (None, None) => None,
+    };
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err(errors);
+    };
+    let Some(window) = Interval::new(start, end) else {
+        return Err(ValidationErrors::single("to", "must be after from"));
+    };
+    if window.duration() > SignedDuration::from_hours(24 * MAX_SLOT_WINDOW_DAYS) {
+        return Err(ValidationErrors::single(
+            "to",
+            "the window may span at most 31 days",
+        ));
+    }
+    Ok(window)
+}
+
+fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.to_lowercase().chars() {
+        if c.is_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
+
+/// Time off and live appointments that overlap `window`: what free slots avoid.
+pub(crate) fn busy_intervals(
+    tx: &mut dyn Tx,
+    doctor: &UserId,
+    window: Interval,
+) -> StoreResult<Vec<Interval>> {
+    let mut busy: Vec<Interval> = tx
+        .list_time_off(doctor, window)?
+        .into_iter()
+        .map(|t| t.period)
+        .collect();
+    busy.extend(tx.busy_slots(doctor, window)?);
+    Ok(busy)
+}
+
+/// The first free slot at or after `from`, searched a week at a time up to the horizon.
+fn next_free_slot(
+    tx: &mut dyn Tx,
+    doctor: &DoctorRecord,
+    from: Timestamp,
+    until: Option<Timestamp>,
+    now: Timestamp,
+) -> StoreResult<Option<Interval>> {
+    let bookable = doctor.schedule.bookable_window(now);
+    let mut start = from.max(bookable.start);
+    // The horizon bounds slot starts; one slot length past it covers the last slot.
+    let limit = until.unwrap_or(bookable.end + doctor.schedule.slot_length());
+    while start < limit {
+        let end = (start + SignedDuration::from_hours(24 * 7)).min(limit);
+        let Some(window) = Interval::new(start, end) else {
+            break;
+        };
+        let busy = busy_intervals(tx, &doctor.user_id, window)?;
+        if let Some(slot) = doctor
+            .schedule
+            .free_slots(window, &busy, now)
+            .into_iter()
+            .next()
+        {
+            return Ok(Some(slot));
+        }
+        start = end;
+    }
+    Ok(None)
+}
+
+fn is_visible(doctor: &DoctorRecord, actor: Option<&Actor>) -> bool {
+    doctor.status == UserStatus::Active
+        || actor.is_some_and(|a| a.role.is_staff() || a.user_id == doctor.user_id)
+}
+
+fn specialties_of(all: &[Specialty], doctor: &DoctorRecord) -> Vec<Specialty> {
+    all.iter()
+        .filter(|s| doctor.specialty_ids.contains(&s.id))
+        .cloned()
+        .collect()
+}
+
+impl App {
+    pub async fn list_specialties(&self) -> Result<Vec<Specialty>, AppError> {
+        self.store
+            .read(|tx| Ok::<_, AppError>(tx.list_specialties()?))
+            .await
+    }
+
+    pub async fn create_specialty(&self, actor: &Actor, name: &str) -> Result<Specialty, AppError> {
+        authorize(actor, Action::ManageSpecialties, Subject::Clinic)?;
+        let name = parse_name("name", name)?;
+        let slug = slugify(&name);
+        if slug.is_empty() {
+            return Err(AppError::invalid("name", "must contain a letter or digit"));
+        }
+        let specialty = Specialty {
+            id: SpecialtyId::new(new_id("spc")),
+            name,
+            slug,
+        };
+        let (actor_id, now, created) = (actor.user_id.clone(), self.now(), specialty.clone());
+        self.store
+            .write(move |tx| {
+                tx.insert_specialty(&specialty)?;
+                audit(
+                    tx,
+                    now,
+                    Some(&actor_id),
+                    "specialty.created",
+                    ("specialty", Some(specialty.id.as_str())),
+                    json!({ "name": specialty.name }),
+                )?;
+                Ok::<_, AppError>(())
+            })
+            .await?;
+        Ok(created)
+    }
+
+    pub async fn search_doctors(
+        &self,
+        actor: Option<&Actor>,
+        search: DoctorSearch,
+        page: PageParams,
+    ) -> Result<Page<DoctorProfile>, AppError> {
+        let request = page.to_request()?;
+        let now = self.now();
+        let clinic_zone = TimeZone::get(&self.settings.clinic_time_zone).unwrap_or(TimeZone::UTC);
+        let availability = if search.available_from.is_some() || search.available_to.is_some() {
+            Some(parse_window(
+                search.available_from.as_deref(),
+                search.available_to.as_deref(),
+                &clinic_zone,
+                now,
+                7,
+            )?)
+        } else {
+            None
+        };
+        let q = parse_text("q", search.q.as_deref(), 200)?;
+        let staff = actor.is_some_and(|a| a.role.is_staff());
+        let wanted = request.limit as usize;
+        let rows = {
+            let request = request.clone();
+            self.store
+                .read(move |tx| {
+                    let specialty_id = match &search.specialty {
+                        Some(s) => match tx.find_specialty(s.trim())? {
+                            Some(found) => Some(found.id),
+                            None => {
+                                return Err(AppError::invalid(
+                                    "specialty",
+                                    "is not a known specialty id or slug",
+                                ));
+                            }
+                        },
+                        None => None,
+                    };
+                    let filter = DoctorFilter {
+                        q,
+                        specialty_id,
+                        only_active: !staff,
+                    };
+                    let all_specialties = tx.list_specialties()?;
+                    let mut found = Vec::new();
+                    let mut cursor = request.after.clone();
+                    // With an availability filter a page of doctors may hold few matches;
+                    // keep reading pages until this page is full or doctors run out.
+                    loop {
+                        let batch_request = crate::store::PageRequest {
+                            limit: request.limit.max(50),
+                            after: cursor.clone(),
+                        };
+                        let batch = tx.list_doctors(&filter, &batch_request)?;
+                        let exhausted = batch.len() < batch_request.limit as usize;
+                        for doctor in batch {
+                            cursor = Some(Cursor {
+                                key: doctor.name.clone(),
+                                id: doctor.user_id.to_string(),
+                            });
+                            let next = match availability {
+                                Some(window) => {
+                                    let slot = next_free_slot(
+                                        tx,
+                                        &doctor,
+                                        window.start,
+                                        Some(window.end),
+                                        now,
+                                    )?;
+                                    if slot.is_none() {
+                                        continue;
+                                    }
+                                    slot
+                                }
+                                None if doctor.status == UserStatus::Active => {
+                                    next_free_slot(tx, &doctor, now, None, now)?
+                                }
+                                None => None,
+                            };
+                            found.push(DoctorProfile {
+                                specialties: specialties_of(&all_specialties, &doctor),
+                                doctor,
+                                next_free_slot: next,
+                            });
+                            if found.len() == wanted {
+                                return Ok(found);
+                            }
+                        }
+                        if exhausted {
+                            return Ok(found);
+                        }
+                    }
+                })
+                .await?
+        };
+        Ok(paginate(rows, &request, |p| Cursor {
+            key: p.doctor.name.clone(),
+            id: p.doctor.user_id.to_string(),
+        }))
+    }
+
+    pub async fn find_doctor(
+        &self,
+        actor: Option<&Actor>,
+        id: UserId,
+    ) -> Result<DoctorProfile, AppError> {
+        let actor = actor.cloned();
+        let now = self.now();
+        self.store
+            .read(move |tx| {
+                let doctor = tx
+                    .find_doctor(&id)?
+                    .filter(|d| is_visible(d, actor.as_ref()))
+                    .ok_or(AppError::NotFound("doctor"))?;
+                let next = if doctor.status == UserStatus::Active {
+                    next_free_slot(tx, &doctor, now, None, now)?
+                } else {
+                    None
+                };
+                Ok(DoctorProfile {
+                    specialties: specialties_of(&tx.list_specialties()?, &doctor),
+                    doctor,
+                    next_free_slot: next,
+                })
+            })
+            .await
+    }
+
+    pub async fn update_doctor(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        patch: DoctorPatch,
+    ) -> Result<DoctorProfile, AppError> {
+        authorize(actor, Action::EditDoctorProfile, Subject::Doctor(&id))?;
+        let mut errors = ValidationErrors::new();
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| parse_name("name", n))
+            .transpose();
+        let name = errors.take(name).flatten();
+        let bio = match &patch.bio {
+            Some(bio) => errors
+                .take(parse_text("bio", bio.as_deref(), MAX_TEXT_CHARS))
+                .flatten(),
+            None => None,
+        };
+        let qualifications = match &patch.qualifications {
+            Some(q) => errors
+                .take(parse_text("qualifications", q.as_deref(), 1000))
+                .flatten(),
+            None => None,
+        };
+        if let Some(Some(years)) = patch.years_experience
+            && !(0..=80).contains(&years)
+        {
+            errors.add("years_experience", "must be between 0 and 80");
+        }
+        if let Some(languages) = &patch.languages {
+            if languages.len() > MAX_LANGUAGES {
+                errors.add("languages", "may list at most 20 languages");
+            }
+            for (i, language) in languages.iter().enumerate() {
+                if language.trim().is_empty() || language.chars().count() > 50 {
+                    errors.add(format!("languages[{i}]"), "must be 1 to 50 characters");
+                }
+            }
+        }
+        if let Some(Some(fee)) = &patch.fee {
+            if !(0..=100_000_000).contains(&fee.amount) {
+                errors.add("fee.amount", "must be between 0 and 100000000 minor units");
+            }
+            if fee.currency.len() != 3 || !fee.currency.chars().all(|c| c.is_ascii_alphabetic()) {
+                errors.add("fee.currency", "must be an ISO 4217 code such as EUR");
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let (actor_id, now) = (actor.user_id.clone(), self.now());
+        self.store
+            .write(move |tx| {
+                let mut doctor = tx.find_doctor(&id)?.ok_or(AppError::NotFound("doctor"))?;
+                if let Some(ids) = &patch.specialty_ids {
+                    let mut resolved = Vec::new();
+                    for (i, value) in ids.iter().enumerate() {
+                        match tx.find_specialty(value)? {
+                            Some(s) if !resolved.contains(&s.id) => resolved.push(s.id),
+                            Some(_) => {}
+                            None => {
+                                return Err(AppError::invalid(
+                                    &format!("specialty_ids[{i}]"),
+                                    "is not a known specialty",
+                                ));
+                            }
+                        }
+                    }
+                    doctor.specialty_ids = resolved;
+                }
+                if patch.bio.is_some() {
+                    doctor.bio = bio;
+                }
+                if patch.qualifications.is_some() {
+                    doctor.qualifications = qualifications;
+                }
+                if let Some(years) = patch.years_experience {
+                    doctor.years_experience = years;
+                }
+                if let Some(languages) = patch.languages {
+                    doctor.languages = languages.into_iter().map(|l| l.trim().to_owned()).collect();
+                }
+                if let Some(fee) = patch.fee {
+                    doctor.fee = fee.map(|f| Fee {
+                        amount: f.amount,
+                        currency: f.currency.to_uppercase(),
+                    });
+                }
+                tx.upsert_doctor(&doctor)?;
+                if let Some(name) = name {
+                    let mut user = tx.find_user(&id)?.ok_or(AppError::NotFound("doctor"))?;
+                    user.name = name.clone();
+                    user.updated_at = now;
+                    tx.update_user(&user)?;
+                    doctor.name = name;
+                }
+                audit(
+                    tx,
+                    now,
+                    Some(&actor_id),
+                    "doctor.profile_updated",
+                    ("user", Some(id.as_str())),
+                    json!({}),
+                )?;
+                Ok(DoctorProfile {
+                    specialties: specialties_of(&tx.list_specialties()?, &doctor),
+                    doctor,
+                    next_free_slot: None,
+                })
+            })
+            .await
+    }
+
+    pub async fn find_schedule(&self, actor: &Actor, id: UserId) -> Result<Schedule, AppError> {
+        authorize(actor, Action::ViewSchedule, Subject::Doctor(&id))?;
+        self.store
+            .read(move |tx| {
+                Ok(tx
+                    .find_doctor(&id)?
+                    .ok_or(AppError::NotFound("doctor"))?
+                    .schedule)
+            })
+            .await
+    }
+
+    /// Replaces the weekly hours, slot length, zone and rules. Booked appointments
+    /// stay as they are, even where they no longer fit the new grid.
+    pub async fn update_schedule(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        input: ScheduleInput,
+    ) -> Result<Schedule, AppError> {
+        authorize(actor, Action::EditSchedule, Subject::Doctor(&id))?;
+        let schedule = Schedule::parse(&input)?;
+        let (actor_id, now) = (actor.user_id.clone(), self.now());
+        self.store
+            .write(move |tx| {
+                let mut doctor = tx.find_doctor(&id)?.ok_or(AppError::NotFound("doctor"))?;
+                doctor.schedule = schedule.clone();
+                tx.upsert_doctor(&doctor)?;
+                audit(
+                    tx,
+                    now,
+                    Some(&actor_id),
+                    "doctor.schedule_updated",
+                    ("user", Some(id.as_str())),
+                    json!({}),
+                )?;
+                Ok(schedule)
+            })
+            .await
+    }
+
+    pub async fn list_time_off(
+        &self,
+        actor: &Actor,
+        id: UserId,
+    ) -> Result<Vec<TimeOffRecord>, AppError> {
+        authorize(actor, Action::ViewSchedule, Subject::Doctor(&id))?;
+        let now = self.now();
+        self.store
+            .read(move |tx| {
+                tx.find_doctor(&id)?.ok_or(AppError::NotFound("doctor"))?;
+                let ahead = Interval::new(now, now + SignedDuration::from_hours(24 * 400))
+                    .expect("non-empty");
+                Ok(tx.list_time_off(&id, ahead)?)
+            })
+            .await
+    }
+
+    pub async fn create_time_off(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        input: TimeOffInput,
+    ) -> Result<TimeOffCreated, AppError> {
+        authorize(actor, Action::EditSchedule, Subject::Doctor(&id))?;
+        let mut errors = ValidationErrors::new();
+        let start = errors.take(parse_instant("start", &input.start));
+        let end = errors.take(parse_instant("end", &input.end));
+        let reason = errors.take(parse_text("reason", input.reason.as_deref(), 500));
+        let (Some(start), Some(end), Some(reason)) = (start, end, reason) else {
+            return Err(errors.into());
+        };
+        let Some(period) = Interval::new(start, end) else {
+            return Err(AppError::invalid("end", "must be after start"));
+        };
+        if period.duration() > SignedDuration::from_hours(24 * MAX_TIME_OFF_DAYS) {
+            return Err(AppError::invalid(
+                "end",
+                "time off may span at most 366 days",
+            ));
+        }
+        let now = self.now();
+        let time_off = TimeOffRecord {
+            id: TimeOffId::new(new_id("off")),
+            doctor_id: id.clone(),
+            period,
+            reason,
+            created_at: now,
+        };
+        let actor_id = actor.user_id.clone();
+        self.store
+            .write(move |tx| {
+                tx.find_doctor(&id)?.ok_or(AppError::NotFound("doctor"))?;
+                tx.insert_time_off(&time_off)?;
+                let overlapping = tx.busy_slots(&id, period)?.len();
+                audit(
+                    tx,
+                    now,
+                    Some(&actor_id),
+                    "doctor.time_off_added",
+                    ("user", Some(id.as_str())),
+                    json!({ "time_off_id": time_off.id.as_str() }),
+                )?;
+                Ok(TimeOffCreated {
+                    time_off,
+                    overlapping_appointments: overlapping,
+                })
+            })
+            .await
+    }
+
+    pub async fn delete_time_off(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        time_off: TimeOffId,
+    ) -> Result<(), AppError> {
+        authorize(actor, Action::EditSchedule, Subject::Doctor(&id))?;
+        let (actor_id, now) = (actor.user_id.clone(), self.now());
+        self.store
+            .write(move |tx| {
+                if !tx.delete_time_off(&id, &time_off)? {
+                    return Err(AppError::NotFound("time off"));
+                }
+                audit(
+                    tx,
+                    now,
+                    Some(&actor_id),
+                    "doctor.time_off_removed",
+                    ("user", Some(id.as_str())),
+                    json!({ "time_off_id": time_off.as_str() }),
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Free slots of an active doctor: public.
+    pub async fn list_slots(
+        &self,
+        actor: Option<&Actor>,
+        id: UserId,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> Result<(String, Vec<Interval>), AppError> {
+        let now = self.now();
+        let actor = actor.cloned();
+        self.store
+            .read(move |tx| {
+                let doctor = tx
+                    .find_doctor(&id)?
+                    .filter(|d| is_visible(d, actor.as_ref()))
+                    .ok_or(AppError::NotFound("doctor"))?;
+                let zone = doctor
+                    .schedule
+                    .time_zone
+                    .iana_name()
+                    .unwrap_or("UTC")
+                    .to_owned();
+                let window = parse_window(
+                    from.as_deref(),
+                    to.as_deref(),
+                    &doctor.schedule.time_zone,
+                    now,
+                    7,
+                )?;
+                if doctor.status != UserStatus::Active {
+                    return Ok((zone, Vec::new()));
+                }
+                let busy = busy_intervals(tx, &id, window)?;
+                Ok((zone, doctor.schedule.free_slots(window, &busy, now)))
+            })
+            .await
+    }
+}
+
+/// Whether `user` is a doctor account (for role-aware handlers).
+pub fn is_doctor(role: Role) -> bool {
+    role == Role::Doctor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_lowercase_words_joined_by_dashes() {
+        assert_eq!(slugify("Ear, Nose & Throat"), "ear-nose-throat");
+        assert_eq!(slugify("  Cardiology "), "cardiology");
+    }
+
+    #[test]
+    fn windows_accept_dates_in_the_doctor_zone_and_cap_at_31_days() {
+        let zone = TimeZone::get("Europe/Berlin").unwrap();
+        let now = "2026-03-01T00:00:00Z".parse().unwrap();
+        let day = parse_window(Some("2026-03-02"), Some("2026-03-02"), &zone, now, 7).unwrap();
+        assert_eq!(day.start.to_string(), "2026-03-01T23:00:00Z");
+        assert_eq!(day.end.to_string(), "2026-03-02T23:00:00Z");
+        let error =
+            parse_window(Some("2026-03-01"), Some("2026-04-02"), &zone, now, 7).unwrap_err();
+        assert_eq!(error.errors[0].field, "to");
+        assert!(parse_window(Some("yesterday"), None, &zone, now, 7).is_err());
+    }
+}

@@ -1,0 +1,131 @@
+use carebook_domain::schedule::SlotRefusal;
+use carebook_domain::{Denied, TransitionError, ValidationErrors};
+
+use crate::store::{Conflict, StoreError};
+
+/// Every way a use case can refuse, in terms an adapter maps to its own protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    /// Missing, or hidden from this actor (we do not reveal which).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{detail}")]
+    Conflict { kind: ConflictKind, detail: String },
+    #[error("too many attempts; try again later")]
+    TooManyAttempts { retry_after_seconds: i64 },
+    /// The account exists but may not act (pending approval or deactivated).
+    #[error("{0}")]
+    AccountInactive(&'static str),
+    /// The message goes to the operator's log, never to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    SlotTaken,
+    PatientBusy,
+    EmailTaken,
+    SpecialtyExists,
+    IllegalTransition,
+    CancelWindowClosed,
+    CheckInNotOpen,
+    CheckInClosed,
+    NotStartedYet,
+    NotPending,
+}
+
+impl ConflictKind {
+    pub fn slug(self) -> &'static str {
+        match self {
+            ConflictKind::SlotTaken => "slot-taken",
+            ConflictKind::PatientBusy => "patient-busy",
+            ConflictKind::EmailTaken => "email-taken",
+            ConflictKind::SpecialtyExists => "specialty-exists",
+            ConflictKind::IllegalTransition => "illegal-transition",
+            ConflictKind::CancelWindowClosed => "cancel-window-closed",
+            ConflictKind::CheckInNotOpen => "check-in-not-open",
+            ConflictKind::CheckInClosed => "check-in-closed",
+            ConflictKind::NotStartedYet => "not-started-yet",
+            ConflictKind::NotPending => "not-pending",
+        }
+    }
+}
+
+impl AppError {
+    pub fn invalid(field: &str, message: &str) -> AppError {
+        AppError::Invalid(ValidationErrors::single(field, message))
+    }
+
+    pub fn conflict(kind: ConflictKind, detail: impl Into<String>) -> AppError {
+        AppError::Conflict {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(Conflict::DoctorSlotTaken) => AppError::conflict(
+                ConflictKind::SlotTaken,
+                "this slot has just been taken; please pick another",
+            ),
+            StoreError::Conflict(Conflict::PatientBusy) => AppError::conflict(
+                ConflictKind::PatientBusy,
+                "the patient already has an appointment at an overlapping time",
+            ),
+            StoreError::Conflict(Conflict::EmailTaken) => AppError::conflict(
+                ConflictKind::EmailTaken,
+                "an account with this email already exists",
+            ),
+            StoreError::Conflict(Conflict::SpecialtyExists) => AppError::conflict(
+                ConflictKind::SpecialtyExists,
+                "a specialty with this name already exists",
+            ),
+            StoreError::Internal(message) => AppError::Internal(message),
+        }
+    }
+}
+
+impl From<Denied> for AppError {
+    fn from(_: Denied) -> Self {
+        AppError::Forbidden
+    }
+}
+
+impl From<TransitionError> for AppError {
+    fn from(error: TransitionError) -> Self {
+        let detail = error.to_string();
+        let kind = match error {
+            TransitionError::Denied(_) => return AppError::Forbidden,
+            TransitionError::IllegalState { .. } => ConflictKind::IllegalTransition,
+            TransitionError::CancelWindowClosed { .. } => ConflictKind::CancelWindowClosed,
+            TransitionError::CheckInNotOpen => ConflictKind::CheckInNotOpen,
+            TransitionError::CheckInClosed => ConflictKind::CheckInClosed,
+            TransitionError::NotStartedYet => ConflictKind::NotStartedYet,
+        };
+        AppError::conflict(kind, detail)
+    }
+}
+
+impl From<SlotRefusal> for AppError {
+    fn from(refusal: SlotRefusal) -> Self {
+        match refusal {
+            SlotRefusal::Taken => AppError::conflict(
+                ConflictKind::SlotTaken,
+                "this slot is not free; please pick another",
+            ),
+            SlotRefusal::NotOnGrid | SlotRefusal::TooSoon | SlotRefusal::BeyondHorizon => {
+                AppError::invalid("start", &refusal.to_string())
+            }
+        }
+    }
+}

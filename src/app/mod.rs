@@ -1,0 +1,201 @@
+//! The use cases. Each one authorises with the domain policy, runs the domain rules
+//! inside one store transaction, and writes the audit row in that same transaction.
+//! Nothing here knows HTTP or a wire format: the JSON API and the web pages call the
+//! same functions.
+
+mod accounts;
+mod appointments;
+mod doctors;
+mod error;
+
+use std::sync::{Arc, Mutex};
+
+pub use accounts::*;
+pub use appointments::*;
+pub use doctors::*;
+pub use error::{AppError, ConflictKind};
+
+use base64::Engine;
+use jiff::{SignedDuration, Timestamp};
+use sha2::Digest;
+
+use crate::config::Settings;
+use crate::store::{Cursor, NewAuditEntry, PageRequest, Store, StoreResult, Tx, UserId};
+
+/// The source of "now", replaceable in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that stands still until moved: tests use it to reach time windows.
+#[derive(Default)]
+pub struct ManualClock(Mutex<Option<Timestamp>>);
+
+impl ManualClock {
+    pub fn set(&self, now: Timestamp) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+    }
+
+    pub fn advance(&self, by: SignedDuration) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now = Some(now.unwrap_or_else(Timestamp::now) + by);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(Timestamp::now)
+    }
+}
+
+/// Everything a use case needs, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+}
+
+impl App {
+    pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> App {
+        App {
+            store,
+            settings: Arc::new(settings),
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub async fn is_ready(&self) -> bool {
+        self.store
+            .read(|tx| tx.schema_is_current())
+            .await
+            .unwrap_or(false)
+    }
+}
+
+/// A random opaque id with a readable prefix, e.g. `apt_5f0c…`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", hex(&random_bytes::<12>()))
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    bytes
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn sha256_hex(value: &str) -> String {
+    hex(&sha2::Sha256::digest(value.as_bytes()))
+}
+
+pub(crate) fn random_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// A page of results and the cursor of the next page, if there is one.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// What a client asks of a list: `?limit=&cursor=`.
+#[derive(Debug, Clone, Default)]
+pub struct PageParams {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// Asks the store for one row more than the page holds, to learn whether a next
+    /// page exists without counting.
+    pub(crate) fn to_request(&self) -> Result<PageRequest, AppError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(AppError::invalid("limit", "must be between 1 and 100"));
+        }
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        Ok(PageRequest {
+            limit: limit + 1,
+            after,
+        })
+    }
+}
+
+fn decode_cursor(value: &str) -> Result<Cursor, AppError> {
+    let invalid = || AppError::invalid("cursor", "is not a cursor this server issued");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (key, id) = text.split_once('\u{1f}').ok_or_else(invalid)?;
+    Ok(Cursor {
+        key: key.to_owned(),
+        id: id.to_owned(),
+    })
+}
+
+fn encode_cursor(cursor: &Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}\u{1f}{}", cursor.key, cursor.id))
+}
+
+/// Cuts the extra row off and turns the last row's position into the next cursor.
+pub(crate) fn paginate<T>(
+    mut rows: Vec<T>,
+    request: &PageRequest,
+    position: impl Fn(&T) -> Cursor,
+) -> Page<T> {
+    let limit = request.limit as usize - 1;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|row| encode_cursor(&position(row)))
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
+}
+
+/// Appends an audit row inside the caller's transaction.
+pub(crate) fn audit(
+    tx: &mut dyn Tx,
+    at: Timestamp,
+    actor: Option<&UserId>,
+    action: &str,
+    subject: (&str, Option<&str>),
+    detail: serde_json::Value,
+) -> StoreResult<()> {
+    tx.append_audit(&NewAuditEntry {
+        at,
+        actor_id: actor.cloned(),
+        action: action.to_owned(),
+        subject_type: subject.0.to_owned(),
+        subject_id: subject.1.map(str::to_owned),
+        detail,
+    })
+}

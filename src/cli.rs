@@ -1,0 +1,291 @@
+//! The `carebook` binary: `serve` (the default), `migrate`, `demo`, `admin`, `check`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::{App, RegisterInput, SystemClock};
+use crate::config::Settings;
+use crate::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "carebook",
+    version,
+    about = "Clinic appointment and patient management server"
+)]
+struct Cli {
+    /// Settings file (TOML); missing is fine.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREBOOK_CONFIG",
+        default_value = "carebook.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Create or update the database schema, then exit.
+    Migrate(DatabaseArg),
+    /// Load the demo clinic into an empty database, then exit.
+    Demo(DatabaseArg),
+    /// Check that the database is reachable and its schema current.
+    Check(DatabaseArg),
+    /// Manage accounts from the command line.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Args, Default)]
+struct DatabaseArg {
+    /// e.g. sqlite://carebook.db
+    #[arg(long)]
+    database: Option<String>,
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+    #[arg(long)]
+    listen: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// Load the demo clinic if the database is empty, and print its logins.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator (the first one, or another).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let mut settings = match Settings::load(&cli.config, std::env::vars()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("carebook: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("carebook: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+            Command::Serve(args) => {
+                if let Some(listen) = args.listen {
+                    settings.listen = listen;
+                }
+                override_database(&mut settings, &args.database);
+                serve(settings, args.demo).await
+            }
+            Command::Migrate(database) => {
+                override_database(&mut settings, &database);
+                open(&settings).map(|_| println!("schema is current"))
+            }
+            Command::Check(database) => {
+                override_database(&mut settings, &database);
+                check(&settings).await
+            }
+            Command::Demo(database) => {
+                override_database(&mut settings, &database);
+                let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
+                load_demo(&app).await
+            }
+            Command::Admin {
+                command:
+                    AdminCommand::Create {
+                        email,
+                        name,
+                        password_stdin,
+                        database,
+                    },
+            } => {
+                override_database(&mut settings, &database);
+                let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
+                create_admin(&app, email, name, password_stdin).await
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("carebook: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAREBOOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn override_database(settings: &mut Settings, database: &DatabaseArg) {
+    if let Some(url) = &database.database {
+        settings.database_url = url.clone();
+    }
+}
+
+fn open(settings: &Settings) -> Result<Store, String> {
+    Store::open(&settings.database_url)
+        .map_err(|e| format!("cannot open {}: {e}", settings.database_url))
+}
+
+async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
+    let store = open(&settings)?;
+    let listen = settings.listen.clone();
+    let app = App::new(store, settings, Arc::new(SystemClock));
+    if demo {
+        load_demo(&app).await?;
+    }
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on http://{address}");
+    let _ = std::io::stdout().flush();
+    crate::http::serve(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn check(settings: &Settings) -> Result<(), String> {
+    let store = open(settings)?;
+    let current = store
+        .read(|tx| tx.schema_is_current())
+        .await
+        .map_err(|e| e.to_string())?;
+    if current {
+        println!(
+            "ok: {} is reachable and its schema is current",
+            settings.database_url
+        );
+        Ok(())
+    } else {
+        Err("the schema is not current: run `carebook migrate`".into())
+    }
+}
+
+async fn load_demo(app: &App) -> Result<(), String> {
+    match crate::demo::load(app).await.map_err(|e| e.to_string())? {
+        crate::demo::Outcome::Loaded => println!("loaded the demo clinic"),
+        crate::demo::Outcome::AlreadyHasData => {
+            println!("the database already holds data; demo not loaded")
+        }
+    }
+    println!("{}", crate::demo::LOGINS);
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    let stdin = std::io::stdin();
+    let interactive = !from_stdin && stdin.is_terminal();
+    if interactive {
+        eprint!("password (at least 10 characters): ");
+        let _ = std::io::stderr().flush();
+        set_echo(false);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if interactive {
+        set_echo(true);
+        eprintln!();
+    }
+    read.map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Hides typed characters on a Unix terminal; elsewhere the prompt simply echoes.
+fn set_echo(on: bool) {
+    let _ = std::process::Command::new("stty")
+        .arg(if on { "echo" } else { "-echo" })
+        .stdin(std::process::Stdio::inherit())
+        .status();
+}
+
+async fn create_admin(
+    app: &App,
+    email: String,
+    name: String,
+    password_stdin: bool,
+) -> Result<(), String> {
+    let password = read_password(password_stdin)?;
+    let user = app
+        .bootstrap_user(RegisterInput {
+            email,
+            password,
+            name,
+            role: Some("admin".into()),
+            ..RegisterInput::default()
+        })
+        .await
+        .map_err(|e| match e {
+            crate::app::AppError::Invalid(errors) => errors.to_string(),
+            other => other.to_string(),
+        })?;
+    println!("created admin {} ({})", user.email, user.id);
+    Ok(())
+}

@@ -1,0 +1,397 @@
+//! Registration, login, the caller's account, user management and the audit log.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{PageQuery, Paged, nullable};
+use crate::app::{App, LoginInput, RegisterInput, UserPatch};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, CurrentUser, SESSION_COOKIE};
+use crate::http::problem::{ApiError, Problem};
+use crate::store::{AuditEntry, AuditFilter, Role, UserFilter, UserId, UserRecord, UserStatus};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub phone: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
+    /// `patient` (default) or `doctor` (waits for an admin's approval). When an admin
+    /// creates a user: any role.
+    pub role: Option<String>,
+}
+
+impl From<RegisterRequest> for RegisterInput {
+    fn from(r: RegisterRequest) -> Self {
+        RegisterInput {
+            email: r.email,
+            password: r.password,
+            name: r.name,
+            phone: r.phone,
+            date_of_birth: r.date_of_birth,
+            role: r.role,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserResponse {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    #[schema(value_type = String, example = "patient")]
+    pub role: Role,
+    #[schema(value_type = String, example = "active")]
+    pub status: UserStatus,
+    pub phone: Option<String>,
+    pub date_of_birth: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl From<UserRecord> for UserResponse {
+    fn from(user: UserRecord) -> Self {
+        UserResponse {
+            id: user.id.to_string(),
+            email: user.email,
+            name: user.name,
+            role: user.role,
+            status: user.status,
+            phone: user.phone,
+            date_of_birth: user.date_of_birth.map(|d| d.to_string()),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// Register an account: a patient (active at once) or a doctor (pending approval).
+#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = UserResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_registration(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
+    let user = app.register(body.into()).await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// Also set an HttpOnly session cookie (for the web pages); the response then
+    /// carries the `csrf_token` that unsafe cookie-authenticated requests must send
+    /// in `X-CSRF-Token`.
+    #[serde(default)]
+    pub cookie: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    pub csrf_token: Option<String>,
+    pub user: UserResponse,
+}
+
+/// Log in with email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem)))]
+pub async fn create_session(
+    State(app): State<App>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let cookie = body.cookie;
+    let outcome = app
+        .login(LoginInput {
+            email: body.email,
+            password: body.password,
+            client,
+            cookie,
+        })
+        .await?;
+    let mut headers = HeaderMap::new();
+    if cookie {
+        let max_age = outcome
+            .expires_at
+            .duration_since(app.now())
+            .as_secs()
+            .max(0);
+        let secure = if app.settings.cookie_secure {
+            "; Secure"
+        } else {
+            ""
+        };
+        let value = format!(
+            "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}",
+            outcome.token
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(header::SET_COOKIE, value);
+        }
+    }
+    let response = LoginResponse {
+        token: outcome.token,
+        expires_at: outcome.expires_at,
+        csrf_token: outcome.csrf_token,
+        user: outcome.user.into(),
+    };
+    Ok((headers, Json(response)))
+}
+
+/// Log out: the token (and cookie) stop working at once.
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+pub async fn delete_session(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+) -> Result<impl IntoResponse, ApiError> {
+    app.logout(&me).await?;
+    let clear =
+        HeaderValue::from_static("carebook_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]))
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = UserResponse), (status = 401, body = Problem)))]
+pub async fn find_me(CurrentUser(me): CurrentUser) -> Json<UserResponse> {
+    Json(me.user.into())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Change the caller's password; every session of theirs ends.
+#[utoipa::path(post, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = PasswordChange,
+    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_my_password(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    app.change_password(&me, body.current_password, body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Matches name or email.
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// List and search accounts (admins; receptionists see patients only).
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(UserQuery),
+    responses((status = 200, body = Paged<UserResponse>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_users(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(query): ApiQuery<UserQuery>,
+) -> Result<Json<Paged<UserResponse>>, ApiError> {
+    let mut errors = carebook_domain::ValidationErrors::new();
+    let role = query.role.as_deref().and_then(|r| {
+        Role::parse(r).or_else(|| {
+            errors.add(
+                "role",
+                "must be one of patient, doctor, receptionist, admin",
+            );
+            None
+        })
+    });
+    let status = query.status.as_deref().and_then(|s| {
+        UserStatus::parse(s).or_else(|| {
+            errors.add("status", "must be one of pending, active, deactivated");
+            None
+        })
+    });
+    if !errors.is_empty() {
+        return Err(crate::app::AppError::from(errors).into());
+    }
+    let filter = UserFilter {
+        q: query.q,
+        role,
+        status,
+    };
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let page = app.list_users(&me.actor, filter, page.into()).await?;
+    Ok(Json(Paged::from_page(page, UserResponse::from)))
+}
+
+/// Create an account for someone: staff of any role (admins), or patients (front desk).
+#[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), request_body = RegisterRequest,
+    responses((status = 201, body = UserResponse), (status = 403, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn create_user(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
+    let user = app.create_user(&me.actor, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+/// One account, if the caller may see it.
+#[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = UserResponse), (status = 404, body = Problem)))]
+pub async fn find_user(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<UserResponse>, ApiError> {
+    Ok(Json(
+        app.find_user(&me.actor, UserId::new(id)).await?.into(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub date_of_birth: Option<Option<String>>,
+    /// Admins only.
+    pub role: Option<String>,
+    /// Admins only: `false` deactivates (the user's tokens stop working at once).
+    pub active: Option<bool>,
+}
+
+/// Change an account: profile fields, role, active.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = UserUpdate,
+    responses((status = 200, body = UserResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn update_user(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UserUpdate>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let patch = UserPatch {
+        name: body.name,
+        phone: body.phone,
+        date_of_birth: body.date_of_birth,
+        role: body.role,
+        active: body.active,
+    };
+    Ok(Json(
+        app.update_user(&me.actor, UserId::new(id), patch)
+            .await?
+            .into(),
+    ))
+}
+
+/// Approve a doctor who registered themself.
+#[utoipa::path(post, path = "/users/{id}/approve", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = UserResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+pub async fn approve_user(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<UserResponse>, ApiError> {
+    Ok(Json(
+        app.approve_doctor(&me.actor, UserId::new(id)).await?.into(),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    pub actor_id: Option<String>,
+    pub subject_id: Option<String>,
+    /// e.g. `appointment.cancel`, `login.failed`, `user.role_changed`.
+    pub action: Option<String>,
+    /// RFC 3339; entries at or after.
+    pub from: Option<String>,
+    /// RFC 3339; entries before.
+    pub to: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditResponse {
+    pub id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
+impl From<AuditEntry> for AuditResponse {
+    fn from(e: AuditEntry) -> Self {
+        AuditResponse {
+            id: e.id,
+            at: e.entry.at,
+            actor_id: e.entry.actor_id.map(|a| a.to_string()),
+            action: e.entry.action,
+            subject_type: e.entry.subject_type,
+            subject_id: e.entry.subject_id,
+            detail: e.entry.detail,
+        }
+    }
+}
+
+/// The audit trail, newest first (admins).
+#[utoipa::path(get, path = "/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, body = Paged<AuditResponse>), (status = 403, body = Problem)))]
+pub async fn list_audit(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<Paged<AuditResponse>>, ApiError> {
+    let mut errors = carebook_domain::ValidationErrors::new();
+    let mut instant = |field: &str, value: Option<&str>| {
+        value.and_then(|v| errors.take(crate::app::parse_instant(field, v)))
+    };
+    let from = instant("from", query.from.as_deref());
+    let to = instant("to", query.to.as_deref());
+    if !errors.is_empty() {
+        return Err(crate::app::AppError::from(errors).into());
+    }
+    let filter = AuditFilter {
+        actor_id: query.actor_id.map(UserId::new),
+        subject_id: query.subject_id,
+        action: query.action,
+        from,
+        to,
+    };
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let page = app.list_audit(&me.actor, filter, page.into()).await?;
+    Ok(Json(Paged::from_page(page, AuditResponse::from)))
+}

@@ -1,0 +1,435 @@
+//! Specialties, doctors, their schedules, time off and free slots.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use carebook_domain::schedule::{ScheduleInput, WeeklyIntervalInput};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{PageQuery, Paged, Span, nullable};
+use crate::app::{App, DoctorPatch, DoctorProfile, DoctorSearch, TimeOffInput};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, MaybeUser};
+use crate::http::problem::{ApiError, Problem};
+use crate::store::{Fee, Schedule, Specialty, TimeOffId, TimeOffRecord, UserId, UserStatus};
+
+#[derive(Serialize, ToSchema)]
+pub struct SpecialtyResponse {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+}
+
+impl From<Specialty> for SpecialtyResponse {
+    fn from(s: Specialty) -> Self {
+        SpecialtyResponse {
+            id: s.id.to_string(),
+            name: s.name,
+            slug: s.slug,
+        }
+    }
+}
+
+/// All specialties, by name.
+#[utoipa::path(get, path = "/specialties", tag = "doctors",
+    responses((status = 200, body = Paged<SpecialtyResponse>)))]
+pub async fn list_specialties(
+    State(app): State<App>,
+) -> Result<Json<Paged<SpecialtyResponse>>, ApiError> {
+    let all = app.list_specialties().await?;
+    Ok(Json(Paged::all(all.into_iter().map(Into::into).collect())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialtyRequest {
+    pub name: String,
+}
+
+/// Add a specialty (admins).
+#[utoipa::path(post, path = "/specialties", tag = "doctors", security(("bearer" = [])), request_body = SpecialtyRequest,
+    responses((status = 201, body = SpecialtyResponse), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn create_specialty(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<SpecialtyRequest>,
+) -> Result<(StatusCode, Json<SpecialtyResponse>), ApiError> {
+    let specialty = app.create_specialty(&me.actor, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(specialty.into())))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeeBody {
+    /// Integer minor units (e.g. cents).
+    pub amount: i64,
+    /// ISO 4217, e.g. `EUR`.
+    pub currency: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DoctorResponse {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = String, example = "active")]
+    pub status: UserStatus,
+    pub specialties: Vec<SpecialtyResponse>,
+    pub bio: Option<String>,
+    pub qualifications: Option<String>,
+    pub years_experience: Option<i64>,
+    pub languages: Vec<String>,
+    pub fee: Option<FeeBody>,
+    /// IANA zone of the doctor's schedule.
+    pub time_zone: String,
+    pub slot_minutes: i64,
+    pub auto_confirm: bool,
+    pub cancel_window_hours: i64,
+    pub next_free_slot: Option<Span>,
+}
+
+impl From<DoctorProfile> for DoctorResponse {
+    fn from(p: DoctorProfile) -> Self {
+        let d = p.doctor;
+        DoctorResponse {
+            id: d.user_id.to_string(),
+            name: d.name,
+            status: d.status,
+            specialties: p.specialties.into_iter().map(Into::into).collect(),
+            bio: d.bio,
+            qualifications: d.qualifications,
+            years_experience: d.years_experience,
+            languages: d.languages,
+            fee: d.fee.map(|f| FeeBody {
+                amount: f.amount,
+                currency: f.currency,
+            }),
+            time_zone: d.schedule.time_zone.iana_name().unwrap_or("UTC").to_owned(),
+            slot_minutes: d.schedule.slot_minutes,
+            auto_confirm: d.schedule.rules.auto_confirm,
+            cancel_window_hours: d.schedule.rules.cancel_window_hours,
+            next_free_slot: p.next_free_slot.map(Into::into),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DoctorQuery {
+    /// Matches the doctor's name.
+    pub q: Option<String>,
+    /// A specialty's id or slug.
+    pub specialty: Option<String>,
+    /// Only doctors with a free slot in this range (RFC 3339 or a date).
+    pub available_from: Option<String>,
+    pub available_to: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Find doctors by name, specialty and availability.
+#[utoipa::path(get, path = "/doctors", tag = "doctors", params(DoctorQuery),
+    responses((status = 200, body = Paged<DoctorResponse>), (status = 422, body = Problem)))]
+pub async fn list_doctors(
+    State(app): State<App>,
+    MaybeUser(me): MaybeUser,
+    ApiQuery(query): ApiQuery<DoctorQuery>,
+) -> Result<Json<Paged<DoctorResponse>>, ApiError> {
+    let search = DoctorSearch {
+        q: query.q,
+        specialty: query.specialty,
+        available_from: query.available_from,
+        available_to: query.available_to,
+    };
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let actor = me.as_ref().map(|m| &m.actor);
+    let page = app.search_doctors(actor, search, page.into()).await?;
+    Ok(Json(Paged::from_page(page, DoctorResponse::from)))
+}
+
+/// A doctor's public profile with the next free slot.
+#[utoipa::path(get, path = "/doctors/{id}", tag = "doctors", params(("id" = String, Path)),
+    responses((status = 200, body = DoctorResponse), (status = 404, body = Problem)))]
+pub async fn find_doctor(
+    State(app): State<App>,
+    MaybeUser(me): MaybeUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<DoctorResponse>, ApiError> {
+    let actor = me.as_ref().map(|m| &m.actor);
+    Ok(Json(app.find_doctor(actor, UserId::new(id)).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorUpdate {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub qualifications: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub years_experience: Option<Option<i64>>,
+    pub languages: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub fee: Option<Option<FeeBody>>,
+    /// Specialty ids or slugs; replaces the doctor's list.
+    pub specialty_ids: Option<Vec<String>>,
+}
+
+/// Edit a doctor's profile (the doctor or an admin).
+#[utoipa::path(patch, path = "/doctors/{id}", tag = "doctors", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = DoctorUpdate,
+    responses((status = 200, body = DoctorResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn update_doctor(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<DoctorUpdate>,
+) -> Result<Json<DoctorResponse>, ApiError> {
+    let patch = DoctorPatch {
+        name: body.name,
+        bio: body.bio,
+        qualifications: body.qualifications,
+        years_experience: body.years_experience,
+        languages: body.languages,
+        fee: body.fee.map(|fee| {
+            fee.map(|f| Fee {
+                amount: f.amount,
+                currency: f.currency,
+            })
+        }),
+        specialty_ids: body.specialty_ids,
+    };
+    Ok(Json(
+        app.update_doctor(&me.actor, UserId::new(id), patch)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlotQuery {
+    /// RFC 3339 instant, or a date meaning that day in the doctor's zone. Default: now.
+    pub from: Option<String>,
+    /// RFC 3339 instant, or a date (inclusive). Default: 7 days after `from`. At most
+    /// 31 days after `from`.
+    pub to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotsResponse {
+    pub time_zone: String,
+    pub slots: Vec<Span>,
+}
+
+/// Free slots of a doctor in a window.
+#[utoipa::path(get, path = "/doctors/{id}/slots", tag = "doctors", params(("id" = String, Path), SlotQuery),
+    responses((status = 200, body = SlotsResponse), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn list_slots(
+    State(app): State<App>,
+    MaybeUser(me): MaybeUser,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<SlotQuery>,
+) -> Result<Json<SlotsResponse>, ApiError> {
+    let actor = me.as_ref().map(|m| &m.actor);
+    let (zone, slots) = app
+        .list_slots(actor, UserId::new(id), query.from, query.to)
+        .await?;
+    Ok(Json(SlotsResponse {
+        time_zone: zone,
+        slots: slots.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyHoursBody {
+    /// `monday` .. `sunday`
+    pub day: String,
+    /// Local `HH:MM`.
+    pub start: String,
+    /// Local `HH:MM` (`24:00` for midnight).
+    pub end: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    /// IANA zone, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+    pub slot_minutes: i64,
+    pub weekly_hours: Vec<WeeklyHoursBody>,
+    pub min_notice_minutes: i64,
+    pub horizon_days: i64,
+    pub auto_confirm: bool,
+    pub cancel_window_hours: i64,
+}
+
+impl From<Schedule> for ScheduleBody {
+    fn from(schedule: Schedule) -> Self {
+        let input = schedule.to_input();
+        ScheduleBody {
+            time_zone: input.time_zone,
+            slot_minutes: input.slot_minutes,
+            weekly_hours: input
+                .weekly_hours
+                .into_iter()
+                .map(|w| WeeklyHoursBody {
+                    day: w.day,
+                    start: w.start,
+                    end: w.end,
+                })
+                .collect(),
+            min_notice_minutes: input.min_notice_minutes,
+            horizon_days: input.horizon_days,
+            auto_confirm: input.auto_confirm,
+            cancel_window_hours: input.cancel_window_hours,
+        }
+    }
+}
+
+impl From<ScheduleBody> for ScheduleInput {
+    fn from(body: ScheduleBody) -> Self {
+        ScheduleInput {
+            time_zone: body.time_zone,
+            slot_minutes: body.slot_minutes,
+            weekly_hours: body
+                .weekly_hours
+                .into_iter()
+                .map(|w| WeeklyIntervalInput {
+                    day: w.day,
+                    start: w.start,
+                    end: w.end,
+                })
+                .collect(),
+            min_notice_minutes: body.min_notice_minutes,
+            horizon_days: body.horizon_days,
+            auto_confirm: body.auto_confirm,
+            cancel_window_hours: body.cancel_window_hours,
+        }
+    }
+}
+
+/// A doctor's weekly hours, slot length and booking rules.
+#[utoipa::path(get, path = "/doctors/{id}/schedule", tag = "schedules", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ScheduleBody), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn find_schedule(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ScheduleBody>, ApiError> {
+    Ok(Json(
+        app.find_schedule(&me.actor, UserId::new(id)).await?.into(),
+    ))
+}
+
+/// Replace a doctor's schedule (the doctor or an admin).
+#[utoipa::path(put, path = "/doctors/{id}/schedule", tag = "schedules", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ScheduleBody,
+    responses((status = 200, body = ScheduleBody), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn update_schedule(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ScheduleBody>,
+) -> Result<Json<ScheduleBody>, ApiError> {
+    Ok(Json(
+        app.update_schedule(&me.actor, UserId::new(id), body.into())
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeOffRequest {
+    /// RFC 3339.
+    pub start: String,
+    /// RFC 3339, after `start`.
+    pub end: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TimeOffResponse {
+    pub id: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+    pub reason: Option<String>,
+    /// Live appointments inside this time off, which stay booked until moved or cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlapping_appointments: Option<usize>,
+}
+
+impl From<TimeOffRecord> for TimeOffResponse {
+    fn from(t: TimeOffRecord) -> Self {
+        TimeOffResponse {
+            id: t.id.to_string(),
+            start: t.period.start,
+            end: t.period.end,
+            reason: t.reason,
+            overlapping_appointments: None,
+        }
+    }
+}
+
+/// A doctor's current and future time off.
+#[utoipa::path(get, path = "/doctors/{id}/time-off", tag = "schedules", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Paged<TimeOffResponse>), (status = 403, body = Problem)))]
+pub async fn list_time_off(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Paged<TimeOffResponse>>, ApiError> {
+    let all = app.list_time_off(&me.actor, UserId::new(id)).await?;
+    Ok(Json(Paged::all(all.into_iter().map(Into::into).collect())))
+}
+
+/// Block a period (holiday, training): no slots are offered in it.
+#[utoipa::path(post, path = "/doctors/{id}/time-off", tag = "schedules", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = TimeOffRequest,
+    responses((status = 201, body = TimeOffResponse), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_time_off(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<TimeOffRequest>,
+) -> Result<(StatusCode, Json<TimeOffResponse>), ApiError> {
+    let input = TimeOffInput {
+        start: body.start,
+        end: body.end,
+        reason: body.reason,
+    };
+    let created = app
+        .create_time_off(&me.actor, UserId::new(id), input)
+        .await?;
+    let response = TimeOffResponse {
+        overlapping_appointments: Some(created.overlapping_appointments),
+        ..created.time_off.into()
+    };
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// Remove a period of time off.
+#[utoipa::path(delete, path = "/doctors/{id}/time-off/{time_off_id}", tag = "schedules", security(("bearer" = [])),
+    params(("id" = String, Path), ("time_off_id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_time_off(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiPath((id, time_off_id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    app.delete_time_off(&me.actor, UserId::new(id), TimeOffId::new(time_off_id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,118 @@
+//! The JSON API under `/api/v1`, grouped by resource. Every handler parses, calls one
+//! `app` function, and shapes the answer.
+
+pub mod accounts;
+pub mod appointments;
+pub mod doctors;
+
+use carebook_domain::Interval;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::{App, Page, PageParams};
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(accounts::create_registration))
+        .routes(routes!(accounts::create_session))
+        .routes(routes!(accounts::delete_session))
+        .routes(routes!(accounts::find_me))
+        .routes(routes!(accounts::update_my_password))
+        .routes(routes!(accounts::list_users, accounts::create_user))
+        .routes(routes!(accounts::find_user, accounts::update_user))
+        .routes(routes!(accounts::approve_user))
+        .routes(routes!(accounts::list_audit))
+        .routes(routes!(
+            doctors::list_specialties,
+            doctors::create_specialty
+        ))
+        .routes(routes!(doctors::list_doctors))
+        .routes(routes!(doctors::find_doctor, doctors::update_doctor))
+        .routes(routes!(doctors::list_slots))
+        .routes(routes!(doctors::find_schedule, doctors::update_schedule))
+        .routes(routes!(doctors::list_time_off, doctors::create_time_off))
+        .routes(routes!(doctors::delete_time_off))
+        .routes(routes!(
+            appointments::list_appointments,
+            appointments::create_appointment
+        ))
+        .routes(routes!(appointments::find_appointment))
+        .routes(routes!(appointments::confirm_appointment))
+        .routes(routes!(appointments::reject_appointment))
+        .routes(routes!(appointments::cancel_appointment))
+        .routes(routes!(appointments::reschedule_appointment))
+        .routes(routes!(appointments::check_in_appointment))
+        .routes(routes!(appointments::complete_appointment))
+        .routes(routes!(appointments::no_show_appointment))
+}
+
+/// Every list: a page of items and the cursor of the next page (null on the last).
+#[derive(Serialize, ToSchema)]
+pub struct Paged<T: ToSchema> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ToSchema> Paged<T> {
+    pub fn from_page<S>(page: Page<S>, shape: impl Fn(S) -> T) -> Paged<T> {
+        Paged {
+            items: page.items.into_iter().map(shape).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+
+    pub fn all(items: Vec<T>) -> Paged<T> {
+        Paged {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl From<PageQuery> for PageParams {
+    fn from(query: PageQuery) -> Self {
+        PageParams {
+            limit: query.limit,
+            cursor: query.cursor,
+        }
+    }
+}
+
+/// A span of time: `[start, end)`, RFC 3339.
+#[derive(Serialize, ToSchema)]
+pub struct Span {
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+}
+
+impl From<Interval> for Span {
+    fn from(interval: Interval) -> Self {
+        Span {
+            start: interval.start,
+            end: interval.end,
+        }
+    }
+}
+
+/// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}

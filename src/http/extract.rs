@@ -1,0 +1,158 @@
+//! Extractors that turn requests into checked inputs, refusing with problem+json.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use serde::de::DeserializeOwned;
+
+use super::problem::ApiError;
+use crate::app::{App, AppError, Authenticated};
+
+/// A JSON body; shape errors are 400/422, never a panic.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// A JSON body that may be left out entirely (e.g. `POST /appointments/{id}/confirm`).
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let has_body = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v != "0")
+            && request.headers().contains_key(header::CONTENT_TYPE);
+        if !has_body {
+            return Ok(OptionalJson(None));
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(request, state).await?;
+        Ok(OptionalJson(Some(value)))
+    }
+}
+
+pub const SESSION_COOKIE: &str = "carebook_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+enum Credential {
+    Bearer(String),
+    Cookie(String),
+}
+
+fn credential(parts: &Parts) -> Option<Credential> {
+    if let Some(value) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))?;
+        return Some(Credential::Bearer(token.trim().to_owned()));
+    }
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| Credential::Cookie(value.to_owned()))
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The authenticated caller; 401 without a valid token. A cookie session must also
+/// echo its CSRF token on unsafe requests.
+pub struct CurrentUser(pub Authenticated);
+
+impl FromRequestParts<App> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let credential = credential(parts).ok_or(AppError::Unauthenticated)?;
+        let (token, by_cookie) = match credential {
+            Credential::Bearer(token) => (token, false),
+            Credential::Cookie(token) => (token, true),
+        };
+        if token.is_empty() || token.len() > 256 {
+            return Err(AppError::Unauthenticated.into());
+        }
+        let authenticated = app.authenticate(&token).await?;
+        if by_cookie && !is_safe(&parts.method) {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            let expected = authenticated.session.csrf_token.as_deref();
+            if sent.is_none() || sent != expected {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf",
+                    "this request needs the X-CSRF-Token header of your session",
+                ));
+            }
+        }
+        Ok(CurrentUser(authenticated))
+    }
+}
+
+/// The caller if they sent credentials, for public pages that show more to staff.
+/// Bad credentials are still a 401: a client should learn its token has expired.
+pub struct MaybeUser(pub Option<Authenticated>);
+
+impl FromRequestParts<App> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if credential(parts).is_none() {
+            return Ok(MaybeUser(None));
+        }
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, app).await?;
+        Ok(MaybeUser(Some(user)))
+    }
+}
+
+/// The client's address, for login throttling.
+pub struct ClientAddr(pub String);
+
+impl FromRequestParts<App> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if app.settings.trust_forwarded_for
+            && let Some(forwarded) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            && let Some(first) = forwarded
+                .split(',')
+                .next()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        {
+            return Ok(ClientAddr(first.to_owned()));
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(
+                || "unknown".to_owned(),
+                |ConnectInfo(addr)| addr.ip().to_string(),
+            );
+        Ok(ClientAddr(peer))
+    }
+}

@@ -1,0 +1,140 @@
+//! The HTTP adapters: the JSON API (with its OpenAPI document) and the operational
+//! endpoints. Handlers hold no rules; each calls one `app` function.
+
+pub mod api;
+pub mod extract;
+mod ops;
+pub mod problem;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::App;
+use ops::Metrics;
+use problem::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "carebook", description = "Clinic appointment and patient management API. \
+        Errors are RFC 9457 problem documents (application/problem+json)."),
+    modifiers(&BearerAuth),
+    components(schemas(problem::Problem)),
+    tags(
+        (name = "accounts", description = "Registration, login, the caller's account"),
+        (name = "users", description = "User management"),
+        (name = "doctors", description = "Specialties, doctors and free slots"),
+        (name = "schedules", description = "Weekly hours, rules and time off"),
+        (name = "appointments", description = "Booking and the appointment lifecycle"),
+        (name = "audit", description = "The audit trail"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API router and the OpenAPI document generated from the same route table.
+pub fn api_parts() -> (Router<App>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api::router())
+        .split_for_parts()
+}
+
+pub fn router(app: App) -> Router {
+    let (api, openapi) = api_parts();
+    let metrics = Arc::new(Metrics::default());
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .merge(api)
+        .merge(ops::router(openapi, metrics.clone()))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this address does not accept this method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(app.settings.max_body_bytes))
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(metrics, observe))
+        .with_state(app)
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Counts requests and logs one line each: method, route template (never the raw
+/// path or query, which may carry personal data), status and duration.
+async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    metrics.record(method.as_str(), response.status().as_u16(), elapsed);
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        millis = elapsed.as_millis() as u64,
+        "request"
+    );
+    response.into_response()
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,9 @@
+//! carebook: a clinic appointment and patient management server.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod store;

@@ -1,0 +1,1284 @@
+//! The SQLite store: one writer thread that commits queued writes in groups, and a
+//! small pool of read-only connections for snapshot reads (WAL mode).
+//!
+//! Group commit: the writer takes every write that is queued, runs each inside its
+//! own SAVEPOINT (so one request's conflict rolls back only that request), commits
+//! once, and only then answers each request. With `synchronous=FULL` every answered
+//! write is on disk, and many writes share one fsync.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time, Weekday};
+use jiff::tz::TimeZone;
+use rusqlite::types::Value;
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params, params_from_iter,
+};
+
+use super::*;
+use carebook_domain::policy::AppointmentScope;
+use carebook_domain::schedule::{BookingRules, GRID_UNIT_MINUTES, WeeklyInterval};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_core.sql"))];
+const MAX_GROUP: usize = 256;
+const MAX_IDLE_READERS: usize = 8;
+const CLAIM_UNIT_MS: i64 = GRID_UNIT_MINUTES * 60_000;
+
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type WriteJob = Box<dyn FnOnce(&mut dyn Tx) -> (bool, Finish) + Send>;
+
+pub struct SqliteStore {
+    writer: Mutex<mpsc::Sender<WriteJob>>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Accepts `sqlite://PATH`, `sqlite:PATH` and a bare path.
+pub fn path_from_url(url: &str) -> Result<PathBuf, StoreError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty()
+        || path.contains(":memory:")
+        || url.contains("://") && !url.starts_with("sqlite://")
+    {
+        return Err(StoreError::Internal(format!(
+            "unsupported database URL (expected sqlite://PATH): {url}"
+        )));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn internal(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(error.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        internal(error)
+    }
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ConstraintViolation)
+}
+
+fn on_unique(conflict: Conflict) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |error| {
+        if is_unique_violation(&error) {
+            StoreError::Conflict(conflict)
+        } else {
+            internal(error)
+        }
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(internal)?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        configure(&conn)?;
+        migrate(&conn)?;
+
+        let (sender, receiver) = mpsc::channel::<WriteJob>();
+        thread::Builder::new()
+            .name("carebook-sqlite-writer".into())
+            .spawn(move || run_writer(conn, receiver))
+            .map_err(internal)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(sender),
+            readers: Arc::new(ReaderPool {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub async fn write<R, E>(
+        &self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<R, E>>();
+        let job: WriteJob = Box::new(move |tx: &mut dyn Tx| {
+            let result = work(tx);
+            let keep = result.is_ok();
+            let finish: Finish = Box::new(move |commit| {
+                let outcome = match (result, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(error)) => Err(E::from(error)),
+                    (Err(error), _) => Err(error),
+                };
+                let _ = answer.send(outcome);
+            });
+            (keep, finish)
+        });
+        let sent = self
+            .writer
+            .lock()
+            .map_err(internal)
+            .and_then(|sender| sender.send(job).map_err(internal));
+        sent.map_err(E::from)?;
+        answered
+            .await
+            .unwrap_or_else(|_| Err(E::from(internal("the write was abandoned"))))
+    }
+
+    pub async fn read<R, E>(
+        &self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take().map_err(E::from)?;
+            conn.execute_batch("BEGIN").map_err(|e| E::from(e.into()))?;
+            let result = work(&mut SqliteTx { conn: &conn });
+            let ended = conn.execute_batch("COMMIT");
+            if ended.is_ok() {
+                pool.give_back(conn);
+            }
+            result
+        })
+        .await
+        .unwrap_or_else(|_| Err(E::from(internal("a read failed unexpectedly"))))
+    }
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().map_err(internal)?.pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        configure(&conn)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE_READERS
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let applied: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |row| row.get(0),
+        )?;
+        if applied {
+            continue;
+        }
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, {now}); COMMIT;",
+            now = Timestamp::now().as_millisecond()
+        ))
+        .map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            internal(format!("migration {version} failed: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&conn, group);
+    }
+}
+
+fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = internal(error);
+        for job in group {
+            // Without a transaction nothing may run; answer each request with the error.
+            let (_, finish) = job(&mut Refuse(error.clone()));
+            finish(Err(error.clone()));
+        }
+        return;
+    }
+    let mut finishes = Vec::with_capacity(group.len());
+    for job in group {
+        if conn.execute_batch("SAVEPOINT request").is_err() {
+            continue;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| job(&mut SqliteTx { conn })));
+        let keep = matches!(outcome, Ok((true, _)));
+        let undo = if keep {
+            "RELEASE request"
+        } else {
+            "ROLLBACK TO request; RELEASE request"
+        };
+        let _ = conn.execute_batch(undo);
+        if let Ok((_, finish)) = outcome {
+            finishes.push(finish);
+        } else {
+            tracing::error!("a write panicked; its changes were rolled back");
+        }
+    }
+    let committed = conn.execute_batch("COMMIT").map_err(internal);
+    if committed.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+        tracing::error!("group commit failed");
+    }
+    for finish in finishes {
+        finish(committed.clone());
+    }
+}
+
+/// A transaction that refuses everything, for jobs that cannot be run.
+struct Refuse(StoreError);
+
+macro_rules! refuse_all {
+    ($($name:ident($($arg:ident : $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&mut self, $($arg: $ty),*) -> StoreResult<$ret> { $(let _ = $arg;)* Err(self.0.clone()) })*
+    };
+}
+
+impl Tx for Refuse {
+    refuse_all! {
+        insert_user(u: &UserRecord) -> ();
+        update_user(u: &UserRecord) -> ();
+        find_user(id: &UserId) -> Option<UserRecord>;
+        find_user_by_email(e: &str) -> Option<UserRecord>;
+        list_users(f: &UserFilter, p: &PageRequest) -> Vec<UserRecord>;
+        count_users() -> i64;
+        insert_session(s: &SessionRecord) -> ();
+        find_session(h: &str) -> Option<SessionRecord>;
+        delete_session(h: &str) -> ();
+        delete_sessions_of(u: &UserId) -> ();
+        delete_expired_sessions(n: Timestamp) -> ();
+        record_login_attempt(a: &LoginAttempt) -> ();
+        count_failed_logins(k: LoginKey<'_>, s: Timestamp) -> i64;
+        last_login_success(e: &str) -> Option<Timestamp>;
+        insert_specialty(s: &Specialty) -> ();
+        list_specialties() -> Vec<Specialty>;
+        find_specialty(s: &str) -> Option<Specialty>;
+        upsert_doctor(d: &DoctorRecord) -> ();
+        find_doctor(id: &UserId) -> Option<DoctorRecord>;
+        list_doctors(f: &DoctorFilter, p: &PageRequest) -> Vec<DoctorRecord>;
+        insert_time_off(t: &TimeOffRecord) -> ();
+        delete_time_off(d: &UserId, id: &TimeOffId) -> bool;
+        list_time_off(d: &UserId, w: Interval) -> Vec<TimeOffRecord>;
+        insert_appointment(a: &AppointmentRecord) -> ();
+        update_appointment(a: &AppointmentRecord) -> ();
+        find_appointment(id: &AppointmentId) -> Option<AppointmentView>;
+        list_appointments(f: &AppointmentFilter, p: &PageRequest) -> Vec<AppointmentView>;
+        busy_slots(d: &UserId, w: Interval) -> Vec<Interval>;
+        have_met(d: &UserId, p: &UserId) -> bool;
+        append_appointment_event(e: &AppointmentEvent) -> ();
+        appointment_events(id: &AppointmentId) -> Vec<AppointmentEvent>;
+        append_audit(e: &NewAuditEntry) -> ();
+        list_audit(f: &AuditFilter, p: &PageRequest) -> Vec<AuditEntry>;
+        schema_is_current() -> bool;
+    }
+}
+
+struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn ts(value: i64) -> rusqlite::Result<Timestamp> {
+    Timestamp::from_millisecond(value).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
+    })
+}
+
+fn conversion(error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected value in the database: {0}")]
+struct BadValue(String);
+
+fn bad(value: impl Into<String>) -> rusqlite::Error {
+    conversion(BadValue(value.into()))
+}
+
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+const USER_COLUMNS: &str =
+    "id, email, name, phone, date_of_birth, role, status, password_hash, created_at, updated_at";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    let role: String = row.get(5)?;
+    let status: String = row.get(6)?;
+    let date_of_birth: Option<String> = row.get(4)?;
+    Ok(UserRecord {
+        id: UserId::new(row.get::<_, String>(0)?),
+        email: row.get(1)?,
+        name: row.get(2)?,
+        phone: row.get(3)?,
+        date_of_birth: date_of_birth
+            .map(|d| d.parse::<Date>().map_err(conversion))
+            .transpose()?,
+        role: Role::parse(&role).ok_or_else(|| bad(role))?,
+        status: UserStatus::parse(&status).ok_or_else(|| bad(status))?,
+        password_hash: row.get(7)?,
+        created_at: ts(row.get(8)?)?,
+        updated_at: ts(row.get(9)?)?,
+    })
+}
+
+const APPOINTMENT_COLUMNS: &str = "a.id, a.doctor_id, a.patient_id, a.start_at, a.end_at, a.status, a.reason, \
+     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name";
+
+fn appointment_from_row(row: &Row<'_>) -> rusqlite::Result<AppointmentView> {
+    let status: String = row.get(5)?;
+    Ok(AppointmentView {
+        record: AppointmentRecord {
+            id: AppointmentId::new(row.get::<_, String>(0)?),
+            doctor_id: UserId::new(row.get::<_, String>(1)?),
+            patient_id: UserId::new(row.get::<_, String>(2)?),
+            slot: Interval::new(ts(row.get(3)?)?, ts(row.get(4)?)?)
+                .ok_or_else(|| bad("empty slot"))?,
+            status: AppointmentStatus::parse(&status).ok_or_else(|| bad(status))?,
+            reason: row.get(6)?,
+            status_reason: row.get(7)?,
+            created_by: UserId::new(row.get::<_, String>(8)?),
+            created_at: ts(row.get(9)?)?,
+            updated_at: ts(row.get(10)?)?,
+        },
+        doctor_name: row.get(11)?,
+        patient_name: row.get(12)?,
+    })
+}
+
+fn weekday_number(day: Weekday) -> i64 {
+    i64::from(day.to_monday_one_offset())
+}
+
+fn minute_of_day(time: Time, is_end: bool) -> i64 {
+    let minutes = i64::from(time.hour()) * 60 + i64::from(time.minute());
+    if is_end && minutes == 0 {
+        24 * 60
+    } else {
+        minutes
+    }
+}
+
+fn time_of_minute(minutes: i64) -> rusqlite::Result<Time> {
+    let minutes = minutes % (24 * 60);
+    Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0).map_err(conversion)
+}
+
+/// The 5-minute units an interval covers.
+fn claim_units(slot: Interval) -> impl Iterator<Item = i64> {
+    let first = ms(slot.start).div_euclid(CLAIM_UNIT_MS) * CLAIM_UNIT_MS;
+    let end = ms(slot.end);
+    (0..)
+        .map(move |i| first + i * CLAIM_UNIT_MS)
+        .take_while(move |unit| *unit < end)
+}
+
+/// Appends `(key, id) > (?, ?)` (or `<` when descending) for keyset pagination.
+fn push_cursor(
+    clauses: &mut Vec<String>,
+    values: &mut Vec<Value>,
+    columns: (&str, &str),
+    cursor: Option<&Cursor>,
+    descending: bool,
+    integer_key: bool,
+) -> rusqlite::Result<()> {
+    if let Some(cursor) = cursor {
+        let op = if descending { "<" } else { ">" };
+        clauses.push(format!("({}, {}) {op} (?, ?)", columns.0, columns.1));
+        if integer_key {
+            values.push(Value::Integer(
+                cursor.key.parse().map_err(|_| bad("cursor"))?,
+            ));
+        } else {
+            values.push(Value::Text(cursor.key.clone()));
+        }
+        values.push(Value::Text(cursor.id.clone()));
+    }
+    Ok(())
+}
+
+fn where_sql(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}
+
+impl SqliteTx<'_> {
+    fn claim(&self, appointment: &AppointmentRecord) -> StoreResult<()> {
+        let mut doctor = self.conn.prepare_cached(
+            "INSERT INTO doctor_claims (doctor_id, unit_start, appointment_id) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut patient = self
+            .conn
+            .prepare_cached("INSERT INTO patient_claims (patient_id, unit_start, appointment_id) VALUES (?1, ?2, ?3)")?;
+        for unit in claim_units(appointment.slot) {
+            doctor
+                .execute(params![
+                    appointment.doctor_id.as_str(),
+                    unit,
+                    appointment.id.as_str()
+                ])
+                .map_err(on_unique(Conflict::DoctorSlotTaken))?;
+        }
+        for unit in claim_units(appointment.slot) {
+            patient
+                .execute(params![
+                    appointment.patient_id.as_str(),
+                    unit,
+                    appointment.id.as_str()
+                ])
+                .map_err(on_unique(Conflict::PatientBusy))?;
+        }
+        Ok(())
+    }
+
+    fn release(&self, id: &AppointmentId) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM doctor_claims WHERE appointment_id = ?1")?
+            .execute([id.as_str()])?;
+        self.conn
+            .prepare_cached("DELETE FROM patient_claims WHERE appointment_id = ?1")?
+            .execute([id.as_str()])?;
+        Ok(())
+    }
+
+    fn doctor_details(&self, doctor: &mut DoctorRecord) -> StoreResult<()> {
+        let mut hours = self.conn.prepare_cached(
+            "SELECT day, start_minute, end_minute FROM doctor_weekly_hours WHERE doctor_id = ?1 ORDER BY day, start_minute",
+        )?;
+        let rows = hours.query_map([doctor.user_id.as_str()], |row| {
+            let day: i64 = row.get(0)?;
+            let day = Weekday::from_monday_one_offset(day as i8).map_err(conversion)?;
+            Ok(WeeklyInterval {
+                day,
+                start: time_of_minute(row.get(1)?)?,
+                end: time_of_minute(row.get(2)?)?,
+            })
+        })?;
+        doctor.schedule.weekly_hours = rows.collect::<Result<_, _>>()?;
+        let mut specialties = self
+            .conn
+            .prepare_cached("SELECT specialty_id FROM doctor_specialties WHERE doctor_id = ?1 ORDER BY specialty_id")?;
+        doctor.specialty_ids = specialties
+            .query_map([doctor.user_id.as_str()], |row| {
+                Ok(SpecialtyId::new(row.get::<_, String>(0)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+}
+
+const DOCTOR_COLUMNS: &str = "d.user_id, u.name, u.status, d.bio, d.qualifications, d.years_experience, d.languages, \
+     d.fee_amount, d.fee_currency, d.time_zone, d.slot_minutes, d.min_notice_minutes, d.horizon_days, \
+     d.auto_confirm, d.cancel_window_hours";
+
+fn doctor_from_row(row: &Row<'_>) -> rusqlite::Result<DoctorRecord> {
+    let status: String = row.get(2)?;
+    let languages: String = row.get(6)?;
+    let fee_amount: Option<i64> = row.get(7)?;
+    let fee_currency: Option<String> = row.get(8)?;
+    let zone: String = row.get(9)?;
+    Ok(DoctorRecord {
+        user_id: UserId::new(row.get::<_, String>(0)?),
+        name: row.get(1)?,
+        status: UserStatus::parse(&status).ok_or_else(|| bad(status))?,
+        bio: row.get(3)?,
+        qualifications: row.get(4)?,
+        years_experience: row.get(5)?,
+        languages: serde_json::from_str(&languages).map_err(conversion)?,
+        fee: fee_amount
+            .zip(fee_currency)
+            .map(|(amount, currency)| Fee { amount, currency }),
+        schedule: Schedule {
+            time_zone: TimeZone::get(&zone).map_err(conversion)?,
+            slot_minutes: row.get(10)?,
+            weekly_hours: Vec::new(),
+            rules: BookingRules {
+                min_notice_minutes: row.get(11)?,
+                horizon_days: row.get(12)?,
+                auto_confirm: row.get(13)?,
+                cancel_window_hours: row.get(14)?,
+            },
+        },
+        specialty_ids: Vec::new(),
+    })
+}
+
+fn time_off_from_row(row: &Row<'_>) -> rusqlite::Result<TimeOffRecord> {
+    Ok(TimeOffRecord {
+        id: TimeOffId::new(row.get::<_, String>(0)?),
+        doctor_id: UserId::new(row.get::<_, String>(1)?),
+        period: Interval::new(ts(row.get(2)?)?, ts(row.get(3)?)?)
+            .ok_or_else(|| bad("empty time off"))?,
+        reason: row.get(4)?,
+        created_at: ts(row.get(5)?)?,
+    })
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AppointmentEvent> {
+    let status = |value: Option<String>| -> rusqlite::Result<Option<AppointmentStatus>> {
+        value
+            .map(|s| AppointmentStatus::parse(&s).ok_or_else(|| bad(s)))
+            .transpose()
+    };
+    Ok(AppointmentEvent {
+        appointment_id: AppointmentId::new(row.get::<_, String>(0)?),
+        seq: row.get(1)?,
+        at: ts(row.get(2)?)?,
+        actor_id: row.get::<_, Option<String>>(3)?.map(UserId::new),
+        action: row.get(4)?,
+        from_status: status(row.get(5)?)?,
+        to_status: status(Some(row.get(6)?))?.ok_or_else(|| bad("status"))?,
+        from_start: row.get::<_, Option<i64>>(7)?.map(ts).transpose()?,
+        to_start: row.get::<_, Option<i64>>(8)?.map(ts).transpose()?,
+        reason: row.get(9)?,
+    })
+}
+
+impl Tx for SqliteTx<'_> {
+    fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                user.id.as_str(),
+                user.email,
+                user.name,
+                user.phone,
+                user.date_of_birth.map(|d| d.to_string()),
+                user.role.as_str(),
+                user.status.as_str(),
+                user.password_hash,
+                ms(user.created_at),
+                ms(user.updated_at),
+            ])
+            .map_err(on_unique(Conflict::EmailTaken))?;
+        Ok(())
+    }
+
+    fn update_user(&mut self, user: &UserRecord) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE users SET email = ?2, name = ?3, phone = ?4, date_of_birth = ?5, role = ?6, status = ?7, \
+                 password_hash = ?8, updated_at = ?9 WHERE id = ?1",
+            )?
+            .execute(params![
+                user.id.as_str(),
+                user.email,
+                user.name,
+                user.phone,
+                user.date_of_birth.map(|d| d.to_string()),
+                user.role.as_str(),
+                user.status.as_str(),
+                user.password_hash,
+                ms(user.updated_at),
+            ])
+            .map_err(on_unique(Conflict::EmailTaken))?;
+        Ok(())
+    }
+
+    fn find_user(&mut self, id: &UserId) -> StoreResult<Option<UserRecord>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+            .query_row([id.as_str()], user_from_row)
+            .optional()?)
+    }
+
+    fn find_user_by_email(&mut self, email: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+            ))?
+            .query_row([email], user_from_row)
+            .optional()?)
+    }
+
+    fn list_users(
+        &mut self,
+        filter: &UserFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        if let Some(q) = &filter.q {
+            clauses.push("(name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')".to_owned());
+            values.push(Value::Text(like_pattern(q)));
+            values.push(Value::Text(like_pattern(q)));
+        }
+        if let Some(role) = filter.role {
+            clauses.push("role = ?".to_owned());
+            values.push(Value::Text(role.as_str().to_owned()));
+        }
+        if let Some(status) = filter.status {
+            clauses.push("status = ?".to_owned());
+            values.push(Value::Text(status.as_str().to_owned()));
+        }
+        push_cursor(
+            &mut clauses,
+            &mut values,
+            ("name", "id"),
+            page.after.as_ref(),
+            false,
+            false,
+        )?;
+        values.push(Value::Integer(i64::from(page.limit)));
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users {} ORDER BY name, id LIMIT ?",
+            where_sql(&clauses)
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), user_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn count_users(&mut self) -> StoreResult<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?)
+    }
+
+    fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                session.token_hash,
+                session.user_id.as_str(),
+                session.csrf_token,
+                ms(session.created_at),
+                ms(session.expires_at),
+            ])?;
+        Ok(())
+    }
+
+    fn find_session(&mut self, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT token_hash, user_id, csrf_token, created_at, expires_at FROM sessions WHERE token_hash = ?1",
+            )?
+            .query_row([token_hash], |row| {
+                Ok(SessionRecord {
+                    token_hash: row.get(0)?,
+                    user_id: UserId::new(row.get::<_, String>(1)?),
+                    csrf_token: row.get(2)?,
+                    created_at: ts(row.get(3)?)?,
+                    expires_at: ts(row.get(4)?)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn delete_session(&mut self, token_hash: &str) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+            .execute([token_hash])?;
+        Ok(())
+    }
+
+    fn delete_sessions_of(&mut self, user: &UserId) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+            .execute([user.as_str()])?;
+        Ok(())
+    }
+
+    fn delete_expired_sessions(&mut self, now: Timestamp) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+            .execute([ms(now)])?;
+        Ok(())
+    }
+
+    fn record_login_attempt(&mut self, attempt: &LoginAttempt) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO login_attempts (email, client, at, succeeded) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                attempt.email,
+                attempt.client,
+                ms(attempt.at),
+                attempt.succeeded
+            ])?;
+        Ok(())
+    }
+
+    fn count_failed_logins(&mut self, key: LoginKey<'_>, since: Timestamp) -> StoreResult<i64> {
+        let (sql, value) = match key {
+            LoginKey::Email(email) => (
+                "SELECT COUNT(*) FROM login_attempts WHERE email = ?1 AND at >= ?2 AND succeeded = 0",
+                email,
+            ),
+            LoginKey::Client(client) => (
+                "SELECT COUNT(*) FROM login_attempts WHERE client = ?1 AND at >= ?2 AND succeeded = 0",
+                client,
+            ),
+        };
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params![value, ms(since)], |row| row.get(0))?)
+    }
+
+    fn last_login_success(&mut self, email: &str) -> StoreResult<Option<Timestamp>> {
+        let at: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT MAX(at) FROM login_attempts WHERE email = ?1 AND succeeded = 1",
+            )?
+            .query_row([email], |row| row.get(0))?;
+        Ok(at.map(ts).transpose()?)
+    }
+
+    fn insert_specialty(&mut self, specialty: &Specialty) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("INSERT INTO specialties (id, name, slug) VALUES (?1, ?2, ?3)")?
+            .execute(params![
+                specialty.id.as_str(),
+                specialty.name,
+                specialty.slug
+            ])
+            .map_err(on_unique(Conflict::SpecialtyExists))?;
+        Ok(())
+    }
+
+    fn list_specialties(&mut self) -> StoreResult<Vec<Specialty>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT id, name, slug FROM specialties ORDER BY name")?;
+        let rows = statement.query_map([], |row| {
+            Ok(Specialty {
+                id: SpecialtyId::new(row.get::<_, String>(0)?),
+                name: row.get(1)?,
+                slug: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn find_specialty(&mut self, id_or_slug: &str) -> StoreResult<Option<Specialty>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, name, slug FROM specialties WHERE id = ?1 OR slug = ?1")?
+            .query_row([id_or_slug], |row| {
+                Ok(Specialty {
+                    id: SpecialtyId::new(row.get::<_, String>(0)?),
+                    name: row.get(1)?,
+                    slug: row.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn upsert_doctor(&mut self, doctor: &DoctorRecord) -> StoreResult<()> {
+        let schedule = &doctor.schedule;
+        let zone = schedule.time_zone.iana_name().unwrap_or("UTC");
+        self.conn
+            .prepare_cached(
+                "INSERT INTO doctors (user_id, bio, qualifications, years_experience, languages, fee_amount, \
+                 fee_currency, time_zone, slot_minutes, min_notice_minutes, horizon_days, auto_confirm, \
+                 cancel_window_hours) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 ON CONFLICT (user_id) DO UPDATE SET bio = excluded.bio, qualifications = excluded.qualifications, \
+                 years_experience = excluded.years_experience, languages = excluded.languages, \
+                 fee_amount = excluded.fee_amount, fee_currency = excluded.fee_currency, \
+                 time_zone = excluded.time_zone, slot_minutes = excluded.slot_minutes, \
+                 min_notice_minutes = excluded.min_notice_minutes, horizon_days = excluded.horizon_days, \
+                 auto_confirm = excluded.auto_confirm, cancel_window_hours = excluded.cancel_window_hours",
+            )?
+            .execute(params![
+                doctor.user_id.as_str(),
+                doctor.bio,
+                doctor.qualifications,
+                doctor.years_experience,
+                serde_json::to_string(&doctor.languages).map_err(internal)?,
+                doctor.fee.as_ref().map(|f| f.amount),
+                doctor.fee.as_ref().map(|f| f.currency.as_str()),
+                zone,
+                schedule.slot_minutes,
+                schedule.rules.min_notice_minutes,
+                schedule.rules.horizon_days,
+                schedule.rules.auto_confirm,
+                schedule.rules.cancel_window_hours,
+            ])?;
+        let id = doctor.user_id.as_str();
+        self.conn
+            .prepare_cached("DELETE FROM doctor_weekly_hours WHERE doctor_id = ?1")?
+            .execute([id])?;
+        let mut insert_hours = self.conn.prepare_cached(
+            "INSERT INTO doctor_weekly_hours (doctor_id, day, start_minute, end_minute) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for interval in &schedule.weekly_hours {
+            insert_hours.execute(params![
+                id,
+                weekday_number(interval.day),
+                minute_of_day(interval.start, false),
+                minute_of_day(interval.end, true),
+            ])?;
+        }
+        self.conn
+            .prepare_cached("DELETE FROM doctor_specialties WHERE doctor_id = ?1")?
+            .execute([id])?;
+        let mut insert_specialty = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO doctor_specialties (doctor_id, specialty_id) VALUES (?1, ?2)",
+        )?;
+        for specialty in &doctor.specialty_ids {
+            insert_specialty.execute(params![id, specialty.as_str()])?;
+        }
+        Ok(())
+    }
+
+    fn find_doctor(&mut self, id: &UserId) -> StoreResult<Option<DoctorRecord>> {
+        let found = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DOCTOR_COLUMNS} FROM doctors d JOIN users u ON u.id = d.user_id WHERE d.user_id = ?1 AND u.role = 'doctor'"
+            ))?
+            .query_row([id.as_str()], doctor_from_row)
+            .optional()?;
+        match found {
+            Some(mut doctor) => {
+                self.doctor_details(&mut doctor)?;
+                Ok(Some(doctor))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn list_doctors(
+        &mut self,
+        filter: &DoctorFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<DoctorRecord>> {
+        let mut clauses = vec!["u.role = 'doctor'".to_owned()];
+        let mut values = Vec::new();
+        if filter.only_active {
+            clauses.push("u.status = 'active'".to_owned());
+        }
+        if let Some(q) = &filter.q {
+            clauses.push("u.name LIKE ? ESCAPE '\\'".to_owned());
+            values.push(Value::Text(like_pattern(q)));
+        }
+        if let Some(specialty) = &filter.specialty_id {
+            clauses.push(
+                "EXISTS (SELECT 1 FROM doctor_specialties s WHERE s.doctor_id = d.user_id AND s.specialty_id = ?)"
+                    .to_owned(),
+            );
+            values.push(Value::Text(specialty.as_str().to_owned()));
+        }
+        push_cursor(
+            &mut clauses,
+            &mut values,
+            ("u.name", "u.id"),
+            page.after.as_ref(),
+            false,
+            false,
+        )?;
+        values.push(Value::Integer(i64::from(page.limit)));
+        let sql = format!(
+            "SELECT {DOCTOR_COLUMNS} FROM doctors d JOIN users u ON u.id = d.user_id {} ORDER BY u.name, u.id LIMIT ?",
+            where_sql(&clauses)
+        );
+        let mut doctors: Vec<DoctorRecord> = {
+            let mut statement = self.conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(params_from_iter(values), doctor_from_row)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for doctor in &mut doctors {
+            self.doctor_details(doctor)?;
+        }
+        Ok(doctors)
+    }
+
+    fn insert_time_off(&mut self, time_off: &TimeOffRecord) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO time_off (id, doctor_id, start_at, end_at, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                time_off.id.as_str(),
+                time_off.doctor_id.as_str(),
+                ms(time_off.period.start),
+                ms(time_off.period.end),
+                time_off.reason,
+                ms(time_off.created_at),
+            ])?;
+        Ok(())
+    }
+
+    fn delete_time_off(&mut self, doctor: &UserId, id: &TimeOffId) -> StoreResult<bool> {
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM time_off WHERE id = ?1 AND doctor_id = ?2")?
+            .execute([id.as_str(), doctor.as_str()])?;
+        Ok(deleted > 0)
+    }
+
+    fn list_time_off(
+        &mut self,
+        doctor: &UserId,
+        window: Interval,
+    ) -> StoreResult<Vec<TimeOffRecord>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, doctor_id, start_at, end_at, reason, created_at FROM time_off \
+             WHERE doctor_id = ?1 AND start_at < ?3 AND end_at > ?2 ORDER BY start_at, id",
+        )?;
+        let rows = statement.query_map(
+            params![doctor.as_str(), ms(window.start), ms(window.end)],
+            time_off_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_appointment(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO appointments (id, doctor_id, patient_id, start_at, end_at, status, reason, status_reason, \
+                 created_by, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                a.id.as_str(),
+                a.doctor_id.as_str(),
+                a.patient_id.as_str(),
+                ms(a.slot.start),
+                ms(a.slot.end),
+                a.status.as_str(),
+                a.reason,
+                a.status_reason,
+                a.created_by.as_str(),
+                ms(a.created_at),
+                ms(a.updated_at),
+            ])?;
+        if a.status.is_live() {
+            self.claim(a)?;
+        }
+        Ok(())
+    }
+
+    fn update_appointment(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
+        self.release(&a.id)?;
+        self.conn
+            .prepare_cached(
+                "UPDATE appointments SET start_at = ?2, end_at = ?3, status = ?4, reason = ?5, status_reason = ?6, \
+                 updated_at = ?7 WHERE id = ?1",
+            )?
+            .execute(params![
+                a.id.as_str(),
+                ms(a.slot.start),
+                ms(a.slot.end),
+                a.status.as_str(),
+                a.reason,
+                a.status_reason,
+                ms(a.updated_at),
+            ])?;
+        if a.status.is_live() {
+            self.claim(a)?;
+        }
+        Ok(())
+    }
+
+    fn find_appointment(&mut self, id: &AppointmentId) -> StoreResult<Option<AppointmentView>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {APPOINTMENT_COLUMNS} FROM appointments a JOIN users d ON d.id = a.doctor_id \
+                 JOIN users p ON p.id = a.patient_id WHERE a.id = ?1"
+            ))?
+            .query_row([id.as_str()], appointment_from_row)
+            .optional()?)
+    }
+
+    fn list_appointments(
+        &mut self,
+        filter: &AppointmentFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<AppointmentView>> {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        match &filter.scope {
+            AppointmentScope::All => {}
+            AppointmentScope::AsPatient(id) => {
+                clauses.push("a.patient_id = ?".to_owned());
+                values.push(Value::Text(id.as_str().to_owned()));
+            }
+            AppointmentScope::AsDoctor(id) => {
+                clauses.push("a.doctor_id = ?".to_owned());
+                values.push(Value::Text(id.as_str().to_owned()));
+            }
+        }
+        if !filter.statuses.is_empty() {
+            let marks = vec!["?"; filter.statuses.len()].join(", ");
+            clauses.push(format!("a.status IN ({marks})"));
+            values.extend(
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| Value::Text(s.as_str().to_owned())),
+            );
+        }
+        if let Some(from) = filter.from {
+            clauses.push("a.start_at >= ?".to_owned());
+            values.push(Value::Integer(ms(from)));
+        }
+        if let Some(to) = filter.to {
+            clauses.push("a.start_at < ?".to_owned());
+            values.push(Value::Integer(ms(to)));
+        }
+        if let Some(doctor) = &filter.doctor_id {
+            clauses.push("a.doctor_id = ?".to_owned());
+            values.push(Value::Text(doctor.as_str().to_owned()));
+        }
+        if let Some(patient) = &filter.patient_id {
+            clauses.push("a.patient_id = ?".to_owned());
+            values.push(Value::Text(patient.as_str().to_owned()));
+        }
+        if let Some(q) = &filter.q {
+            clauses.push("(d.name LIKE ? ESCAPE '\\' OR p.name LIKE ? ESCAPE '\\')".to_owned());
+            values.push(Value::Text(like_pattern(q)));
+            values.push(Value::Text(like_pattern(q)));
+        }
+        push_cursor(
+            &mut clauses,
+            &mut values,
+            ("a.start_at", "a.id"),
+            page.after.as_ref(),
+            filter.newest_first,
+            true,
+        )?;
+        values.push(Value::Integer(i64::from(page.limit)));
+        let order = if filter.newest_first { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointments a JOIN users d ON d.id = a.doctor_id \
+             JOIN users p ON p.id = a.patient_id {} ORDER BY a.start_at {order}, a.id {order} LIMIT ?",
+            where_sql(&clauses)
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), appointment_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn busy_slots(&mut self, doctor: &UserId, window: Interval) -> StoreResult<Vec<Interval>> {
+        // Appointments are at most a day long, so bounding start_at from below keeps
+        // this an index range scan over the window instead of the doctor's history.
+        let mut statement = self.conn.prepare_cached(
+            "SELECT start_at, end_at FROM appointments WHERE doctor_id = ?1 AND start_at >= ?2 AND start_at < ?3 \
+             AND end_at > ?4 AND status IN ('requested', 'confirmed', 'checked_in') ORDER BY start_at",
+        )?;
+        let lookback = ms(window.start) - 24 * 3_600_000;
+        let rows = statement.query_map(
+            params![doctor.as_str(), lookback, ms(window.end), ms(window.start)],
+            |row| {
+                Interval::new(ts(row.get(0)?)?, ts(row.get(1)?)?).ok_or_else(|| bad("empty slot"))
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn have_met(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM appointments WHERE doctor_id = ?1 AND patient_id = ?2)")?
+            .query_row([doctor.as_str(), patient.as_str()], |row| row.get(0))?)
+    }
+
+    fn append_appointment_event(&mut self, e: &AppointmentEvent) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO appointment_events (appointment_id, seq, at, actor_id, action, from_status, to_status, \
+                 from_start, to_start, reason) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM appointment_events \
+                 WHERE appointment_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                e.appointment_id.as_str(),
+                ms(e.at),
+                e.actor_id.as_ref().map(UserId::as_str),
+                e.action,
+                e.from_status.map(AppointmentStatus::as_str),
+                e.to_status.as_str(),
+                e.from_start.map(ms),
+                e.to_start.map(ms),
+                e.reason,
+            ])?;
+        Ok(())
+    }
+
+    fn appointment_events(&mut self, id: &AppointmentId) -> StoreResult<Vec<AppointmentEvent>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT appointment_id, seq, at, actor_id, action, from_status, to_status, from_start, to_start, reason \
+             FROM appointment_events WHERE appointment_id = ?1 ORDER BY seq",
+        )?;
+        let rows = statement.query_map([id.as_str()], event_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn append_audit(&mut self, entry: &NewAuditEntry) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                ms(entry.at),
+                entry.actor_id.as_ref().map(UserId::as_str),
+                entry.action,
+                entry.subject_type,
+                entry.subject_id,
+                entry.detail.to_string(),
+            ])?;
+        Ok(())
+    }
+
+    fn list_audit(
+        &mut self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        if let Some(actor) = &filter.actor_id {
+            clauses.push("actor_id = ?".to_owned());
+            values.push(Value::Text(actor.as_str().to_owned()));
+        }
+        if let Some(subject) = &filter.subject_id {
+            clauses.push("subject_id = ?".to_owned());
+            values.push(Value::Text(subject.clone()));
+        }
+        if let Some(action) = &filter.action {
+            clauses.push("action = ?".to_owned());
+            values.push(Value::Text(action.clone()));
+        }
+        if let Some(from) = filter.from {
+            clauses.push("at >= ?".to_owned());
+            values.push(Value::Integer(ms(from)));
+        }
+        if let Some(to) = filter.to {
+            clauses.push("at < ?".to_owned());
+            values.push(Value::Integer(ms(to)));
+        }
+        if let Some(cursor) = &page.after {
+            clauses.push("id < ?".to_owned());
+            values.push(Value::Integer(
+                cursor.id.parse().map_err(|_| bad("cursor"))?,
+            ));
+        }
+        values.push(Value::Integer(i64::from(page.limit)));
+        let sql = format!(
+            "SELECT id, at, actor_id, action, subject_type, subject_id, detail FROM audit_log {} ORDER BY id DESC LIMIT ?",
+            where_sql(&clauses)
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), |row| {
+            let detail: String = row.get(6)?;
+            Ok(AuditEntry {
+                id: row.get(0)?,
+                entry: NewAuditEntry {
+                    at: ts(row.get(1)?)?,
+                    actor_id: row.get::<_, Option<String>>(2)?.map(UserId::new),
+                    action: row.get(3)?,
+                    subject_type: row.get(4)?,
+                    subject_id: row.get(5)?,
+                    detail: serde_json::from_str(&detail).map_err(conversion)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn schema_is_current(&mut self) -> StoreResult<bool> {
+        let latest = MIGRATIONS.last().map_or(0, |(version, _)| *version);
+        let applied: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(applied == latest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_units_cover_the_slot_in_five_minute_steps() {
+        let start = Timestamp::from_second(1_800_000_000).unwrap();
+        let slot = Interval::new(start, start + jiff::SignedDuration::from_mins(20)).unwrap();
+        let units: Vec<i64> = claim_units(slot).collect();
+        assert_eq!(units.len(), 4);
+        assert_eq!(units[0], ms(start));
+        assert_eq!(units[3] - units[0], 15 * 60_000);
+    }
+
+    #[test]
+    fn urls_name_sqlite_files() {
+        assert_eq!(
+            path_from_url("sqlite://carebook.db").unwrap(),
+            PathBuf::from("carebook.db")
+        );
+        assert_eq!(
+            path_from_url("sqlite:///var/lib/c.db?mode=rwc").unwrap(),
+            PathBuf::from("/var/lib/c.db")
+        );
+        assert!(path_from_url("postgres://localhost/x").is_err());
+        assert!(path_from_url("sqlite::memory:").is_err());
+    }
+}
