@@ -4,12 +4,13 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
-use carebook_domain::validation::{Email, Password, parse_name, parse_phone};
+use carebook_domain::validation::{Email, Password, parse_name, parse_phone, parse_text};
 use carebook_domain::{Role, UserStatus, ValidationErrors};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+use super::doctors::parse_instant;
 use super::{
     App, AppError, ConflictKind, Page, PageParams, audit, new_id, paginate, random_token,
     sha256_hex,
@@ -55,6 +56,24 @@ pub struct Authenticated {
     pub actor: Actor,
     pub user: UserRecord,
     pub session: SessionRecord,
+}
+
+/// `GET /users` filters, as the client sent them.
+#[derive(Debug, Clone, Default)]
+pub struct UserSearch {
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub status: Option<String>,
+}
+
+/// `GET /audit` filters, as the client sent them.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSearch {
+    pub actor_id: Option<String>,
+    pub subject_id: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -450,10 +469,29 @@ impl App {
     pub async fn list_users(
         &self,
         actor: &Actor,
-        mut filter: UserFilter,
+        search: UserSearch,
         page: PageParams,
     ) -> Result<Page<UserRecord>, AppError> {
         authorize(actor, Action::ListUsers, Subject::Clinic)?;
+        let mut errors = ValidationErrors::new();
+        let role = search
+            .role
+            .as_deref()
+            .map(|r| parse_role(Some(r), Role::Patient));
+        let role = role.and_then(|r| errors.take(r));
+        let status = search.status.as_deref().and_then(|s| {
+            UserStatus::parse(s).or_else(|| {
+                errors.add("status", "must be one of pending, active, deactivated");
+                None
+            })
+        });
+        let q = errors
+            .take(parse_text("q", search.q.as_deref(), 200))
+            .flatten();
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let mut filter = UserFilter { q, role, status };
         if actor.role == Role::Receptionist {
             filter.role = Some(Role::Patient);
         }
@@ -625,10 +663,29 @@ impl App {
     pub async fn list_audit(
         &self,
         actor: &Actor,
-        filter: AuditFilter,
+        search: AuditSearch,
         page: PageParams,
     ) -> Result<Page<AuditEntry>, AppError> {
         authorize(actor, Action::ReadAudit, Subject::Clinic)?;
+        let mut errors = ValidationErrors::new();
+        let from = search
+            .from
+            .as_deref()
+            .and_then(|v| errors.take(parse_instant("from", v)));
+        let to = search
+            .to
+            .as_deref()
+            .and_then(|v| errors.take(parse_instant("to", v)));
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let filter = AuditFilter {
+            actor_id: search.actor_id.map(UserId::new),
+            subject_id: search.subject_id,
+            action: search.action,
+            from,
+            to,
+        };
         let request = page.to_request()?;
         let rows = {
             let request = request.clone();

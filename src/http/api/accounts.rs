@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{PageQuery, Paged, nullable};
-use crate::app::{App, LoginInput, RegisterInput, UserPatch};
+use super::{Paged, nullable};
+use crate::app::{App, AuditSearch, LoginInput, PageParams, RegisterInput, UserPatch, UserSearch};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, CurrentUser, SESSION_COOKIE};
 use crate::http::problem::{ApiError, Problem};
-use crate::store::{AuditEntry, AuditFilter, Role, UserFilter, UserId, UserRecord, UserStatus};
+use crate::store::{AuditEntry, Role, UserId, UserRecord, UserStatus};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -211,35 +211,16 @@ pub async fn list_users(
     CurrentUser(me): CurrentUser,
     ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<Paged<UserResponse>>, ApiError> {
-    let mut errors = carebook_domain::ValidationErrors::new();
-    let role = query.role.as_deref().and_then(|r| {
-        Role::parse(r).or_else(|| {
-            errors.add(
-                "role",
-                "must be one of patient, doctor, receptionist, admin",
-            );
-            None
-        })
-    });
-    let status = query.status.as_deref().and_then(|s| {
-        UserStatus::parse(s).or_else(|| {
-            errors.add("status", "must be one of pending, active, deactivated");
-            None
-        })
-    });
-    if !errors.is_empty() {
-        return Err(crate::app::AppError::from(errors).into());
-    }
-    let filter = UserFilter {
+    let search = UserSearch {
         q: query.q,
-        role,
-        status,
+        role: query.role,
+        status: query.status,
     };
-    let page = PageQuery {
+    let page = PageParams {
         limit: query.limit,
         cursor: query.cursor,
     };
-    let page = app.list_users(&me.actor, filter, page.into()).await?;
+    let page = app.list_users(&me.actor, search, page).await?;
     Ok(Json(Paged::from_page(page, UserResponse::from)))
 }
 
@@ -372,26 +353,17 @@ pub async fn list_audit(
     CurrentUser(me): CurrentUser,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Paged<AuditResponse>>, ApiError> {
-    let mut errors = carebook_domain::ValidationErrors::new();
-    let mut instant = |field: &str, value: Option<&str>| {
-        value.and_then(|v| errors.take(crate::app::parse_instant(field, v)))
-    };
-    let from = instant("from", query.from.as_deref());
-    let to = instant("to", query.to.as_deref());
-    if !errors.is_empty() {
-        return Err(crate::app::AppError::from(errors).into());
-    }
-    let filter = AuditFilter {
-        actor_id: query.actor_id.map(UserId::new),
+    let search = AuditSearch {
+        actor_id: query.actor_id,
         subject_id: query.subject_id,
         action: query.action,
-        from,
-        to,
+        from: query.from,
+        to: query.to,
     };
-    let page = PageQuery {
+    let page = PageParams {
         limit: query.limit,
         cursor: query.cursor,
     };
-    let page = app.list_audit(&me.actor, filter, page.into()).await?;
+    let page = app.list_audit(&me.actor, search, page).await?;
     Ok(Json(Paged::from_page(page, AuditResponse::from)))
 }

@@ -1,0 +1,161 @@
+//! The `carebook` binary as an operator uses it: subcommands, the listening line,
+//! clean shutdown on SIGTERM, and the first admin.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn carebook() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_carebook"));
+    command.env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml").env("CAREBOOK_LOG", "warn");
+    command
+}
+
+fn database(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("carebook.db").display())
+}
+
+fn run_with_stdin(mut command: Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("carebook starts");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("carebook finishes")
+}
+
+/// Starts `serve` and returns the child with the address it printed.
+fn start_server(dir: &tempfile::TempDir, extra: &[&str]) -> (Child, String, Vec<String>) {
+    let mut child = carebook()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database(dir)])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("carebook serve starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let line = lines.next().expect("serve printed its address").expect("utf-8");
+        if let Some(address) = line.strip_prefix("listening on http://") {
+            return (child, address.to_owned(), seen);
+        }
+        seen.push(line);
+    }
+    panic!("serve did not print its address; it printed {seen:?}");
+}
+
+fn http_get(address: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    child.wait().expect("carebook exits")
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let output = carebook().arg("--help").output().expect("runs");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for command in ["serve", "migrate", "demo", "check", "admin"] {
+        assert!(text.contains(command), "--help lacks {command}: {text}");
+    }
+}
+
+#[test]
+fn serve_prints_its_address_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address, _) = start_server(&dir, &[]);
+    let health = http_get(&address, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let ready = http_get(&address, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let status = terminate(&mut child);
+    assert_eq!(status.code(), Some(0), "serve should exit 0 on SIGTERM");
+}
+
+#[test]
+fn serve_with_demo_loads_the_clinic_and_prints_the_logins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address, printed) = start_server(&dir, &["--demo"]);
+    let printed = printed.join("\n");
+    assert!(printed.contains("loaded the demo clinic"), "{printed}");
+    assert!(printed.contains("admin@demo.carebook.test"), "{printed}");
+    let doctors = http_get(&address, "/api/v1/doctors?limit=100");
+    assert!(doctors.contains("Anna Weber") && doctors.contains("Tanja Horvat"), "{doctors}");
+    assert_eq!(terminate(&mut child).code(), Some(0));
+
+    // A second start finds the data and leaves it alone.
+    let (mut child, _, printed) = start_server(&dir, &["--demo"]);
+    assert!(printed.join("\n").contains("already holds data"));
+    assert_eq!(terminate(&mut child).code(), Some(0));
+}
+
+#[test]
+fn admin_create_reads_the_password_from_stdin_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = |email: &str, password: &str| {
+        let mut command = carebook();
+        command.args([
+            "admin",
+            "create",
+            "--email",
+            email,
+            "--name",
+            "Ada Admin",
+            "--password-stdin",
+            "--database",
+            &database(&dir),
+        ]);
+        run_with_stdin(command, &format!("{password}\n"))
+    };
+    let created = create("ada@clinic.test", "a long enough secret");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created admin ada@clinic.test"));
+
+    let again = create("ADA@clinic.test", "a long enough secret");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let short = create("bo@clinic.test", "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
+}
+
+#[test]
+fn migrate_then_check_reports_a_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = carebook().args(["migrate", "--database", &database(&dir)]).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let check = carebook().args(["check", "--database", &database(&dir)]).output().unwrap();
+    assert!(check.status.success());
+    assert!(String::from_utf8_lossy(&check.stdout).contains("schema is current"));
+
+    let bad = carebook().args(["check", "--database", "mysql://nowhere/x"]).output().unwrap();
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn a_bad_setting_is_named_and_stops_the_start() {
+    let output = carebook()
+        .args(["check"])
+        .env("CAREBOOK_SESSION_TTL_HOURS", "forever")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("CAREBOOK_SESSION_TTL_HOURS"));
+}
