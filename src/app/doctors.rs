@@ -3,7 +3,7 @@
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
 use carebook_domain::schedule::{MAX_SLOT_WINDOW_DAYS, ScheduleInput};
 use carebook_domain::validation::{MAX_TEXT_CHARS, parse_name, parse_text};
-use carebook_domain::{Interval, Role, Schedule, UserStatus, ValidationErrors};
+use carebook_domain::{Interval, Schedule, UserStatus, ValidationErrors};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -655,11 +655,6 @@ impl App {
             })
             .await
     }
-}
-
-/// Whether `user` is a doctor account (for role-aware handlers).
-pub fn is_doctor(role: Role) -> bool {
-    role == Role::Doctor
 }
 
 #[cfg(test)]
