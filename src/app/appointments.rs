@@ -11,7 +11,7 @@ use super::doctors::{busy_intervals, parse_instant};
 use super::{App, AppError, Page, PageParams, audit, new_id, paginate};
 use crate::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentView, Cursor,
-    Interval, Tx, UserId,
+    DoctorRecord, Interval, Tx, UserId,
 };
 
 #[derive(Debug, Clone)]
@@ -65,6 +65,21 @@ fn visible_appointment(
     authorize(actor, Action::ViewAppointment, subject)
         .map_err(|_| AppError::NotFound("appointment"))?;
     Ok(view)
+}
+
+fn facts_of<'a>(
+    appointment: &'a AppointmentRecord,
+    doctor: &'a DoctorRecord,
+) -> AppointmentFacts<'a> {
+    AppointmentFacts {
+        status: appointment.status,
+        patient_id: &appointment.patient_id,
+        doctor_id: &appointment.doctor_id,
+        slot: appointment.slot,
+        time_zone: &doctor.schedule.time_zone,
+        cancel_window_hours: doctor.schedule.rules.cancel_window_hours,
+        auto_confirm: doctor.schedule.rules.auto_confirm,
+    }
 }
 
 fn record_event(
@@ -200,15 +215,7 @@ impl App {
                 let doctor = tx
                     .find_doctor(&before.doctor_id)?
                     .ok_or(AppError::NotFound("doctor"))?;
-                let facts = AppointmentFacts {
-                    status: before.status,
-                    patient_id: &before.patient_id,
-                    doctor_id: &before.doctor_id,
-                    slot: before.slot,
-                    time_zone: &doctor.schedule.time_zone,
-                    cancel_window_hours: doctor.schedule.rules.cancel_window_hours,
-                    auto_confirm: doctor.schedule.rules.auto_confirm,
-                };
+                let facts = facts_of(&before, &doctor);
                 let status = plan_transition(&actor, transition, &facts, now)?;
                 view.record.status = status;
                 view.record.updated_at = now;
@@ -254,15 +261,7 @@ impl App {
                 let doctor = tx
                     .find_doctor(&before.doctor_id)?
                     .ok_or(AppError::NotFound("doctor"))?;
-                let facts = AppointmentFacts {
-                    status: before.status,
-                    patient_id: &before.patient_id,
-                    doctor_id: &before.doctor_id,
-                    slot: before.slot,
-                    time_zone: &doctor.schedule.time_zone,
-                    cancel_window_hours: doctor.schedule.rules.cancel_window_hours,
-                    auto_confirm: doctor.schedule.rules.auto_confirm,
-                };
+                let facts = facts_of(&before, &doctor);
                 let status = plan_transition(&actor, Transition::Reschedule, &facts, now)?;
                 // The appointment's own slot does not block its move.
                 let mut busy = busy_intervals(tx, &before.doctor_id, around(start))?;
