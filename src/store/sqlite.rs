@@ -28,8 +28,12 @@ const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;
 const CLAIM_UNIT_MS: i64 = GRID_UNIT_MINUTES * 60_000;
 
-type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type WriteJob = Box<dyn FnOnce(&mut dyn Tx) -> (bool, Finish) + Send>;
+/// One request's write: `run` does the work inside a savepoint and says whether to
+/// keep it; `finish` answers the request once the group's commit is known.
+struct WriteJob {
+    run: Box<dyn FnOnce(&mut dyn Tx) -> bool + Send>,
+    finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+}
 
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<WriteJob>>,
@@ -122,19 +126,26 @@ impl SqliteStore {
         E: From<StoreError> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<R, E>>();
-        let job: WriteJob = Box::new(move |tx: &mut dyn Tx| {
-            let result = work(tx);
-            let keep = result.is_ok();
-            let finish: Finish = Box::new(move |commit| {
-                let outcome = match (result, commit) {
-                    (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(error)) => Err(E::from(error)),
-                    (Err(error), _) => Err(error),
+        let outcome = Arc::new(Mutex::new(None::<Result<R, E>>));
+        let ran = outcome.clone();
+        let job = WriteJob {
+            run: Box::new(move |tx: &mut dyn Tx| {
+                let result = work(tx);
+                let keep = result.is_ok();
+                *ran.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                keep
+            }),
+            finish: Box::new(move |commit| {
+                let result = outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let answer_with = match (result, commit) {
+                    (Some(Ok(value)), Ok(())) => Ok(value),
+                    (Some(Err(error)), _) => Err(error),
+                    (_, Err(error)) => Err(E::from(error)),
+                    (None, Ok(())) => Err(E::from(internal("the write failed unexpectedly"))),
                 };
-                let _ = answer.send(outcome);
-            });
-            (keep, finish)
-        });
+                let _ = answer.send(answer_with);
+            }),
+        };
         let sent = self
             .writer
             .lock()
@@ -236,30 +247,29 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
         let error = internal(error);
         for job in group {
-            // Without a transaction nothing may run; answer each request with the error.
-            let (_, finish) = job(&mut Refuse(error.clone()));
-            finish(Err(error.clone()));
+            (job.finish)(Err(error.clone()));
         }
         return;
     }
     let mut finishes = Vec::with_capacity(group.len());
-    for job in group {
-        if conn.execute_batch("SAVEPOINT request").is_err() {
-            continue;
+    for WriteJob { run, finish } in group {
+        let began = conn.execute_batch("SAVEPOINT request");
+        let keep = began.is_ok()
+            && catch_unwind(AssertUnwindSafe(|| run(&mut SqliteTx { conn }))).unwrap_or_else(
+                |_| {
+                    tracing::error!("a write panicked; its changes were rolled back");
+                    false
+                },
+            );
+        if began.is_ok() {
+            let end = if keep {
+                "RELEASE request"
+            } else {
+                "ROLLBACK TO request; RELEASE request"
+            };
+            let _ = conn.execute_batch(end);
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| job(&mut SqliteTx { conn })));
-        let keep = matches!(outcome, Ok((true, _)));
-        let undo = if keep {
-            "RELEASE request"
-        } else {
-            "ROLLBACK TO request; RELEASE request"
-        };
-        let _ = conn.execute_batch(undo);
-        if let Ok((_, finish)) = outcome {
-            finishes.push(finish);
-        } else {
-            tracing::error!("a write panicked; its changes were rolled back");
-        }
+        finishes.push(finish);
     }
     let committed = conn.execute_batch("COMMIT").map_err(internal);
     if committed.is_err() {
@@ -268,54 +278,6 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
     }
     for finish in finishes {
         finish(committed.clone());
-    }
-}
-
-/// A transaction that refuses everything, for jobs that cannot be run.
-struct Refuse(StoreError);
-
-macro_rules! refuse_all {
-    ($($name:ident($($arg:ident : $ty:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(&mut self, $($arg: $ty),*) -> StoreResult<$ret> { $(let _ = $arg;)* Err(self.0.clone()) })*
-    };
-}
-
-impl Tx for Refuse {
-    refuse_all! {
-        insert_user(u: &UserRecord) -> ();
-        update_user(u: &UserRecord) -> ();
-        find_user(id: &UserId) -> Option<UserRecord>;
-        find_user_by_email(e: &str) -> Option<UserRecord>;
-        list_users(f: &UserFilter, p: &PageRequest) -> Vec<UserRecord>;
-        count_users() -> i64;
-        insert_session(s: &SessionRecord) -> ();
-        find_session(h: &str) -> Option<SessionRecord>;
-        delete_session(h: &str) -> ();
-        delete_sessions_of(u: &UserId) -> ();
-        delete_expired_sessions(n: Timestamp) -> ();
-        record_login_attempt(a: &LoginAttempt) -> ();
-        count_failed_logins(k: LoginKey<'_>, s: Timestamp) -> i64;
-        last_login_success(e: &str) -> Option<Timestamp>;
-        insert_specialty(s: &Specialty) -> ();
-        list_specialties() -> Vec<Specialty>;
-        find_specialty(s: &str) -> Option<Specialty>;
-        upsert_doctor(d: &DoctorRecord) -> ();
-        find_doctor(id: &UserId) -> Option<DoctorRecord>;
-        list_doctors(f: &DoctorFilter, p: &PageRequest) -> Vec<DoctorRecord>;
-        insert_time_off(t: &TimeOffRecord) -> ();
-        delete_time_off(d: &UserId, id: &TimeOffId) -> bool;
-        list_time_off(d: &UserId, w: Interval) -> Vec<TimeOffRecord>;
-        insert_appointment(a: &AppointmentRecord) -> ();
-        update_appointment(a: &AppointmentRecord) -> ();
-        find_appointment(id: &AppointmentId) -> Option<AppointmentView>;
-        list_appointments(f: &AppointmentFilter, p: &PageRequest) -> Vec<AppointmentView>;
-        busy_slots(d: &UserId, w: Interval) -> Vec<Interval>;
-        have_met(d: &UserId, p: &UserId) -> bool;
-        append_appointment_event(e: &AppointmentEvent) -> ();
-        appointment_events(id: &AppointmentId) -> Vec<AppointmentEvent>;
-        append_audit(e: &NewAuditEntry) -> ();
-        list_audit(f: &AuditFilter, p: &PageRequest) -> Vec<AuditEntry>;
-        schema_is_current() -> bool;
     }
 }
 
