@@ -31,12 +31,12 @@ const CLAIM_UNIT_MS: i64 = GRID_UNIT_MINUTES * 60_000;
 /// One request's write: `run` does the work inside a savepoint and says whether to
 /// keep it; `finish` answers the request once the group's commit is known.
 struct WriteJob {
-    run: Box<dyn FnOnce(&mut dyn Tx) -> Keep + Send>,
+    run: Work,
     finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
 }
 
-/// Whether a request's savepoint is released (kept) or rolled back.
-type Keep = bool;
+/// Runs a request's work; `true` keeps its savepoint, `false` rolls it back.
+type Work = Box<dyn FnOnce(&mut dyn Tx) -> bool + Send>;
 
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<WriteJob>>,
