@@ -328,7 +328,7 @@ impl App {
                     Ok::<_, AppError>(())
                 })
                 .await?;
-            return Err(AppError::Unauthenticated);
+            return Err(AppError::InvalidCredentials);
         };
         match user.status {
             UserStatus::Active => {}
@@ -629,15 +629,8 @@ impl App {
         self.store
             .write(move |tx| {
                 let mut user = tx.find_user(&id)?.ok_or(AppError::NotFound("user"))?;
-                authorize(
-                    &actor,
-                    Action::ApproveDoctor,
-                    Subject::User {
-                        id: &user.id,
-                        role: user.role,
-                        treated_by_actor: false,
-                    },
-                )?;
+                // Any account may be named; only a pending doctor can be approved (409 otherwise).
+                authorize(&actor, Action::ApproveDoctor, Subject::Doctor(&user.id))?;
                 if user.role != Role::Doctor || user.status != UserStatus::Pending {
                     return Err(AppError::conflict(
                         ConflictKind::NotPending,

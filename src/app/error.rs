@@ -10,6 +10,9 @@ pub enum AppError {
     Invalid(#[from] ValidationErrors),
     #[error("authentication required")]
     Unauthenticated,
+    /// A login with an unknown email or a wrong password (we do not say which).
+    #[error("wrong email or password")]
+    InvalidCredentials,
     #[error("you are not allowed to do this")]
     Forbidden,
     /// Missing, or hidden from this actor (we do not reveal which).

@@ -73,6 +73,11 @@ impl From<AppError> for ApiError {
                 "unauthenticated",
                 "log in first: send a valid bearer token (or the session cookie)",
             ),
+            AppError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-credentials",
+                "wrong email or password",
+            ),
             AppError::Forbidden => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

@@ -1,0 +1,459 @@
+//! The test harness: a real carebook server on a random port over a fresh SQLite
+//! database, a manual clock, and helpers named after what users do.
+//!
+//! Every test builds its own [`TestApp`]; nothing is shared between tests but code.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use carebook::app::{App, ManualClock, RegisterInput};
+use carebook::config::Settings;
+use carebook::store::Store;
+use jiff::{SignedDuration, Timestamp};
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::{OnceCell, oneshot};
+
+/// Monday 2026-03-02, 07:00 in Berlin (CET, UTC+1): with the default schedule the
+/// first bookable slot is today's 09:00 local (08:00Z), exactly the minimum notice away.
+pub const NOW: &str = "2026-03-02T06:00:00Z";
+/// Monday 2026-03-02 14:00 Berlin: later today, so tokens from `NOW` (valid 24 h)
+/// still work when the clock is moved to its start.
+pub const MON_1400: &str = "2026-03-02T13:00:00Z";
+/// Tuesday 2026-03-03 09:00 Berlin.
+pub const TUE_0900: &str = "2026-03-03T08:00:00Z";
+pub const TUE_0930: &str = "2026-03-03T08:30:00Z";
+pub const TUE_1000: &str = "2026-03-03T09:00:00Z";
+/// Wednesday 2026-03-04 09:00 and 10:00 Berlin.
+pub const WED_0900: &str = "2026-03-04T08:00:00Z";
+pub const WED_1000: &str = "2026-03-04T09:00:00Z";
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn ts(value: &str) -> Timestamp {
+    value.parse().expect("an RFC 3339 instant")
+}
+
+/// A running server and the handles to drive it.
+pub struct TestApp {
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    pub base: String,
+    client: reqwest::Client,
+    admin: OnceCell<User>,
+    counter: AtomicUsize,
+    shutdown: Option<oneshot::Sender<()>>,
+    // Dropped last: the database lives in it.
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url).expect("the database opens");
+        let clock = Arc::new(ManualClock::default());
+        clock.set(ts(NOW));
+        let app = App::new(store, Settings::default(), clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("the bound address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(carebook::http::serve(listener, app.clone(), async move {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            app,
+            clock,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            admin: OnceCell::new(),
+            counter: AtomicUsize::new(0),
+            shutdown: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    /// A caller without credentials.
+    pub fn anon(&self) -> Api {
+        Api {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            token: None,
+        }
+    }
+
+    /// A caller with this bearer token.
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: Some(token.to_owned()),
+            ..self.anon()
+        }
+    }
+
+    pub fn set_clock(&self, instant: &str) {
+        self.clock.set(ts(instant));
+    }
+
+    pub fn advance_clock(&self, by: SignedDuration) {
+        self.clock.advance(by);
+    }
+
+    /// A unique email for `name` within this app.
+    pub fn email_for(&self, name: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let local: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '.' })
+            .collect();
+        format!("{local}.{n}@example.com")
+    }
+
+    /// The clinic's admin, made like the operator does (`carebook admin create`) and
+    /// logged in through the API. One per app; later calls return the same one.
+    pub async fn admin(&self) -> User {
+        self.admin
+            .get_or_init(|| async {
+                let email = self.email_for("Ada Admin");
+                self.app
+                    .bootstrap_user(RegisterInput {
+                        email: email.clone(),
+                        password: PASSWORD.to_owned(),
+                        name: "Ada Admin".to_owned(),
+                        role: Some("admin".to_owned()),
+                        ..RegisterInput::default()
+                    })
+                    .await
+                    .expect("the admin is created");
+                self.log_in(&email, PASSWORD).await
+            })
+            .await
+            .clone()
+    }
+
+    /// `POST /auth/login`, as it answers.
+    pub async fn login(&self, email: &str, password: &str) -> Res {
+        self.anon()
+            .post(
+                "/api/v1/auth/login",
+                &json!({ "email": email, "password": password }),
+            )
+            .await
+    }
+
+    /// Logs in and panics unless it works.
+    pub async fn log_in(&self, email: &str, password: &str) -> User {
+        let res = self.login(email, password).await;
+        res.assert_status(200);
+        let user = &res.body["user"];
+        User {
+            id: user["id"].as_str().expect("user.id").to_owned(),
+            email: email.to_owned(),
+            name: user["name"].as_str().expect("user.name").to_owned(),
+            role: user["role"].as_str().expect("user.role").to_owned(),
+            api: self.with_token(res.body["token"].as_str().expect("token")),
+        }
+    }
+
+    /// `POST /auth/register` as a patient, as it answers.
+    pub async fn register(&self, body: Value) -> Res {
+        self.anon().post("/api/v1/auth/register", &body).await
+    }
+
+    /// A self-registered, logged-in patient.
+    pub async fn register_patient(&self, name: &str) -> User {
+        let email = self.email_for(name);
+        self.register(json!({ "email": email, "password": PASSWORD, "name": name }))
+            .await
+            .assert_status(201);
+        self.log_in(&email, PASSWORD).await
+    }
+
+    /// An account created by the admin (`POST /users`), logged in.
+    pub async fn create_staff(&self, name: &str, role: &str) -> User {
+        let email = self.email_for(name);
+        self.admin()
+            .await
+            .post(
+                "/api/v1/users",
+                &json!({ "email": email, "password": PASSWORD, "name": name, "role": role }),
+            )
+            .await
+            .assert_status(201);
+        self.log_in(&email, PASSWORD).await
+    }
+
+    /// A doctor created by the admin, with [`default_schedule`], logged in.
+    pub async fn create_doctor(&self, name: &str) -> User {
+        let doctor = self.create_staff(name, "doctor").await;
+        self.set_schedule(&doctor, default_schedule()).await;
+        doctor
+    }
+
+    pub async fn create_receptionist(&self) -> User {
+        self.create_staff("Rita Reception", "receptionist").await
+    }
+
+    /// The doctor sets their own schedule; panics unless it is accepted.
+    pub async fn set_schedule(&self, doctor: &User, schedule: Value) {
+        doctor
+            .put(
+                &format!("/api/v1/doctors/{}/schedule", doctor.id),
+                &schedule,
+            )
+            .await
+            .assert_status(200);
+    }
+
+    /// Books `start` with `doctor_id` as `user` (a patient for themself).
+    pub async fn book(&self, user: &User, doctor_id: &str, start: &str) -> Res {
+        user.post(
+            "/api/v1/appointments",
+            &json!({ "doctor_id": doctor_id, "start": start }),
+        )
+        .await
+    }
+
+    /// Books and returns the appointment's id; panics unless it is created.
+    pub async fn booked(&self, user: &User, doctor_id: &str, start: &str) -> String {
+        let res = self.book(user, doctor_id, start).await;
+        res.assert_status(201);
+        res.str("id").to_owned()
+    }
+
+    /// The start instants of a doctor's free slots in `[from, to]` (dates or instants).
+    pub async fn slot_starts(&self, doctor_id: &str, from: &str, to: &str) -> Vec<String> {
+        let res = self
+            .anon()
+            .get(&format!(
+                "/api/v1/doctors/{doctor_id}/slots?from={from}&to={to}"
+            ))
+            .await;
+        res.assert_status(200);
+        res.body["slots"]
+            .as_array()
+            .expect("slots")
+            .iter()
+            .map(|s| s["start"].as_str().expect("slot start").to_owned())
+            .collect()
+    }
+}
+
+/// Europe/Berlin, 30-minute slots, Monday to Friday 09:00-13:00 and 14:00-17:00,
+/// two hours' notice, 60 days ahead, no auto-confirm, 24 h cancellation window.
+pub fn default_schedule() -> Value {
+    let mut hours = Vec::new();
+    for day in ["monday", "tuesday", "wednesday", "thursday", "friday"] {
+        hours.push(json!({ "day": day, "start": "09:00", "end": "13:00" }));
+        hours.push(json!({ "day": day, "start": "14:00", "end": "17:00" }));
+    }
+    json!({
+        "time_zone": "Europe/Berlin",
+        "slot_minutes": 30,
+        "weekly_hours": hours,
+        "min_notice_minutes": 120,
+        "horizon_days": 60,
+        "auto_confirm": false,
+        "cancel_window_hours": 24,
+    })
+}
+
+/// A logged-in user; derefs to an [`Api`] carrying their token.
+#[derive(Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub api: Api,
+}
+
+impl std::ops::Deref for User {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// Sends requests to the server, with or without a bearer token.
+#[derive(Clone)]
+pub struct Api {
+    client: reqwest::Client,
+    base: String,
+    pub token: Option<String>,
+}
+
+impl Api {
+    /// A request builder for anything the helpers below do not cover.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        Res::from(self.request(Method::GET, path).send().await).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Res {
+        Res::from(self.request(Method::POST, path).json(body).send().await).await
+    }
+
+    /// A POST without a body (lifecycle moves without a reason, logout, approve).
+    pub async fn post_empty(&self, path: &str) -> Res {
+        Res::from(self.request(Method::POST, path).send().await).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Res {
+        Res::from(self.request(Method::PATCH, path).json(body).send().await).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Res {
+        Res::from(self.request(Method::PUT, path).json(body).send().await).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Res {
+        Res::from(self.request(Method::DELETE, path).send().await).await
+    }
+
+    /// `POST /appointments/{id}/{action}` without a body.
+    pub async fn act(&self, appointment: &str, action: &str) -> Res {
+        self.post_empty(&format!("/api/v1/appointments/{appointment}/{action}"))
+            .await
+    }
+
+    pub async fn appointment(&self, id: &str) -> Res {
+        self.get(&format!("/api/v1/appointments/{id}")).await
+    }
+}
+
+/// An answer: status, headers and the body as JSON (`Value::String` of the text when
+/// it is not JSON, `Null` when empty).
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Res {
+    pub async fn from(sent: reqwest::Result<reqwest::Response>) -> Res {
+        let response = sent.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a readable body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) -> &Res {
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status; body: {:#}",
+            self.body
+        );
+        self
+    }
+
+    /// A string field of the body.
+    #[track_caller]
+    pub fn str(&self, field: &str) -> &str {
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {field:?} in {:#}", self.body))
+    }
+
+    /// The `items` of a list answer.
+    #[track_caller]
+    pub fn items(&self) -> &Vec<Value> {
+        self.body["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no items in {:#}", self.body))
+    }
+
+    /// The `id`s of a list answer's items.
+    #[track_caller]
+    pub fn ids(&self) -> Vec<String> {
+        self.items()
+            .iter()
+            .map(|item| item["id"].as_str().expect("item id").to_owned())
+            .collect()
+    }
+
+    pub fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem: status, content type and `type` = `/problems/<slug>`.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, slug: &str) -> &Res {
+        self.assert_status(status);
+        assert_eq!(
+            self.header(header::CONTENT_TYPE),
+            Some("application/problem+json"),
+            "problems are application/problem+json; body: {:#}",
+            self.body
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("/problems/{slug}"),
+            "problem type; body: {:#}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status, "problem status member");
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "a problem has a human detail: {:#}",
+            self.body
+        );
+        self
+    }
+
+    /// The fields named in a validation problem's `errors`.
+    #[track_caller]
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no errors in {:#}", self.body))
+            .iter()
+            .map(|e| e["field"].as_str().expect("errors[].field").to_owned())
+            .collect()
+    }
+
+    /// Asserts a 422 validation problem naming (at least) `fields`.
+    #[track_caller]
+    pub fn assert_invalid(&self, fields: &[&str]) -> &Res {
+        self.assert_problem(422, "validation");
+        let named = self.error_fields();
+        for field in fields {
+            assert!(
+                named.iter().any(|n| n == field),
+                "expected an error for {field:?}, got {named:?}"
+            );
+        }
+        self
+    }
+}
