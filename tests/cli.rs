@@ -73,6 +73,19 @@ fn http_get(address: &str, path: &str) -> String {
     response
 }
 
+fn http_post_json(address: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
+}
+
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -194,4 +207,43 @@ fn a_bad_setting_is_named_and_stops_the_start() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("CAREBOOK_SESSION_TTL_HOURS"));
+}
+
+#[test]
+fn sigterm_ends_open_event_streams_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address, _) = start_server(&dir, &[]);
+    let registered = http_post_json(
+        &address,
+        "/api/v1/auth/register",
+        r#"{"email":"sam@clinic.test","password":"a long enough secret","name":"Sam"}"#,
+    );
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    let login = http_post_json(
+        &address,
+        "/api/v1/auth/login",
+        r#"{"email":"sam@clinic.test","password":"a long enough secret"}"#,
+    );
+    let token = login
+        .split("\"token\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a token")
+        .to_owned();
+
+    let mut stream = TcpStream::connect(&address).expect("connect");
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("request");
+    let mut head = [0u8; 64];
+    let read = stream.read(&mut head).expect("the stream answers");
+    assert!(String::from_utf8_lossy(&head[..read]).starts_with("HTTP/1.1 200"));
+
+    assert_eq!(
+        terminate(&mut child).code(),
+        Some(0),
+        "an open stream must not block shutdown"
+    );
 }

@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::doctors::{busy_intervals, parse_instant};
-use super::{App, AppError, Page, PageParams, audit, new_id, paginate};
+use super::{App, AppError, Event, Page, PageParams, audit, new_id, paginate};
 use crate::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentView, Cursor,
     DoctorRecord, Interval, Tx, UserId,
@@ -155,7 +155,8 @@ impl App {
         let actor = actor.clone();
         let now = self.now();
         let id = AppointmentId::new(new_id("apt"));
-        self.store
+        let changed = self
+            .store
             .write(move |tx| {
                 let patient = tx
                     .find_user(&patient_id)?
@@ -184,13 +185,15 @@ impl App {
                 // The claims inserted here are what truly refuses a double booking.
                 tx.insert_appointment(&record)?;
                 record_event(tx, &actor, "book", None, &record, None)?;
-                Ok(AppointmentView {
+                Ok::<_, AppError>(AppointmentView {
                     record,
                     doctor_name: doctor.name,
                     patient_name: patient.name,
                 })
             })
-            .await
+            .await?;
+        self.publish(Event::appointment("book", &changed)).await;
+        Ok(changed)
     }
 
     /// Confirm, reject, cancel, check in, complete or record a no-show.
@@ -208,7 +211,8 @@ impl App {
         let reason = parse_text("reason", reason.as_deref(), MAX_REASON_CHARS)?;
         let actor = actor.clone();
         let now = self.now();
-        self.store
+        let changed = self
+            .store
             .write(move |tx| {
                 let mut view = visible_appointment(tx, &actor, &id)?;
                 let before = view.record.clone();
@@ -231,9 +235,12 @@ impl App {
                     &view.record,
                     reason.as_deref(),
                 )?;
-                Ok(view)
+                Ok::<_, AppError>(view)
             })
-            .await
+            .await?;
+        self.publish(Event::appointment(transition.as_str(), &changed))
+            .await;
+        Ok(changed)
     }
 
     /// Moves a live appointment to another free slot of the same doctor, keeping its
@@ -254,7 +261,8 @@ impl App {
         };
         let actor = actor.clone();
         let now = self.now();
-        self.store
+        let changed = self
+            .store
             .write(move |tx| {
                 let mut view = visible_appointment(tx, &actor, &id)?;
                 let before = view.record.clone();
@@ -281,9 +289,12 @@ impl App {
                     &view.record,
                     reason.as_deref(),
                 )?;
-                Ok(view)
+                Ok::<_, AppError>(view)
             })
-            .await
+            .await?;
+        self.publish(Event::appointment("reschedule", &changed))
+            .await;
+        Ok(changed)
     }
 
     pub async fn find_appointment(

@@ -7,6 +7,7 @@ mod accounts;
 mod appointments;
 mod doctors;
 mod error;
+mod events;
 
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,7 @@ pub use accounts::*;
 pub use appointments::*;
 pub use doctors::*;
 pub use error::{AppError, ConflictKind};
+pub use events::{Delivery, Event, EventBus, Subscription};
 
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
@@ -64,6 +66,7 @@ impl Clock for ManualClock {
 pub struct App {
     pub store: Store,
     pub settings: Arc<Settings>,
+    pub events: EventBus,
     clock: Arc<dyn Clock>,
 }
 
@@ -72,8 +75,14 @@ impl App {
         App {
             store,
             settings: Arc::new(settings),
+            events: EventBus::new(),
             clock,
         }
+    }
+
+    /// Tells every instance's subscribers; call only after the change committed.
+    pub(crate) async fn publish(&self, event: Event) {
+        self.events.deliver(event);
     }
 
     pub fn now(&self) -> Timestamp {

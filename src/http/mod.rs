@@ -37,6 +37,7 @@ use problem::ApiError;
         (name = "schedules", description = "Weekly hours, rules and time off"),
         (name = "appointments", description = "Booking and the appointment lifecycle"),
         (name = "audit", description = "The audit trail"),
+        (name = "events", description = "Live updates"),
     )
 )]
 struct ApiDoc;
@@ -131,6 +132,12 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let events = app.events.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Live streams never end by themselves; end them so shutdown can finish.
+        events.close();
+    };
     axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),

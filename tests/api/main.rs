@@ -10,6 +10,7 @@ mod accounts;
 mod booking;
 mod concurrency;
 mod doctors;
+mod events;
 mod lifecycle;
 mod lists;
 mod openapi;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod appointments;
 pub mod doctors;
+pub mod events;
 
 use carebook_domain::Interval;
 use jiff::Timestamp;
@@ -47,6 +48,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(appointments::check_in_appointment))
         .routes(routes!(appointments::complete_appointment))
         .routes(routes!(appointments::no_show_appointment))
+        .routes(routes!(events::list_events))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).

@@ -1,0 +1,148 @@
+//! Live events: what changed, for whom. Published after the change committed, so a
+//! subscriber never hears of something that was rolled back.
+//!
+//! On SQLite (one instance) the bus is an in-process broadcast. On PostgreSQL every
+//! instance publishes through `NOTIFY` and hears every instance's events through
+//! `LISTEN`, so a subscriber on instance B sees a change made on instance A.
+
+use carebook_domain::{AppointmentStatus, Role};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+use crate::store::{AppointmentView, UserId};
+
+const BUFFER: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// An appointment was booked or moved in its lifecycle.
+    Appointment {
+        appointment_id: String,
+        /// `book` or the move's name.
+        action: String,
+        status: AppointmentStatus,
+        doctor_id: String,
+        patient_id: String,
+        start: Timestamp,
+    },
+}
+
+impl Event {
+    pub fn appointment(action: &str, view: &AppointmentView) -> Event {
+        let a = &view.record;
+        Event::Appointment {
+            appointment_id: a.id.to_string(),
+            action: action.to_owned(),
+            status: a.status,
+            doctor_id: a.doctor_id.to_string(),
+            patient_id: a.patient_id.to_string(),
+            start: a.slot.start,
+        }
+    }
+
+    /// Whether `user` (with `role`) should hear of this event: the people involved,
+    /// and the front desk.
+    pub fn is_for(&self, user: &UserId, role: Role) -> bool {
+        match self {
+            Event::Appointment {
+                doctor_id,
+                patient_id,
+                ..
+            } => role.is_staff() || user.as_str() == doctor_id || user.as_str() == patient_id,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Appointment { .. } => "appointment",
+        }
+    }
+}
+
+/// Fans events out to this instance's subscribers.
+#[derive(Clone)]
+pub struct EventBus {
+    local: broadcast::Sender<Event>,
+    /// Set when the server begins to shut down: open streams end so that the
+    /// requests holding them can finish.
+    closing: watch::Sender<bool>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> EventBus {
+        let (local, _) = broadcast::channel(BUFFER);
+        let (closing, _) = watch::channel(false);
+        EventBus { local, closing }
+    }
+
+    /// Ends every subscription (at shutdown).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Delivers to this instance's subscribers.
+    pub(crate) fn deliver(&self, event: Event) {
+        // No subscriber is not an error.
+        let _ = self.local.send(event);
+    }
+
+    /// Every event from now on that `user` should hear of.
+    pub fn subscribe(&self, user: UserId, role: Role) -> Subscription {
+        Subscription {
+            events: self.local.subscribe(),
+            closing: self.closing.subscribe(),
+            user,
+            role,
+        }
+    }
+}
+
+/// One listener's view of the bus.
+pub struct Subscription {
+    events: broadcast::Receiver<Event>,
+    closing: watch::Receiver<bool>,
+    user: UserId,
+    role: Role,
+}
+
+/// What a subscriber receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Event(Event),
+    /// The subscriber fell behind and this many events were dropped: a client should
+    /// reload what it shows.
+    Skipped(u64),
+}
+
+impl Subscription {
+    /// The next event for this subscriber; `None` once the bus closes.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        loop {
+            if *self.closing.borrow() {
+                return None;
+            }
+            let received = tokio::select! {
+                received = self.events.recv() => received,
+                _ = self.closing.changed() => return None,
+            };
+            match received {
+                Ok(event) if event.is_for(&self.user, self.role) => {
+                    return Some(Delivery::Event(event));
+                }
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    return Some(Delivery::Skipped(missed));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
