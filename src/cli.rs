@@ -114,7 +114,10 @@ pub fn run() -> ExitCode {
             }
             Command::Migrate(database) => {
                 override_database(&mut settings, &database);
-                open(&settings).map(|_| println!("schema is current"))
+                let url = crate::store::redact_url(&settings.database_url);
+                Store::migrate(&settings.database_url)
+                    .map(|()| println!("{url}: schema is current"))
+                    .map_err(|e| format!("cannot migrate {url}: {e}"))
             }
             Command::Check(database) => {
                 override_database(&mut settings, &database);
@@ -166,8 +169,10 @@ fn override_database(settings: &mut Settings, database: &DatabaseArg) {
 }
 
 fn open(settings: &Settings) -> Result<Store, String> {
-    Store::open(&settings.database_url)
-        .map_err(|e| format!("cannot open {}: {e}", settings.database_url))
+    Store::open(&settings.database_url).map_err(|e| {
+        let url = crate::store::redact_url(&settings.database_url);
+        format!("cannot open {url}: {e}")
+    })
 }
 
 async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
@@ -226,7 +231,7 @@ async fn check(settings: &Settings) -> Result<(), String> {
     if current {
         println!(
             "ok: {} is reachable and its schema is current",
-            settings.database_url
+            crate::store::redact_url(&settings.database_url)
         );
         Ok(())
     } else {

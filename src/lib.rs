@@ -7,3 +7,5 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;

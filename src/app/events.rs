@@ -10,9 +10,36 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
-use crate::store::{AppointmentView, UserId};
+use crate::store::{AppointmentView, Store, UserId};
 
+/// The NOTIFY channel all instances share.
+pub const CHANNEL: &str = "carebook_events";
 const BUFFER: usize = 1024;
+
+/// Forwards every event any instance publishes on PostgreSQL (including this one's,
+/// which come back through `LISTEN`) to this instance's subscribers.
+pub(crate) fn hear_other_instances(store: &Store, bus: &EventBus) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("no async runtime: live events from other instances are off");
+        return;
+    };
+    let mut payloads = match store.listen(CHANNEL) {
+        Ok(payloads) => payloads,
+        Err(error) => {
+            tracing::error!(error = %error, "cannot listen for events from other instances");
+            return;
+        }
+    };
+    let bus = bus.clone();
+    runtime.spawn(async move {
+        while let Some(payload) = payloads.recv().await {
+            match serde_json::from_str::<Event>(&payload) {
+                Ok(event) => bus.deliver(event),
+                Err(_) => tracing::warn!("ignored an event this version does not understand"),
+            }
+        }
+    });
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

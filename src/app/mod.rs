@@ -72,17 +72,30 @@ pub struct App {
 
 impl App {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> App {
+        let events = EventBus::new();
+        if store.backend() == "postgres" {
+            events::hear_other_instances(&store, &events);
+        }
         App {
             store,
             settings: Arc::new(settings),
-            events: EventBus::new(),
+            events,
             clock,
         }
     }
 
     /// Tells every instance's subscribers; call only after the change committed.
     pub(crate) async fn publish(&self, event: Event) {
-        self.events.deliver(event);
+        if self.store.backend() != "postgres" {
+            self.events.deliver(event);
+            return;
+        }
+        let payload = serde_json::to_string(&event).unwrap_or_default();
+        if let Err(error) = self.store.notify(events::CHANNEL, &payload).await {
+            // Other instances miss this one; this instance's subscribers still hear it.
+            tracing::warn!(error = %error, "could not publish an event to other instances");
+            self.events.deliver(event);
+        }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -159,6 +172,9 @@ fn decode_cursor(value: &str) -> Result<Cursor, AppError> {
         .decode(value)
         .map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    if text.chars().any(|c| c.is_control() && c != '\u{1f}') {
+        return Err(invalid());
+    }
     let (key, id) = text.split_once('\u{1f}').ok_or_else(invalid)?;
     Ok(Cursor {
         key: key.to_owned(),

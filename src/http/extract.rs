@@ -10,10 +10,59 @@ use serde::de::DeserializeOwned;
 use super::problem::ApiError;
 use crate::app::{App, AppError, Authenticated};
 
-/// A JSON body; shape errors are 400/422, never a panic.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body; shape errors are 400/422, never a panic. Text may not carry NUL
+/// characters: no store keeps them faithfully (PostgreSQL refuses them), so they are
+/// refused at the door.
 pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json_content = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !json_content {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "the body is too large",
+                )
+            })?;
+        if contains_nul_escape(&bytes) {
+            return Err(ApiError::bad_request(
+                "text must not contain NUL characters",
+            ));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// JSON can carry a NUL character only as the escape `\u0000`.
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(6).any(|w| w == b"\\u0000")
+}
 
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

@@ -77,9 +77,26 @@ pub fn router(app: App) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(app.settings.max_body_bytes))
+        .layer(middleware::from_fn(refuse_nul_in_address))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(metrics, observe))
         .with_state(app)
+}
+
+/// A NUL character in the path or query (`%00`) can name nothing that exists, and
+/// PostgreSQL refuses it in text: answer 400 before any handler sees it.
+async fn refuse_nul_in_address(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let has_nul = |part: &str| {
+        part.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return ApiError::bad_request("the address must not contain NUL characters")
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {

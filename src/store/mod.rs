@@ -4,8 +4,13 @@
 //! transaction: [`Store::write`] for changes, [`Store::read`] for consistent reads.
 //! Implementations hold no business rules beyond integrity constraints (such as the
 //! slot claims that make a double booking impossible).
+//!
+//! The backend is picked by the database URL: `postgres://` or `postgresql://` is
+//! PostgreSQL ([`postgres`]), `sqlite://PATH`, `sqlite:PATH` or a bare path is
+//! SQLite ([`sqlite`]).
 
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -14,6 +19,7 @@ use jiff::Timestamp;
 
 pub use model::*;
 
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 
 /// What can go wrong in the store, in terms the app layer can act on.
@@ -114,18 +120,121 @@ pub trait Tx {
 /// A handle to the database, cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    backend: Arc<SqliteStore>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+/// How to open a [`Store`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PostgreSQL: connections in the pool, one thread each (opened when first
+    /// needed). Ignored by SQLite.
+    pub pool_size: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pool_size: postgres::DEFAULT_POOL_SIZE,
+        }
+    }
+}
+
+/// Which backend a URL names.
+enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres,
+}
+
+fn locate(url: &str) -> Result<Location, StoreError> {
+    if postgres::is_postgres_url(url) {
+        return Ok(Location::Postgres);
+    }
+    if let Some((scheme, _)) = url.split_once("://")
+        && scheme != "sqlite"
+    {
+        return Err(StoreError::Internal(format!(
+            "unsupported database URL {} (expected postgres://… or sqlite://PATH)",
+            redact_url(url)
+        )));
+    }
+    sqlite::path_from_url(url).map(Location::Sqlite)
+}
+
+/// `url` with its password (in the user info or a `password=` parameter) replaced
+/// by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let mut redacted = url.to_owned();
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if let Some(at) = authority.rfind('@')
+            && let Some(colon) = authority[..at].find(':')
+        {
+            let start = scheme_end + 3 + colon + 1;
+            let end = scheme_end + 3 + at;
+            redacted.replace_range(start..end, "***");
+        }
+    }
+    if let Some(query_start) = redacted.find('?') {
+        let (head, query) = redacted.split_at(query_start + 1);
+        let query = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        redacted = format!("{head}{query}");
+    }
+    redacted
 }
 
 impl Store {
-    /// Opens the database that `url` names (`sqlite://path`, `sqlite::memory:` is not
-    /// supported: readers and the writer need one shared file) and brings its schema
-    /// up to date.
+    /// Opens the database that `url` names, with default [`StoreOptions`].
+    ///
+    /// SQLite (`sqlite://PATH`; `sqlite::memory:` is not supported: readers and the
+    /// writer need one shared file) is brought up to date on open. PostgreSQL is
+    /// never migrated here: opening fails when its schema is not current (run
+    /// [`Store::migrate`], i.e. `carebook migrate`, first).
     pub fn open(url: &str) -> Result<Store, StoreError> {
-        let path = sqlite::path_from_url(url)?;
-        Ok(Store {
-            backend: Arc::new(SqliteStore::open(&path)?),
-        })
+        Store::open_with(url, &StoreOptions::default())
+    }
+
+    pub fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let backend = match locate(url)? {
+            Location::Sqlite(path) => Backend::Sqlite(Arc::new(SqliteStore::open(&path)?)),
+            Location::Postgres => {
+                Backend::Postgres(Arc::new(PgStore::open(url, options.pool_size)?))
+            }
+        };
+        Ok(Store { backend })
+    }
+
+    /// Applies the pending migrations of the database that `url` names. On
+    /// PostgreSQL this runs in one transaction holding an advisory lock, so several
+    /// instances may call it at once. Safe to call from async code (it blocks the
+    /// caller while it runs).
+    pub fn migrate(url: &str) -> Result<(), StoreError> {
+        match locate(url)? {
+            Location::Sqlite(path) => sqlite::migrate_file(&path),
+            Location::Postgres => postgres::migrate(url),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
     }
 
     /// Runs `work` inside one write transaction. The result is returned only after
@@ -139,7 +248,10 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.backend.write(work).await
+        match &self.backend {
+            Backend::Sqlite(store) => store.write(work).await,
+            Backend::Postgres(store) => store.write(work).await,
+        }
     }
 
     /// Runs `work` over a consistent snapshot. Writes attempted through it fail.
@@ -151,6 +263,87 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.backend.read(work).await
+        match &self.backend {
+            Backend::Sqlite(store) => store.read(work).await,
+            Backend::Postgres(store) => store.read(work).await,
+        }
+    }
+
+    /// PostgreSQL: `SELECT pg_notify(channel, payload)` on a pooled connection, outside
+    /// any transaction (so it is sent at once; payloads are limited to 8000 bytes).
+    /// Every connection listening on `channel` (see [`Store::listen`]), in any
+    /// instance, receives it. SQLite: does nothing (one process; use an in-process
+    /// broadcast). The future owns its arguments and may be spawned.
+    pub fn notify(
+        &self,
+        channel: &str,
+        payload: &str,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
+        let backend = self.backend.clone();
+        let channel = channel.to_owned();
+        let payload = payload.to_owned();
+        async move {
+            match backend {
+                Backend::Sqlite(_) => Ok(()),
+                Backend::Postgres(store) => store.notify(channel, payload).await,
+            }
+        }
+    }
+
+    /// PostgreSQL: subscribes to `channel` on a dedicated connection of its own (see
+    /// [`postgres::listen`]); every notification's payload arrives on the receiver.
+    /// Blocks briefly until `LISTEN` is active. SQLite: an error (not needed there).
+    pub fn listen(
+        &self,
+        channel: &str,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<String>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Err(StoreError::Internal(
+                "LISTEN/NOTIFY needs PostgreSQL; SQLite runs in one process".into(),
+            )),
+            Backend::Postgres(store) => store.listen(channel),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        assert!(matches!(
+            locate("postgres://u@localhost/db"),
+            Ok(Location::Postgres)
+        ));
+        assert!(matches!(
+            locate("postgresql://u@localhost/db"),
+            Ok(Location::Postgres)
+        ));
+        assert!(matches!(locate("sqlite://c.db"), Ok(Location::Sqlite(_))));
+        assert!(matches!(locate("sqlite:c.db"), Ok(Location::Sqlite(_))));
+        assert!(matches!(locate("data/c.db"), Ok(Location::Sqlite(_))));
+        let Err(StoreError::Internal(message)) = locate("mysql://root:hunter2@db/clinic") else {
+            panic!("an unknown scheme is refused");
+        };
+        assert!(message.contains("mysql://root:***@db/clinic"), "{message}");
+        assert!(!message.contains("hunter2"));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://carebook:s3cret@db:5432/clinic?sslmode=disable"),
+            "postgres://carebook:***@db:5432/clinic?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://db/clinic?user=c&password=s3cret"),
+            "postgres://db/clinic?user=c&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact_url("sqlite://c.db"), "sqlite://c.db");
     }
 }

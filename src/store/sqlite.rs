@@ -96,15 +96,27 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Opens (creating it if needed) the database file in WAL mode and brings its schema
+/// up to date.
+fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(internal)?;
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    configure(&conn)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Applies the pending migrations of the database file at `path`.
+pub fn migrate_file(path: &Path) -> Result<(), StoreError> {
+    open_and_migrate(path).map(drop)
+}
+
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(internal)?;
-        }
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        configure(&conn)?;
-        migrate(&conn)?;
+        let conn = open_and_migrate(path)?;
 
         let (sender, receiver) = mpsc::channel::<WriteJob>();
         thread::Builder::new()
@@ -308,6 +320,13 @@ struct BadValue(String);
 
 fn bad(value: impl Into<String>) -> rusqlite::Error {
     conversion(BadValue(value.into()))
+}
+
+/// SQLite reads a LIKE pattern up to its first NUL (so `a\0b` would match like
+/// `a`); no stored name holds one, so a search for it matches nothing, as on
+/// PostgreSQL.
+fn matches_nothing(q: Option<&String>) -> bool {
+    q.is_some_and(|q| q.contains('\0'))
 }
 
 fn like_pattern(q: &str) -> String {
@@ -622,6 +641,9 @@ impl Tx for SqliteTx<'_> {
         filter: &UserFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<UserRecord>> {
+        if matches_nothing(filter.q.as_ref()) {
+            return Ok(Vec::new());
+        }
         let mut clauses = Vec::new();
         let mut values = Vec::new();
         if let Some(q) = &filter.q {
@@ -875,6 +897,9 @@ impl Tx for SqliteTx<'_> {
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>> {
+        if matches_nothing(filter.q.as_ref()) {
+            return Ok(Vec::new());
+        }
         let mut clauses = vec!["u.role = 'doctor'".to_owned()];
         let mut values = Vec::new();
         if filter.only_active {
@@ -1018,6 +1043,9 @@ impl Tx for SqliteTx<'_> {
         filter: &AppointmentFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<AppointmentView>> {
+        if matches_nothing(filter.q.as_ref()) {
+            return Ok(Vec::new());
+        }
         let mut clauses = Vec::new();
         let mut values = Vec::new();
         match &filter.scope {

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::support::{PASSWORD, Res, TUE_0900, TUE_0930, TestApp, WED_0900, default_schedule};
 
+dual! {
 #[tokio::test]
 async fn a_patient_never_sees_or_moves_another_patients_appointment() {
     let app = TestApp::spawn().await;
@@ -49,7 +50,9 @@ async fn a_patient_never_sees_or_moves_another_patients_appointment() {
     assert_eq!(by_doctor.ids(), vec![bobs]);
     assert_eq!(alice.appointment(&alices).await.body["status"], "requested");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn a_doctor_acts_only_on_their_own_appointments_and_schedule() {
     let app = TestApp::spawn().await;
@@ -106,7 +109,9 @@ async fn a_doctor_acts_only_on_their_own_appointments_and_schedule() {
     );
     xaver.act(&id, "confirm").await.assert_status(200);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn patients_and_doctors_cannot_administer() {
     let app = TestApp::spawn().await;
@@ -158,7 +163,9 @@ async fn patients_and_doctors_cannot_administer() {
         .assert_status(200);
     assert_eq!(patient.get("/api/v1/me").await.body["role"], "patient");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn the_front_desk_lists_patients_only() {
     let app = TestApp::spawn().await;
@@ -211,7 +218,9 @@ async fn the_front_desk_lists_patients_only() {
     assert_eq!(second.items().len(), 2);
     assert!(second.ids().iter().all(|id| !first.ids().contains(id)));
 }
+}
 
+dual! {
 #[tokio::test]
 async fn anonymous_callers_reach_public_routes_only() {
     let app = TestApp::spawn().await;
@@ -290,7 +299,9 @@ async fn anonymous_callers_reach_public_routes_only() {
     }
     assert_eq!(patient.appointment(&id).await.body["status"], "requested");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn who_may_see_whose_account() {
     let app = TestApp::spawn().await;
@@ -357,4 +368,5 @@ async fn who_may_see_whose_account() {
         .get("/api/v1/users/usr_nobody")
         .await
         .assert_problem(404, "not-found");
+}
 }

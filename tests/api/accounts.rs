@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::support::{PASSWORD, TUE_0900, TestApp, default_schedule};
 
+dual! {
 #[tokio::test]
 async fn a_patient_registers_logs_in_sees_themself_and_logs_out() {
     let app = TestApp::spawn().await;
@@ -48,7 +49,9 @@ async fn a_patient_registers_logs_in_sees_themself_and_logs_out() {
         .await
         .assert_problem(401, "unauthenticated");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn registration_refuses_bad_input_without_a_server_error() {
     let app = TestApp::spawn().await;
@@ -113,7 +116,9 @@ async fn registration_refuses_bad_input_without_a_server_error() {
         .await
         .assert_problem(400, "malformed-request");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn wrong_passwords_are_401_and_the_sixth_attempt_is_throttled_even_when_right() {
     let app = TestApp::spawn().await;
@@ -153,7 +158,9 @@ async fn wrong_passwords_are_401_and_the_sixth_attempt_is_throttled_even_when_ri
     app.advance_clock(jiff::SignedDuration::from_mins(16));
     app.login(&patient.email, PASSWORD).await.assert_status(200);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn twenty_failures_from_one_address_throttle_every_account() {
     let app = TestApp::spawn().await;
@@ -169,7 +176,9 @@ async fn twenty_failures_from_one_address_throttle_every_account() {
     // Existing sessions are not affected.
     patient.get("/api/v1/me").await.assert_status(200);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn a_self_registered_doctor_waits_for_approval() {
     let app = TestApp::spawn().await;
@@ -264,7 +273,9 @@ async fn a_self_registered_doctor_waits_for_approval() {
         .await;
     assert_eq!(audit.items().len(), 1);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn only_admins_approve_doctors() {
     let app = TestApp::spawn().await;
@@ -284,7 +295,9 @@ async fn only_admins_approve_doctors() {
         .await
         .assert_problem(403, "account-inactive");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn staff_created_by_an_admin_are_active_at_once() {
     let app = TestApp::spawn().await;
@@ -331,7 +344,9 @@ async fn staff_created_by_an_admin_are_active_at_once() {
         .await
         .assert_problem(403, "forbidden");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn deactivation_ends_sessions_at_once_and_blocks_login() {
     let app = TestApp::spawn().await;
@@ -378,7 +393,9 @@ async fn deactivation_ends_sessions_at_once_and_blocks_login() {
         .await
         .assert_problem(403, "forbidden");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn role_changes_are_admin_only_and_audited() {
     let app = TestApp::spawn().await;
@@ -447,7 +464,9 @@ async fn role_changes_are_admin_only_and_audited() {
         .await;
     assert!(later.items().is_empty(), "the time filter applies");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn cookie_sessions_need_the_csrf_token_for_unsafe_requests() {
     let app = TestApp::spawn().await;
@@ -515,7 +534,9 @@ async fn cookie_sessions_need_the_csrf_token_for_unsafe_requests() {
     // A bearer login carries no CSRF token and needs none.
     assert!(app.login(&patient.email, PASSWORD).await.body["csrf_token"].is_null());
 }
+}
 
+dual! {
 #[tokio::test]
 async fn changing_the_password_revokes_every_old_token() {
     let app = TestApp::spawn().await;
@@ -550,7 +571,9 @@ async fn changing_the_password_revokes_every_old_token() {
     app.login(&patient.email, PASSWORD).await.assert_status(401);
     app.log_in(&patient.email, "a brand new secret").await;
 }
+}
 
+dual! {
 #[tokio::test]
 async fn tokens_expire() {
     let app = TestApp::spawn().await;
@@ -568,4 +591,5 @@ async fn tokens_expire() {
         .await
         .map(|r| assert_eq!(r.status().as_u16(), 401))
         .expect("an answer");
+}
 }

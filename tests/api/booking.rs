@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::support::{TUE_0900, TUE_0930, TestApp, default_schedule};
 
+dual! {
 #[tokio::test]
 async fn a_patient_books_a_free_slot_which_then_is_no_longer_offered() {
     let app = TestApp::spawn().await;
@@ -49,7 +50,9 @@ async fn a_patient_books_a_free_slot_which_then_is_no_longer_offered() {
         "2026-03-02T08:00:00Z"
     );
 }
+}
 
+dual! {
 #[tokio::test]
 async fn auto_confirming_doctors_get_confirmed_bookings() {
     let app = TestApp::spawn().await;
@@ -62,7 +65,9 @@ async fn auto_confirming_doctors_get_confirmed_bookings() {
     res.assert_status(201);
     assert_eq!(res.body["status"], "confirmed");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn only_starts_on_the_grid_within_notice_and_horizon_are_bookable() {
     let app = TestApp::spawn().await;
@@ -109,7 +114,9 @@ async fn only_starts_on_the_grid_within_notice_and_horizon_are_bookable() {
         .await;
     assert!(matches!(res.status.as_u16(), 400 | 422), "{res:?}");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn the_minimum_notice_is_the_doctors_setting() {
     let app = TestApp::spawn().await;
@@ -130,7 +137,9 @@ async fn the_minimum_notice_is_the_doctors_setting() {
         .await
         .assert_status(201);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn a_taken_slot_is_a_conflict_and_so_is_a_busy_patient() {
     let app = TestApp::spawn().await;
@@ -171,7 +180,9 @@ async fn a_taken_slot_is_a_conflict_and_so_is_a_busy_patient() {
         .await;
     assert_eq!(live.items().len(), 2);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn the_front_desk_books_for_patients_and_doctors_cannot_book() {
     let app = TestApp::spawn().await;
@@ -269,7 +280,9 @@ async fn the_front_desk_books_for_patients_and_doctors_cannot_book() {
             .contains(&"2026-03-03T09:00:00Z".to_owned())
     );
 }
+}
 
+dual! {
 #[tokio::test]
 async fn the_reason_for_the_visit_is_at_most_1000_characters() {
     let app = TestApp::spawn().await;
@@ -292,4 +305,5 @@ async fn the_reason_for_the_visit_is_at_most_1000_characters() {
         .await;
     res.assert_status(201);
     assert_eq!(res.body["reason"], longest.as_str());
+}
 }

@@ -39,6 +39,7 @@ async fn patients(app: &TestApp, n: usize) -> Vec<String> {
     tasks.join_all().await
 }
 
+dual! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_patients_racing_for_one_slot_get_exactly_one_booking() {
     let app = TestApp::spawn().await;
@@ -143,7 +144,9 @@ async fn many_patients_racing_for_one_slot_get_exactly_one_booking() {
         .expect("the list");
     assert_eq!(page.items.len(), 1);
 }
+}
 
+dual! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_patient_racing_for_several_doctors_at_once_gets_one_booking() {
     let app = TestApp::spawn().await;
@@ -204,4 +207,5 @@ async fn one_patient_racing_for_several_doctors_at_once_gets_one_booking() {
         .count();
     }
     assert_eq!(free, doctors.len() * 3 - 3);
+}
 }

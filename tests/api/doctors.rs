@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TUE_0900, TUE_0930, TUE_1000, TestApp, default_schedule};
 
+dual! {
 #[tokio::test]
 async fn admins_manage_specialties_and_anyone_lists_them() {
     let app = TestApp::spawn().await;
@@ -51,6 +52,7 @@ async fn admins_manage_specialties_and_anyone_lists_them() {
     assert_eq!(slugs, ["cardiology", "ear-nose-throat"]);
     assert!(list.body["next_cursor"].is_null());
 }
+}
 
 async fn specialty(app: &TestApp, name: &str) -> (String, String) {
     let res = app
@@ -62,6 +64,7 @@ async fn specialty(app: &TestApp, name: &str) -> (String, String) {
     (res.str("id").to_owned(), res.str("slug").to_owned())
 }
 
+dual! {
 #[tokio::test]
 async fn doctors_are_searched_by_name_and_specialty_id_or_slug() {
     let app = TestApp::spawn().await;
@@ -161,7 +164,9 @@ async fn doctors_are_searched_by_name_and_specialty_id_or_slug() {
         .await
         .assert_problem(404, "not-found");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn search_by_availability_leaves_out_doctors_on_time_off() {
     let app = TestApp::spawn().await;
@@ -216,7 +221,9 @@ async fn search_by_availability_leaves_out_doctors_on_time_off() {
         .await
         .assert_invalid(&["from"]);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn doctor_search_pages_through_every_result_once() {
     let app = TestApp::spawn().await;
@@ -259,7 +266,9 @@ async fn doctor_search_pages_through_every_result_once() {
         .await
         .assert_invalid(&["cursor"]);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn schedules_are_read_and_written_by_their_doctor_and_admins_only() {
     let app = TestApp::spawn().await;
@@ -307,7 +316,9 @@ async fn schedules_are_read_and_written_by_their_doctor_and_admins_only() {
     assert_eq!(profile.body["slot_minutes"], 20);
     assert_eq!(profile.body["auto_confirm"], true);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn invalid_schedules_name_every_field_at_fault() {
     let app = TestApp::spawn().await;
@@ -373,7 +384,9 @@ async fn invalid_schedules_name_every_field_at_fault() {
     // Nothing changed.
     assert_eq!(doctor.get(&path).await.body, default_schedule());
 }
+}
 
+dual! {
 #[tokio::test]
 async fn slots_for_a_plain_date_are_that_local_day() {
     let app = TestApp::spawn().await;
@@ -456,7 +469,9 @@ async fn slots_for_a_plain_date_are_that_local_day() {
     assert_eq!(slots[0]["start"], "2026-03-02T08:00:00Z");
     assert_eq!(slots.len(), 5 * 14, "five working days of 14 slots");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn time_off_removes_slots_and_deleting_it_restores_them() {
     let app = TestApp::spawn().await;
@@ -524,6 +539,7 @@ async fn time_off_removes_slots_and_deleting_it_restores_them() {
         .await;
     assert_eq!(after, before);
 }
+}
 
 fn daily(zone: &str, start: &str, end: &str) -> Value {
     let days = [
@@ -549,6 +565,7 @@ fn daily(zone: &str, start: &str, end: &str) -> Value {
     })
 }
 
+dual! {
 #[tokio::test]
 async fn wall_clock_slots_survive_daylight_saving_changes() {
     let app = TestApp::spawn().await;
@@ -626,4 +643,5 @@ async fn wall_clock_slots_survive_daylight_saving_changes() {
             "2026-10-26T08:30:00Z",
         ]
     );
+}
 }

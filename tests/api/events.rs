@@ -63,6 +63,7 @@ impl EventStream {
     }
 }
 
+dual! {
 #[tokio::test]
 async fn the_people_involved_hear_of_a_booking_and_its_confirmation_and_others_do_not() {
     let app = TestApp::spawn().await;
@@ -94,7 +95,9 @@ async fn the_people_involved_hear_of_a_booking_and_its_confirmation_and_others_d
     let (_, first) = other_stream.next().await;
     assert_eq!(first["appointment_id"], own.as_str());
 }
+}
 
+dual! {
 #[tokio::test]
 async fn the_stream_needs_a_login() {
     let app = TestApp::spawn().await;
@@ -102,4 +105,5 @@ async fn the_stream_needs_a_login() {
         .get("/api/v1/events")
         .await
         .assert_problem(401, "unauthenticated");
+}
 }

@@ -42,6 +42,7 @@ fn actions(history: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+dual! {
 #[tokio::test]
 async fn confirm_check_in_from_an_hour_before_then_complete() {
     let Clinic {
@@ -160,7 +161,9 @@ async fn confirm_check_in_from_an_hour_before_then_complete() {
         .await
         .assert_problem(409, "check-in-closed");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn moves_out_of_the_wrong_state_are_illegal_transitions() {
     let Clinic {
@@ -197,7 +200,9 @@ async fn moves_out_of_the_wrong_state_are_illegal_transitions() {
         .await
         .assert_problem(404, "not-found");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn no_show_only_after_the_start() {
     let Clinic {
@@ -228,7 +233,9 @@ async fn no_show_only_after_the_start() {
         .await
         .assert_problem(409, "illegal-transition");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn patients_cancel_outside_the_window_and_the_slot_is_free_again() {
     let Clinic {
@@ -278,7 +285,9 @@ async fn patients_cancel_outside_the_window_and_the_slot_is_free_again() {
     assert_eq!(audit.items()[0]["actor_id"], patient.id.as_str());
     assert_eq!(audit.items()[0]["detail"]["reason"], "Feeling better");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn inside_the_window_only_staff_and_the_doctor_cancel() {
     let Clinic {
@@ -318,7 +327,9 @@ async fn inside_the_window_only_staff_and_the_doctor_cancel() {
     assert_eq!(res.body["status_reason"], "Doctor is ill");
     receptionist.act(&second, "cancel").await.assert_status(200);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn rejection_keeps_its_reason_and_frees_the_slot() {
     let Clinic {
@@ -368,7 +379,9 @@ async fn rejection_keeps_its_reason_and_frees_the_slot() {
         .await
         .assert_problem(409, "illegal-transition");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn rescheduling_moves_the_appointment_and_keeps_its_id_and_history() {
     let Clinic {
@@ -455,7 +468,9 @@ async fn rescheduling_moves_the_appointment_and_keeps_its_id_and_history() {
     assert_eq!(audit.items()[1]["detail"]["from_start"], TUE_0900);
     assert_eq!(audit.items()[1]["detail"]["to_start"], WED_0900);
 }
+}
 
+dual! {
 #[tokio::test]
 async fn rescheduling_to_a_taken_or_invalid_slot_changes_nothing() {
     let Clinic {
@@ -505,7 +520,9 @@ async fn rescheduling_to_a_taken_or_invalid_slot_changes_nothing() {
         .await
         .assert_problem(409, "illegal-transition");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn rescheduling_may_overlap_the_appointments_own_old_time() {
     let Clinic {
@@ -536,4 +553,5 @@ async fn rescheduling_may_overlap_the_appointments_own_old_time() {
         .slot_starts(&doctor.id, "2026-03-03", "2026-03-03")
         .await;
     assert_eq!(starts[..2], [TUE_0900, "2026-03-03T08:40:00Z"]);
+}
 }

@@ -100,6 +100,7 @@ impl Fixture {
     }
 }
 
+dual! {
 #[tokio::test]
 async fn lists_are_scoped_by_role() {
     let f = fixture().await;
@@ -135,7 +136,9 @@ async fn lists_are_scoped_by_role() {
     assert_eq!(yvonne, f.sorted(&[1, 4, 5]));
     assert!(all.iter().all(|id| everything.ids().contains(id)));
 }
+}
 
+dual! {
 #[tokio::test]
 async fn lists_filter_by_status_time_doctor_patient_and_name() {
     let f = fixture().await;
@@ -211,7 +214,9 @@ async fn lists_filter_by_status_time_doctor_patient_and_name() {
     let res = admin.get("/api/v1/appointments?limit=-1").await;
     assert!(matches!(res.status.as_u16(), 400 | 422), "{res:?}");
 }
+}
 
+dual! {
 #[tokio::test]
 async fn pages_cover_every_appointment_once_in_either_order() {
     let f = fixture().await;
@@ -257,4 +262,5 @@ async fn pages_cover_every_appointment_once_in_either_order() {
         .get("/api/v1/appointments?cursor=bm9wZQ")
         .await
         .assert_invalid(&["cursor"]);
+}
 }

@@ -1,7 +1,28 @@
 //! carebook's HTTP integration tests: one binary, a real server per test.
 //!
-//! Each test starts its own server on a random port over a fresh SQLite database
-//! with a manual clock (see `support`), and drives it through HTTP like a client.
+//! Each test starts its own server on a random port over a fresh database with a
+//! manual clock (see `support`), and drives it through HTTP like a client. Every test
+//! body runs on SQLite and on PostgreSQL (`dual!`).
+
+/// Expands one test body into two tests, `NAME::sqlite` and `NAME::postgres`.
+macro_rules! dual {
+    (#[$test:meta] async fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[$test]
+            async fn sqlite() {
+                crate::support::on_backend(carebook::testing::Backend::Sqlite, async move $body).await
+            }
+
+            #[$test]
+            async fn postgres() {
+                crate::support::on_backend(carebook::testing::Backend::Postgres, async move $body).await
+            }
+        }
+    };
+}
 
 mod support;
 

@@ -1,7 +1,8 @@
-//! The test harness: a real carebook server on a random port over a fresh SQLite
-//! database, a manual clock, and helpers named after what users do.
+//! The test harness: a real carebook server on a random port over a fresh database
+//! (SQLite or PostgreSQL), a manual clock, and helpers named after what users do.
 //!
 //! Every test builds its own [`TestApp`]; nothing is shared between tests but code.
+//! Each test body runs twice, once per backend, through [`dual!`](crate::dual).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use carebook::app::{App, ManualClock, RegisterInput};
 use carebook::config::Settings;
 use carebook::store::Store;
+use carebook::testing::{Backend, TestDatabaseGuard, fresh_database, postgres_available};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
@@ -45,7 +47,26 @@ pub struct TestApp {
     counter: AtomicUsize,
     shutdown: Option<oneshot::Sender<()>>,
     // Dropped last: the database lives in it.
-    _dir: tempfile::TempDir,
+    _database: TestDatabaseGuard,
+}
+
+tokio::task_local! {
+    /// The backend the running test body was started for.
+    static BACKEND: Backend;
+}
+
+/// Runs one test body against `backend`. Without a reachable PostgreSQL the
+/// PostgreSQL run returns at once after a loud banner (and fails under `CI=true`).
+pub async fn on_backend(backend: Backend, test: impl std::future::Future<Output = ()>) {
+    if backend == Backend::Postgres && !postgres_available() {
+        return;
+    }
+    BACKEND.scope(backend, test).await
+}
+
+/// The backend of the running test body (SQLite outside [`on_backend`]).
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
 }
 
 impl Drop for TestApp {
@@ -58,9 +79,8 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::open(&url).expect("the database opens");
+        let database = fresh_database(backend()).expect("a test database");
+        let store = Store::open(&database.url()).expect("the database opens");
         let clock = Arc::new(ManualClock::default());
         clock.set(ts(NOW));
         let app = App::new(store, Settings::default(), clock.clone());
@@ -80,7 +100,7 @@ impl TestApp {
             admin: OnceCell::new(),
             counter: AtomicUsize::new(0),
             shutdown: Some(stop),
-            _dir: dir,
+            _database: database,
         }
     }
 

@@ -1,0 +1,320 @@
+//! Several carebook processes over one PostgreSQL database behave as one clinic
+//! system: one winner per slot across instances, shared sessions and throttling,
+//! and live events that cross instances.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use carebook::testing::{Backend, fresh_database};
+use serde_json::{Value, json};
+
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Instance {
+    fn start(database: &str) -> Instance {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_carebook"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+            .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
+            .env("CAREBOOK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("carebook serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(address) = line.strip_prefix("listening on ") {
+                return Instance {
+                    child,
+                    base: address.to_owned(),
+                };
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("an instance failed to start");
+    }
+
+    fn stop(mut self) -> Option<i32> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        self.child.wait().expect("the instance exits").code()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the instance answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> (u16, Value) {
+    call(
+        client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/auth/login"),
+        None,
+        Some(json!({ "email": email, "password": password })),
+    )
+    .await
+}
+
+async fn token(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let (status, body) = login(client, base, email, password).await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("a token").to_owned()
+}
+
+const PASSWORD: &str = "a long enough secret";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_over_one_postgres_behave_as_one_system() {
+    let Some(database) = fresh_database(Backend::Postgres) else {
+        return;
+    };
+    let url = database.url();
+    let mut admin_create = Command::new(env!("CARGO_BIN_EXE_carebook"))
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "admin@clinic.test",
+            "--name",
+            "Ada",
+        ])
+        .args(["--password-stdin", "--database", &url])
+        .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("admin create runs");
+    writeln!(admin_create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(admin_create.wait().unwrap().success());
+
+    let a = Instance::start(&url);
+    let b = Instance::start(&url);
+    let (a_base, b_base) = (a.base.clone(), b.base.clone());
+    let client = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let get = reqwest::Method::GET;
+
+    // The admin (on A) creates a doctor, who sets their hours on B.
+    let admin = token(&client, &a_base, "admin@clinic.test", PASSWORD).await;
+    let (status, doctor) = call(
+        &client,
+        post.clone(),
+        format!("{a_base}/api/v1/users"),
+        Some(&admin),
+        Some(json!({ "email": "doc@clinic.test", "password": PASSWORD, "name": "Dr Shared", "role": "doctor" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{doctor}");
+    let doctor_id = doctor["id"].as_str().unwrap().to_owned();
+    let doctor_token = token(&client, &b_base, "doc@clinic.test", PASSWORD).await;
+    let every_day: Vec<Value> = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+    .iter()
+    .map(|day| json!({ "day": day, "start": "00:00", "end": "24:00" }))
+    .collect();
+    let (status, body) = call(
+        &client,
+        reqwest::Method::PUT,
+        format!("{b_base}/api/v1/doctors/{doctor_id}/schedule"),
+        Some(&doctor_token),
+        Some(json!({
+            "time_zone": "UTC", "slot_minutes": 30, "weekly_hours": every_day,
+            "min_notice_minutes": 60, "horizon_days": 30, "auto_confirm": false, "cancel_window_hours": 0,
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, slots) = call(
+        &client,
+        get.clone(),
+        format!("{a_base}/api/v1/doctors/{doctor_id}/slots"),
+        None,
+        None,
+    )
+    .await;
+    let start = slots["slots"][0]["start"]
+        .as_str()
+        .expect("a free slot")
+        .to_owned();
+
+    // 100 patients, registered and logged in half on each instance.
+    let mut patients = Vec::new();
+    for i in 0..100 {
+        let base = if i % 2 == 0 { &a_base } else { &b_base };
+        let email = format!("patient{i}@clinic.test");
+        let (status, _) = call(
+            &client,
+            post.clone(),
+            format!("{base}/api/v1/auth/register"),
+            None,
+            Some(json!({ "email": email, "password": PASSWORD, "name": format!("Patient {i}") })),
+        )
+        .await;
+        assert_eq!(status, 201);
+        patients.push((base.clone(), token(&client, base, &email, PASSWORD).await));
+    }
+
+    // Everyone races for the same slot, through both instances at once.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(patients.len()));
+    let mut attempts = Vec::new();
+    for (base, patient_token) in patients.clone() {
+        let (client, barrier, doctor_id, start) = (
+            client.clone(),
+            barrier.clone(),
+            doctor_id.clone(),
+            start.clone(),
+        );
+        attempts.push(tokio::spawn(async move {
+            barrier.wait().await;
+            call(
+                &client,
+                reqwest::Method::POST,
+                format!("{base}/api/v1/appointments"),
+                Some(&patient_token),
+                Some(json!({ "doctor_id": doctor_id, "start": start })),
+            )
+            .await
+        }));
+    }
+    let mut winners = Vec::new();
+    for (i, attempt) in attempts.into_iter().enumerate() {
+        let (status, body) = attempt.await.unwrap();
+        match status {
+            201 => winners.push((i, body["id"].as_str().unwrap().to_owned())),
+            409 => assert_eq!(body["type"], "/problems/slot-taken"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one booking wins across both instances"
+    );
+    let (winner, appointment_id) = winners.pop().unwrap();
+    let (_, live) = call(
+        &client,
+        get.clone(),
+        format!("{b_base}/api/v1/appointments?doctor_id={doctor_id}&status=requested,confirmed,checked_in"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(live["items"].as_array().unwrap().len(), 1, "{live}");
+
+    // An event raised on A reaches a live subscriber on B.
+    let winner_token = patients[winner].1.clone();
+    let mut stream = client
+        .get(format!("{b_base}/api/v1/events"))
+        .bearer_auth(&winner_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let (status, _) = call(
+        &client,
+        post.clone(),
+        format!("{a_base}/api/v1/appointments/{appointment_id}/confirm"),
+        Some(&doctor_token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut seen = String::new();
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains("\"action\":\"confirm\"") {
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(
+        heard.is_ok(),
+        "B's subscriber did not hear A's event; it saw {seen:?}"
+    );
+    drop(stream);
+
+    // A token issued by A works on B; logging out on A revokes it on B.
+    let on_a = token(&client, &a_base, "patient0@clinic.test", PASSWORD).await;
+    let (status, _) = call(
+        &client,
+        get.clone(),
+        format!("{b_base}/api/v1/me"),
+        Some(&on_a),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &client,
+        post.clone(),
+        format!("{a_base}/api/v1/auth/logout"),
+        Some(&on_a),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        &client,
+        get.clone(),
+        format!("{b_base}/api/v1/me"),
+        Some(&on_a),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // Failed logins on A and on B count together: 3 + 2 = 5, then even the right
+    // password is throttled, on either instance.
+    for base in [&a_base, &a_base, &a_base, &b_base, &b_base] {
+        let (status, _) = login(&client, base, "patient1@clinic.test", "not the password").await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = login(&client, &a_base, "patient1@clinic.test", PASSWORD).await;
+    assert_eq!(status, 429);
+
+    assert_eq!(a.stop(), Some(0));
+    assert_eq!(b.stop(), Some(0));
+    drop(database);
+}
