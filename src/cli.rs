@@ -169,7 +169,10 @@ fn override_database(settings: &mut Settings, database: &DatabaseArg) {
 }
 
 fn open(settings: &Settings) -> Result<Store, String> {
-    Store::open(&settings.database_url).map_err(|e| {
+    let options = crate::store::StoreOptions {
+        pool_size: settings.database_pool_size,
+    };
+    Store::open_with(&settings.database_url, &options).map_err(|e| {
         let url = crate::store::redact_url(&settings.database_url);
         format!("cannot open {url}: {e}")
     })

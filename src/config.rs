@@ -10,8 +10,10 @@ use serde::Deserialize;
 pub struct Settings {
     /// Address to listen on.
     pub listen: String,
-    /// `sqlite://PATH`.
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`.
     pub database_url: String,
+    /// PostgreSQL only: connections (and store threads) per instance.
+    pub database_pool_size: usize,
     /// IANA zone of the clinic: the default zone of new doctors' schedules.
     pub clinic_time_zone: String,
     pub clinic_name: String,
@@ -36,6 +38,7 @@ impl Default for Settings {
         Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://carebook.db".into(),
+            database_pool_size: 8,
             clinic_time_zone: "Europe/Berlin".into(),
             clinic_name: "carebook clinic".into(),
             session_ttl_hours: 24,
@@ -95,6 +98,7 @@ impl Settings {
         match key {
             "listen" => self.listen = value.to_owned(),
             "database_url" => self.database_url = value.to_owned(),
+            "database_pool_size" => self.database_pool_size = parse(name, value)?,
             "clinic_time_zone" => self.clinic_time_zone = value.to_owned(),
             "clinic_name" => self.clinic_name = value.to_owned(),
             "session_ttl_hours" => self.session_ttl_hours = parse(name, value)?,
@@ -132,6 +136,9 @@ impl Settings {
         }
         if !(1..=24 * 60).contains(&self.login_window_minutes) {
             return invalid("login_window_minutes", "must be between 1 and 1440");
+        }
+        if !(1..=256).contains(&self.database_pool_size) {
+            return invalid("database_pool_size", "must be between 1 and 256");
         }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes", "must be at least 1024");

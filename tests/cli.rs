@@ -247,3 +247,46 @@ fn sigterm_ends_open_event_streams_and_exits_cleanly() {
         "an open stream must not block shutdown"
     );
 }
+
+#[test]
+fn on_postgres_the_schema_changes_only_through_migrate() {
+    let Some(database) = carebook::testing::TestDatabase::postgres() else {
+        return;
+    };
+    let url = database.url();
+    let run = |args: &[&str]| {
+        carebook()
+            .args(args)
+            .args(["--database", &url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("carebook runs")
+    };
+    let check = run(&["check"]);
+    assert!(!check.status.success());
+    assert!(String::from_utf8_lossy(&check.stderr).contains("carebook migrate"));
+    let serve = run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(
+        !serve.status.success(),
+        "serve must refuse an unmigrated database"
+    );
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("carebook migrate"));
+
+    for _ in 0..2 {
+        let migrate = run(&["migrate"]);
+        assert!(
+            migrate.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+    }
+    let check = run(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(out.contains("schema is current"), "{out}");
+}
