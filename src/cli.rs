@@ -1,4 +1,4 @@
-//! The `carebook` binary: `serve` (the default), `migrate`, `demo`, `admin`, `check`.
+//! The `carebook` binary: `serve` (the default), `migrate`, `check`, `copy`, `demo`, `admin`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -46,6 +46,22 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy all data from one database to another (e.g. SQLite to PostgreSQL), then
+    /// verify every table's row count and checksum.
+    Copy(CopyArgs),
+}
+
+#[derive(Args)]
+struct CopyArgs {
+    /// The database to copy from, e.g. sqlite://carebook.db (must exist and be current).
+    #[arg(long)]
+    from: String,
+    /// The database to copy into, e.g. postgres://carebook@db/clinic (migrated first).
+    #[arg(long)]
+    to: String,
+    /// Delete everything the target already holds before copying.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Default)]
@@ -141,6 +157,7 @@ pub fn run() -> ExitCode {
                 let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
                 create_admin(&app, email, name, password_stdin).await
             }
+            Command::Copy(args) => copy(args).await,
         }
     });
     match outcome {
@@ -223,6 +240,34 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
             tracing::info!("shutting down: finishing requests in flight");
         })
     }
+}
+
+/// `carebook copy`: progress on standard error, the verification on standard output.
+async fn copy(args: CopyArgs) -> Result<(), String> {
+    use crate::store::redact_url;
+    eprintln!(
+        "copying {} to {}",
+        redact_url(&args.from),
+        redact_url(&args.to)
+    );
+    let mut display = crate::copy::ProgressDisplay::new(std::io::stderr().is_terminal());
+    let copied = crate::copy::copy(&args.from, &args.to, args.force, |progress| {
+        display.show(&progress)
+    })
+    .await;
+    display.finish();
+    let report = copied.map_err(|e| e.to_string())?;
+    if report.replaced > 0 {
+        eprintln!("replaced {} rows the target held", report.replaced);
+    }
+    print!("{}", crate::copy::render_report(&report));
+    println!(
+        "copied {} rows in {} tables; counts and checksums match",
+        report.rows,
+        report.tables.len()
+    );
+    eprintln!("took {:.1} s", report.elapsed.as_secs_f64());
+    Ok(())
 }
 
 async fn check(settings: &Settings) -> Result<(), String> {

@@ -25,6 +25,9 @@ pub enum AppError {
     /// The account exists but may not act (pending approval or deactivated).
     #[error("{0}")]
     AccountInactive(&'static str),
+    /// A concurrent change got in the way; nothing was written, try again.
+    #[error("busy; try again")]
+    Busy,
     /// The message goes to the operator's log, never to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -93,6 +96,7 @@ impl From<StoreError> for AppError {
                 ConflictKind::SpecialtyExists,
                 "a specialty with this name already exists",
             ),
+            StoreError::Busy => AppError::Busy,
             StoreError::Internal(message) => AppError::Internal(message),
         }
     }

@@ -101,6 +101,14 @@ impl From<AppError> for ApiError {
                     "too many failed attempts; try again later",
                 )
             },
+            AppError::Busy => ApiError {
+                retry_after_seconds: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "a concurrent change got in the way and nothing was saved; please try again",
+                )
+            },
             AppError::AccountInactive(detail) => {
                 ApiError::new(StatusCode::FORBIDDEN, "account-inactive", detail)
             }

@@ -12,6 +12,7 @@
 mod model;
 pub mod postgres;
 pub mod sqlite;
+pub mod tables;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use model::*;
 
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::tables::{Cell, Table};
 
 /// What can go wrong in the store, in terms the app layer can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +30,10 @@ pub enum StoreError {
     /// A uniqueness guarantee refused the change.
     #[error("conflict: {0:?}")]
     Conflict(Conflict),
+    /// The database gave up on this transaction to let a concurrent one through
+    /// (deadlock, serialization failure); nothing was written and a retry may succeed.
+    #[error("the database is busy; try again")]
+    Busy,
     /// Anything else: the message is for the operator's log, never for clients.
     #[error("database error: {0}")]
     Internal(String),
@@ -115,6 +121,33 @@ pub trait Tx {
 
     /// `true` once the schema is current (for `/readyz`).
     fn schema_is_current(&mut self) -> StoreResult<bool>;
+
+    // moving a clinic between stores (`carebook copy`): rows as [`Cell`]s, one per
+    // column of the [`Table`]. SQL names come only from [`tables::TABLES`]: a table
+    // that is not one of them is refused.
+
+    /// Up to `limit` rows of `table` ordered by its key columns, after the row whose
+    /// key is `after` (keyset pagination). Every cell is read as its column's
+    /// [`tables::Kind`] says: flags come back as [`Cell::Bool`] on every backend.
+    fn export_rows(
+        &mut self,
+        table: &Table,
+        after: Option<&[Cell]>,
+        limit: u32,
+    ) -> StoreResult<Vec<Vec<Cell>>>;
+    /// Inserts `rows` as they are, generated ids included.
+    fn import_rows(&mut self, table: &Table, rows: &[Vec<Cell>]) -> StoreResult<()>;
+    fn count_rows(&mut self, table: &Table) -> StoreResult<i64>;
+    /// Deletes every row of `table` (call children before parents).
+    fn delete_all_rows(&mut self, table: &Table) -> StoreResult<()>;
+    /// After an import: moves the id generators of tables with
+    /// [`Table::generated_id`] past the largest id now stored.
+    fn finish_import(&mut self) -> StoreResult<()>;
+    /// Names the database this transaction runs on, such that two stores over the
+    /// same database (however their URLs spell it) give the same answer: the
+    /// canonical file path on SQLite; the server instance and database OID on
+    /// PostgreSQL.
+    fn database_identity(&mut self) -> StoreResult<String>;
 }
 
 /// A handle to the database, cheap to clone.

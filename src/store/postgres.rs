@@ -40,6 +40,7 @@ use jiff::Timestamp;
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 
+use super::tables::{self, Cell, Kind, TABLES, Table};
 use super::*;
 use carebook_domain::policy::AppointmentScope;
 use carebook_domain::schedule::{BookingRules, GRID_UNIT_MINUTES, WeeklyInterval};
@@ -111,6 +112,14 @@ fn pg_error(error: ::postgres::Error) -> StoreError {
         if let Some(conflict) = conflict {
             return StoreError::Conflict(conflict);
         }
+    }
+    // Two writes waited on each other's rows; PostgreSQL aborted this one. Nothing was
+    // written: the client may simply try again.
+    if let Some(db) = error.as_db_error()
+        && (*db.code() == SqlState::T_R_DEADLOCK_DETECTED
+            || *db.code() == SqlState::T_R_SERIALIZATION_FAILURE)
+    {
+        return StoreError::Busy;
     }
     internal(describe(&error))
 }
@@ -1686,6 +1695,169 @@ impl Tx for PgTx<'_, '_> {
     fn schema_is_current(&mut self) -> StoreResult<bool> {
         schema_is_current_on(&mut *self.tx)
     }
+
+    fn export_rows(
+        &mut self,
+        table: &Table,
+        after: Option<&[Cell]>,
+        limit: u32,
+    ) -> StoreResult<Vec<Vec<Cell>>> {
+        let table = known_table(table)?;
+        let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        let mut filter = String::new();
+        if let Some(key) = after {
+            table.check_key(key).map_err(internal)?;
+            let marks = placeholders(table, 0, key.len());
+            filter = format!("WHERE ({}) > ({marks})", table.key_list());
+            for ((_, kind), cell) in table.columns.iter().zip(key) {
+                params.push(pg_value(table, *kind, cell)?);
+            }
+        }
+        params.push(Box::new(i64::from(limit)));
+        let sql = format!(
+            "SELECT {} FROM {} {filter} ORDER BY {} LIMIT ${}",
+            table.column_list(),
+            table.name,
+            table.key_list(),
+            params.len()
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as _).collect();
+        let rows = self.query(&sql, &params)?;
+        rows.iter()
+            .map(|row| {
+                table
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(index, (_, kind))| {
+                        Ok(match kind {
+                            Kind::Text => get::<Option<String>>(row, index)?.map(Cell::Text),
+                            Kind::Integer => get::<Option<i64>>(row, index)?.map(Cell::Integer),
+                            Kind::Bool => get::<Option<bool>>(row, index)?.map(Cell::Bool),
+                        }
+                        .unwrap_or(Cell::Null))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn import_rows(&mut self, table: &Table, rows: &[Vec<Cell>]) -> StoreResult<()> {
+        let table = known_table(table)?;
+        let width = table.columns.len();
+        for chunk in rows.chunks((MAX_PARAMETERS / width).max(1)) {
+            let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(chunk.len() * width);
+            let mut tuples = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                table.check_row(row).map_err(internal)?;
+                tuples.push(format!("({})", placeholders(table, params.len(), width)));
+                for ((_, kind), cell) in table.columns.iter().zip(row) {
+                    params.push(pg_value(table, *kind, cell)?);
+                }
+            }
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                table.name,
+                table.column_list(),
+                tuples.join(", ")
+            );
+            let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as _).collect();
+            // Not cached: a statement per page size would crowd out the app's own.
+            self.tx.execute(sql.as_str(), &params).map_err(pg_error)?;
+        }
+        Ok(())
+    }
+
+    fn count_rows(&mut self, table: &Table) -> StoreResult<i64> {
+        let table = known_table(table)?;
+        get(
+            &self.query_one(&format!("SELECT COUNT(*) FROM {}", table.name), &[])?,
+            0,
+        )
+    }
+
+    fn delete_all_rows(&mut self, table: &Table) -> StoreResult<()> {
+        let table = known_table(table)?;
+        self.tx
+            .batch_execute(&format!("DELETE FROM {}", table.name))
+            .map_err(pg_error)
+    }
+
+    fn finish_import(&mut self) -> StoreResult<()> {
+        for table in TABLES.iter().filter(|t| t.generated_id) {
+            let id = table.columns[0].0;
+            // `false`: the next id handed out is MAX(id) + 1 (1 when empty).
+            self.tx
+                .batch_execute(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{name}', '{id}'), \
+                     COALESCE((SELECT MAX({id}) FROM {name}), 0) + 1, false)",
+                    name = table.name
+                ))
+                .map_err(pg_error)?;
+        }
+        Ok(())
+    }
+
+    fn database_identity(&mut self) -> StoreResult<String> {
+        // The server instance (its start time) and the database's OID within it:
+        // the same whichever host name, address or port the URL used to get there.
+        let row = self.query_one(
+            "SELECT pg_postmaster_start_time()::TEXT, d.oid::BIGINT, current_database()::TEXT \
+             FROM pg_database d WHERE d.datname = current_database()",
+            &[],
+        )?;
+        let started: String = get(&row, 0)?;
+        let oid: i64 = get(&row, 1)?;
+        let name: String = get(&row, 2)?;
+        Ok(format!("postgres:{started}:{oid}:{name}"))
+    }
+}
+
+/// PostgreSQL takes at most 65535 parameters per statement.
+const MAX_PARAMETERS: usize = 65_535;
+
+fn known_table(table: &Table) -> StoreResult<&'static Table> {
+    tables::known(table).map_err(|e| internal(format!("{e}: {}", table.name)))
+}
+
+/// `$first+1::TYPE, ...` for `count` columns of `table` from its first, each cast to
+/// its column's type (so a NULL parameter has one too).
+fn placeholders(table: &Table, first: usize, count: usize) -> String {
+    table.columns[..count]
+        .iter()
+        .enumerate()
+        .map(|(index, (_, kind))| {
+            let sql_type = match kind {
+                Kind::Text => "TEXT",
+                Kind::Integer => "BIGINT",
+                Kind::Bool => "BOOLEAN",
+            };
+            format!("${}::{sql_type}", first + index + 1)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A cell of a column of `kind` as a parameter (a NULL typed as the column is). Text
+/// holding NUL is refused with a message that names the table (PostgreSQL's TEXT
+/// cannot store it; the value itself is not repeated).
+fn pg_value(table: &Table, kind: Kind, cell: &Cell) -> StoreResult<Box<dyn ToSql + Sync>> {
+    Ok(match cell {
+        Cell::Null => match kind {
+            Kind::Text => Box::new(None::<String>),
+            Kind::Integer => Box::new(None::<i64>),
+            Kind::Bool => Box::new(None::<bool>),
+        },
+        Cell::Integer(value) => Box::new(*value),
+        Cell::Bool(value) => Box::new(*value),
+        Cell::Text(value) if has_nul(value) => {
+            return Err(internal(format!(
+                "a value of {} holds a NUL character, which PostgreSQL cannot store",
+                table.name
+            )));
+        }
+        Cell::Text(value) => Box::new(value.clone()),
+    })
 }
 
 #[cfg(test)]

@@ -14,11 +14,12 @@ use std::thread;
 use jiff::Timestamp;
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params, params_from_iter,
 };
 
+use super::tables::{self, Cell, Kind, TABLES, Table};
 use super::*;
 use carebook_domain::policy::AppointmentScope;
 use carebook_domain::schedule::{BookingRules, GRID_UNIT_MINUTES, WeeklyInterval};
@@ -1244,6 +1245,139 @@ impl Tx for SqliteTx<'_> {
             |row| row.get(0),
         )?;
         Ok(applied == latest)
+    }
+
+    fn export_rows(
+        &mut self,
+        table: &Table,
+        after: Option<&[Cell]>,
+        limit: u32,
+    ) -> StoreResult<Vec<Vec<Cell>>> {
+        let table = known_table(table)?;
+        let mut values = Vec::new();
+        let mut filter = String::new();
+        if let Some(key) = after {
+            table.check_key(key).map_err(internal)?;
+            let marks = vec!["?"; key.len()].join(", ");
+            filter = format!("WHERE ({}) > ({marks})", table.key_list());
+            values.extend(key.iter().map(sqlite_value));
+        }
+        values.push(Value::Integer(i64::from(limit)));
+        let sql = format!(
+            "SELECT {} FROM {} {filter} ORDER BY {} LIMIT ?",
+            table.column_list(),
+            table.name,
+            table.key_list()
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let mut rows = statement.query(params_from_iter(values))?;
+        let mut exported = Vec::new();
+        while let Some(row) = rows.next()? {
+            let cells = table
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(index, (column, kind))| {
+                    cell_of(row.get_ref(index)?, *kind).ok_or_else(|| {
+                        internal(format!(
+                            "unexpected value in the database: {}.{column} is not {kind:?}",
+                            table.name
+                        ))
+                    })
+                })
+                .collect::<StoreResult<Vec<Cell>>>()?;
+            exported.push(cells);
+        }
+        Ok(exported)
+    }
+
+    fn import_rows(&mut self, table: &Table, rows: &[Vec<Cell>]) -> StoreResult<()> {
+        let table = known_table(table)?;
+        let marks = vec!["?"; table.columns.len()].join(", ");
+        let mut statement = self.conn.prepare_cached(&format!(
+            "INSERT INTO {} ({}) VALUES ({marks})",
+            table.name,
+            table.column_list()
+        ))?;
+        for row in rows {
+            table.check_row(row).map_err(internal)?;
+            statement
+                .execute(params_from_iter(row.iter().map(sqlite_value)))
+                .map_err(|e| internal(format!("cannot import a row of {}: {e}", table.name)))?;
+        }
+        Ok(())
+    }
+
+    fn count_rows(&mut self, table: &Table) -> StoreResult<i64> {
+        let table = known_table(table)?;
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM {}", table.name), [], |row| {
+                row.get(0)
+            })?)
+    }
+
+    fn delete_all_rows(&mut self, table: &Table) -> StoreResult<()> {
+        let table = known_table(table)?;
+        self.conn
+            .execute(&format!("DELETE FROM {}", table.name), [])?;
+        Ok(())
+    }
+
+    fn finish_import(&mut self) -> StoreResult<()> {
+        // An explicit id larger than the sequence moves it on by itself; this also
+        // brings it back down after `delete_all_rows`, so the next id follows the
+        // largest one copied, as it would have in the source.
+        for table in TABLES.iter().filter(|t| t.generated_id) {
+            let id = table.columns[0].0;
+            self.conn.execute(
+                &format!(
+                    "UPDATE sqlite_sequence SET seq = (SELECT COALESCE(MAX({id}), 0) FROM {name}) \
+                     WHERE name = '{name}'",
+                    name = table.name
+                ),
+                [],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn database_identity(&mut self) -> StoreResult<String> {
+        let file: String = self.conn.query_row(
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+            [],
+            |row| row.get(0),
+        )?;
+        let path = std::fs::canonicalize(&file).unwrap_or_else(|_| PathBuf::from(&file));
+        Ok(format!("sqlite:{}", path.display()))
+    }
+}
+
+fn known_table(table: &Table) -> StoreResult<&'static Table> {
+    tables::known(table).map_err(|e| internal(format!("{e}: {}", table.name)))
+}
+
+fn sqlite_value(cell: &Cell) -> Value {
+    match cell {
+        Cell::Null => Value::Null,
+        Cell::Integer(value) => Value::Integer(*value),
+        Cell::Text(value) => Value::Text(value.clone()),
+        Cell::Bool(value) => Value::Integer(i64::from(*value)),
+    }
+}
+
+/// A stored value as a cell of `kind`; `None` when it is not one (a flag other than
+/// 0 or 1, text that is not UTF-8, a REAL or a BLOB).
+fn cell_of(value: ValueRef<'_>, kind: Kind) -> Option<Cell> {
+    match (value, kind) {
+        (ValueRef::Null, _) => Some(Cell::Null),
+        (ValueRef::Integer(value), Kind::Integer) => Some(Cell::Integer(value)),
+        (ValueRef::Integer(0), Kind::Bool) => Some(Cell::Bool(false)),
+        (ValueRef::Integer(1), Kind::Bool) => Some(Cell::Bool(true)),
+        (ValueRef::Text(bytes), Kind::Text) => std::str::from_utf8(bytes)
+            .ok()
+            .map(|text| Cell::Text(text.to_owned())),
+        _ => None,
     }
 }
 
