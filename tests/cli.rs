@@ -290,3 +290,91 @@ fn on_postgres_the_schema_changes_only_through_migrate() {
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(out.contains("schema is current"), "{out}");
 }
+
+#[test]
+fn logs_carry_no_password_token_or_patient_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = carebook()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &database(&dir),
+        ])
+        .env("CAREBOOK_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("carebook serve starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let address = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(address) = line.strip_prefix("listening on http://") {
+                    break address.to_owned();
+                }
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve did not start");
+            }
+        }
+    };
+
+    let (name, email, password, phone) = (
+        "Zelda Quartermaine",
+        "zelda.q@clinic.test",
+        "zz-secret-passphrase-42",
+        "+4915199887766",
+    );
+    let registered = http_post_json(
+        &address,
+        "/api/v1/auth/register",
+        &format!(
+            r#"{{"email":"{email}","password":"{password}","name":"{name}","phone":"{phone}"}}"#
+        ),
+    );
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    let wrong = http_post_json(
+        &address,
+        "/api/v1/auth/login",
+        &format!(r#"{{"email":"{email}","password":"{password}-wrong"}}"#),
+    );
+    assert!(wrong.starts_with("HTTP/1.1 401"));
+    let login = http_post_json(
+        &address,
+        "/api/v1/auth/login",
+        &format!(r#"{{"email":"{email}","password":"{password}"}}"#),
+    );
+    let token = login
+        .split("\"token\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a token")
+        .to_owned();
+    let mut stream = TcpStream::connect(&address).expect("connect");
+    write!(
+        stream,
+        "GET /api/v1/me HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut me = String::new();
+    stream.read_to_string(&mut me).unwrap();
+    assert!(me.contains(name), "{me}");
+    let search = http_get(&address, "/api/v1/doctors?q=Zelda%20Quartermaine");
+    assert!(search.starts_with("HTTP/1.1 200"));
+
+    assert_eq!(terminate(&mut child).code(), Some(0));
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("request"),
+        "the journey was logged at all: {logged}"
+    );
+    for secret in [password, token.as_str(), name, "Quartermaine", email, phone] {
+        assert!(!logged.contains(secret), "the log carries {secret:?}");
+    }
+}
