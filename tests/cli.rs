@@ -100,7 +100,7 @@ fn help_lists_the_subcommands() {
     let output = carebook().arg("--help").output().expect("runs");
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for command in ["serve", "migrate", "demo", "check", "admin"] {
+    for command in ["serve", "migrate", "demo", "check", "copy", "admin"] {
         assert!(text.contains(command), "--help lacks {command}: {text}");
     }
 }
