@@ -26,6 +26,8 @@ pub struct Settings {
     pub login_window_minutes: i64,
     /// Mark session cookies `Secure` (set when serving behind TLS).
     pub cookie_secure: bool,
+    /// Send `Strict-Transport-Security` with this max-age (only behind TLS); 0 = off.
+    pub hsts_max_age_seconds: u64,
     /// Take the client address for login throttling from `X-Forwarded-For` (only
     /// behind a proxy that sets it).
     pub trust_forwarded_for: bool,
@@ -46,6 +48,7 @@ impl Default for Settings {
             login_max_failures_per_client: 20,
             login_window_minutes: 15,
             cookie_secure: false,
+            hsts_max_age_seconds: 0,
             trust_forwarded_for: false,
             max_body_bytes: 1024 * 1024,
         }
@@ -110,6 +113,7 @@ impl Settings {
             }
             "login_window_minutes" => self.login_window_minutes = parse(name, value)?,
             "cookie_secure" => self.cookie_secure = parse(name, value)?,
+            "hsts_max_age_seconds" => self.hsts_max_age_seconds = parse(name, value)?,
             "trust_forwarded_for" => self.trust_forwarded_for = parse(name, value)?,
             "max_body_bytes" => self.max_body_bytes = parse(name, value)?,
             // Other CAREBOOK_* variables belong to other tools (e.g. CAREBOOK_CONFIG).

@@ -78,7 +78,10 @@ pub fn router(app: App) -> Router {
         })
         .layer(DefaultBodyLimit::max(app.settings.max_body_bytes))
         .layer(middleware::from_fn(refuse_nul_in_address))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            hsts_header(app.settings.hsts_max_age_seconds),
+            security_headers,
+        ))
         .layer(middleware::from_fn_with_state(metrics, observe))
         .with_state(app)
 }
@@ -99,9 +102,24 @@ async fn refuse_nul_in_address(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-async fn security_headers(request: Request, next: Next) -> Response {
+fn hsts_header(max_age_seconds: u64) -> Option<HeaderValue> {
+    (max_age_seconds > 0)
+        .then(|| {
+            HeaderValue::from_str(&format!("max-age={max_age_seconds}; includeSubDomains")).ok()
+        })
+        .flatten()
+}
+
+async fn security_headers(
+    State(hsts): State<Option<HeaderValue>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if let Some(hsts) = hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     headers.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -161,4 +179,53 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::app::SystemClock;
+    use crate::config::Settings;
+    use crate::store::Store;
+
+    async fn headers_with(settings: Settings) -> axum::http::HeaderMap {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap();
+        let app = App::new(store, settings, Arc::new(SystemClock));
+        let request = axum::http::Request::get("/healthz")
+            .body(Body::empty())
+            .unwrap();
+        router(app)
+            .oneshot(request)
+            .await
+            .unwrap()
+            .headers()
+            .clone()
+    }
+
+    #[tokio::test]
+    async fn every_response_carries_the_security_headers_and_hsts_only_when_configured() {
+        let plain = headers_with(Settings::default()).await;
+        assert_eq!(plain["x-content-type-options"], "nosniff");
+        assert_eq!(plain["referrer-policy"], "no-referrer");
+        let csp = plain["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
+        assert!(!plain.contains_key("strict-transport-security"));
+
+        let behind_tls = headers_with(Settings {
+            hsts_max_age_seconds: 31_536_000,
+            ..Settings::default()
+        })
+        .await;
+        assert_eq!(
+            behind_tls["strict-transport-security"],
+            "max-age=31536000; includeSubDomains"
+        );
+    }
 }
