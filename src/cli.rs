@@ -1,4 +1,5 @@
-//! The `carebook` binary: `serve` (the default), `migrate`, `check`, `copy`, `demo`, `admin`.
+//! The `carebook` binary: `serve` (the default), `migrate`, `check`, `copy`,
+//! `backup`, `restore`, `demo`, `admin`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -49,6 +50,31 @@ enum Command {
     /// Copy all data from one database to another (e.g. SQLite to PostgreSQL), then
     /// verify every table's row count and checksum.
     Copy(CopyArgs),
+    /// Write a consistent backup of a running SQLite database to a new file.
+    Backup(BackupArgs),
+    /// Bring a backup file back into a database (any store), verifying every table.
+    Restore(RestoreArgs),
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// The backup file to create (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// A file written by `carebook backup`.
+    #[arg(long)]
+    from: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// Replace whatever the database holds.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -157,7 +183,22 @@ pub fn run() -> ExitCode {
                 let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
                 create_admin(&app, email, name, password_stdin).await
             }
-            Command::Copy(args) => copy(args).await,
+            Command::Copy(args) => copy(&args.from, &args.to, args.force).await,
+            Command::Backup(args) => {
+                override_database(&mut settings, &args.database);
+                let url = crate::store::redact_url(&settings.database_url);
+                Store::backup(&settings.database_url, &args.out)
+                    .map(|()| println!("backed up {url} to {}", args.out.display()))
+                    .map_err(|e| format!("cannot back up {url}: {e}"))
+            }
+            Command::Restore(args) => {
+                override_database(&mut settings, &args.database);
+                if !args.from.is_file() {
+                    return Err(format!("{} does not exist", args.from.display()));
+                }
+                let from = format!("sqlite://{}", args.from.display());
+                copy(&from, &settings.database_url, args.force).await
+            }
         }
     });
     match outcome {
@@ -243,18 +284,11 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
 }
 
 /// `carebook copy`: progress on standard error, the verification on standard output.
-async fn copy(args: CopyArgs) -> Result<(), String> {
+async fn copy(from: &str, to: &str, force: bool) -> Result<(), String> {
     use crate::store::redact_url;
-    eprintln!(
-        "copying {} to {}",
-        redact_url(&args.from),
-        redact_url(&args.to)
-    );
+    eprintln!("copying {} to {}", redact_url(from), redact_url(to));
     let mut display = crate::copy::ProgressDisplay::new(std::io::stderr().is_terminal());
-    let copied = crate::copy::copy(&args.from, &args.to, args.force, |progress| {
-        display.show(&progress)
-    })
-    .await;
+    let copied = crate::copy::copy(from, to, force, |progress| display.show(&progress)).await;
     display.finish();
     let report = copied.map_err(|e| e.to_string())?;
     if report.replaced > 0 {

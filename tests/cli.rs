@@ -378,3 +378,83 @@ fn logs_carry_no_password_token_or_patient_data() {
         assert!(!logged.contains(secret), "the log carries {secret:?}");
     }
 }
+
+#[test]
+fn a_backup_taken_under_load_restores_with_every_table_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address, _) = start_server(&dir, &["--demo"]);
+    // Registrations keep writing while the backup runs.
+    let writer = {
+        let address = address.clone();
+        std::thread::spawn(move || {
+            for i in 0..30 {
+                let body = format!(
+                    r#"{{"email":"load{i}@clinic.test","password":"a long enough secret","name":"Load {i}"}}"#
+                );
+                let answer = http_post_json(&address, "/api/v1/auth/register", &body);
+                assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let backup = dir.path().join("backup.db");
+    let taken = carebook()
+        .args(["backup", "--database", &database(&dir), "--out"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    writer.join().unwrap();
+    assert_eq!(terminate(&mut child).code(), Some(0));
+
+    let again = carebook()
+        .args(["backup", "--database", &database(&dir), "--out"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "an existing backup file is never overwritten"
+    );
+
+    let restored = format!("sqlite://{}", dir.path().join("restored.db").display());
+    let restore = carebook()
+        .args(["restore", "--database", &restored, "--from"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    let report = String::from_utf8_lossy(&restore.stdout);
+    assert!(report.contains("counts and checksums match"), "{report}");
+    for table in ["users", "appointments", "doctor_claims", "audit_log"] {
+        assert!(report.contains(table), "{report}");
+    }
+    let twice = carebook()
+        .args(["restore", "--database", &restored, "--from"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("already holds data"));
+
+    let postgres = carebook()
+        .args([
+            "backup",
+            "--database",
+            "postgres://nobody@127.0.0.1:1/x",
+            "--out",
+        ])
+        .arg(dir.path().join("pg.dump"))
+        .output()
+        .unwrap();
+    assert!(!postgres.status.success());
+    assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
+}

@@ -255,6 +255,19 @@ impl Store {
     /// PostgreSQL this runs in one transaction holding an advisory lock, so several
     /// instances may call it at once. Safe to call from async code (it blocks the
     /// caller while it runs).
+    /// A consistent online backup of the SQLite database at `url` into the new file
+    /// `out`. PostgreSQL has its own tool for this (`pg_dump`), which we point to.
+    pub fn backup(url: &str, out: &std::path::Path) -> Result<(), StoreError> {
+        if postgres::is_postgres_url(url) {
+            return Err(StoreError::Internal(
+                "back PostgreSQL up with its own tool: pg_dump --format=custom --file=FILE URL \
+                 (restore with pg_restore, or `carebook copy` into a fresh database)"
+                    .into(),
+            ));
+        }
+        sqlite::backup(&sqlite::path_from_url(url)?, out)
+    }
+
     pub fn migrate(url: &str) -> Result<(), StoreError> {
         match locate(url)? {
             Location::Sqlite(path) => sqlite::migrate_file(&path),

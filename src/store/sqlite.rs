@@ -111,6 +111,35 @@ fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Applies the pending migrations of the database file at `path`.
+/// Writes a consistent snapshot of the database at `source` to the new file `out`
+/// (`VACUUM INTO`), safe while carebook runs and writes, then checks the copy's
+/// integrity.
+pub fn backup(source: &Path, out: &Path) -> Result<(), StoreError> {
+    if !source.is_file() {
+        return Err(internal(format!("{} does not exist", source.display())));
+    }
+    if out.exists() {
+        return Err(internal(format!(
+            "{} already exists; choose a new file",
+            out.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let target = out
+        .to_str()
+        .ok_or_else(|| internal("the backup path is not valid UTF-8"))?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    let copy = Connection::open_with_flags(out, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let verdict: String = copy.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    if verdict != "ok" {
+        return Err(internal(format!(
+            "the backup failed its integrity check: {verdict}"
+        )));
+    }
+    Ok(())
+}
+
 pub fn migrate_file(path: &Path) -> Result<(), StoreError> {
     open_and_migrate(path).map(drop)
 }
