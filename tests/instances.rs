@@ -318,3 +318,101 @@ async fn two_instances_over_one_postgres_behave_as_one_system() {
     assert_eq!(b.stop(), Some(0));
     drop(database);
 }
+
+/// A TCP relay to PostgreSQL that can be cut and restored, to play a database
+/// outage without touching the real server other tests use.
+struct Relay {
+    address: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(address: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .expect("relay port");
+        let address = listener.local_addr().unwrap();
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tracked = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tracked.lock().unwrap().push(relay);
+            }
+        });
+        Relay {
+            address,
+            task: Some(task),
+            connections,
+        }
+    }
+
+    /// Refuses new connections and drops the open ones.
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_away_requests_fail_fast_with_503_and_service_resumes_by_itself() {
+    use std::sync::Arc;
+
+    use carebook::app::{App, SystemClock};
+    use carebook::config::Settings;
+    use carebook::store::Store;
+
+    let Some(database) = fresh_database(Backend::Postgres) else {
+        return;
+    };
+    let mut relay = Relay::start("127.0.0.1:0".parse().unwrap()).await;
+    let url = database
+        .url()
+        .replacen("127.0.0.1:5432", &relay.address.to_string(), 1);
+    assert!(url.contains(&relay.address.to_string()), "{url}");
+    let store = Store::open(&url).expect("the store opens through the relay");
+    let app = App::new(store, Settings::default(), Arc::new(SystemClock));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(carebook::http::serve(listener, app, std::future::pending()));
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{base}{path}")).send();
+
+    assert_eq!(get("/api/v1/specialties").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+
+    relay.cut();
+    let started = std::time::Instant::now();
+    let away = get("/api/v1/specialties").await.unwrap();
+    assert_eq!(away.status(), 503);
+    assert_eq!(away.headers()["content-type"], "application/problem+json");
+    assert!(away.headers().contains_key("retry-after"));
+    let body: Value = away.json().await.unwrap();
+    assert_eq!(body["type"], "/problems/unavailable");
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
+    assert_eq!(get("/readyz").await.unwrap().status(), 503);
+
+    // The database comes back on the same address: no restart needed.
+    let _relay = Relay::start(relay.address).await;
+    let mut recovered = false;
+    for _ in 0..50 {
+        if get("/api/v1/specialties").await.unwrap().status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "service resumes once the database is back");
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    drop(database);
+}

@@ -25,6 +25,9 @@ pub enum AppError {
     /// The account exists but may not act (pending approval or deactivated).
     #[error("{0}")]
     AccountInactive(&'static str),
+    /// The database cannot be reached; the message goes to the operator's log.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A concurrent change got in the way; nothing was written, try again.
     #[error("busy; try again")]
     Busy,
@@ -97,6 +100,7 @@ impl From<StoreError> for AppError {
                 "a specialty with this name already exists",
             ),
             StoreError::Busy => AppError::Busy,
+            StoreError::Unavailable(message) => AppError::Unavailable(message),
             StoreError::Internal(message) => AppError::Internal(message),
         }
     }

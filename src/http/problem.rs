@@ -101,6 +101,17 @@ impl From<AppError> for ApiError {
                     "too many failed attempts; try again later",
                 )
             },
+            AppError::Unavailable(message) => {
+                tracing::error!(error = %message, "database unavailable");
+                ApiError {
+                    retry_after_seconds: Some(5),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "the service cannot reach its database right now; please try again shortly",
+                    )
+                }
+            }
             AppError::Busy => ApiError {
                 retry_after_seconds: Some(1),
                 ..ApiError::new(

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// (deadlock, serialization failure); nothing was written and a retry may succeed.
     #[error("the database is busy; try again")]
     Busy,
+    /// The database cannot be reached (down, restarting, network): nothing was
+    /// written; the message is for the operator's log.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// Anything else: the message is for the operator's log, never for clients.
     #[error("database error: {0}")]
     Internal(String),

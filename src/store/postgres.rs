@@ -113,6 +113,9 @@ fn pg_error(error: ::postgres::Error) -> StoreError {
             return StoreError::Conflict(conflict);
         }
     }
+    if error.is_closed() {
+        return StoreError::Unavailable(describe(&error));
+    }
     // Two writes waited on each other's rows; PostgreSQL aborted this one. Nothing was
     // written: the client may simply try again.
     if let Some(db) = error.as_db_error()
@@ -143,7 +146,7 @@ fn config(url: &str) -> StoreResult<Config> {
 
 fn connect(config: &Config) -> StoreResult<Client> {
     config.connect(NoTls).map_err(|e| {
-        internal(format!(
+        StoreError::Unavailable(format!(
             "cannot connect to PostgreSQL at {}: {}",
             target(config),
             describe(&e)
