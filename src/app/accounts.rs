@@ -624,13 +624,15 @@ impl App {
     }
 
     pub async fn approve_doctor(&self, actor: &Actor, id: UserId) -> Result<UserRecord, AppError> {
+        // Before the lookup: refusing a non-admin only for accounts that exist would
+        // tell anyone which ids exist, which `find_user` hides behind a 404.
+        authorize(actor, Action::ApproveDoctor, Subject::Doctor(&id))?;
         let actor = actor.clone();
         let now = self.now();
         self.store
             .write(move |tx| {
                 let mut user = tx.find_user(&id)?.ok_or(AppError::NotFound("user"))?;
                 // Any account may be named; only a pending doctor can be approved (409 otherwise).
-                authorize(&actor, Action::ApproveDoctor, Subject::Doctor(&user.id))?;
                 if user.role != Role::Doctor || user.status != UserStatus::Pending {
                     return Err(AppError::conflict(
                         ConflictKind::NotPending,

@@ -34,5 +34,6 @@ mod doctors;
 mod events;
 mod lifecycle;
 mod lists;
+mod matrix;
 mod openapi;
 mod snapshots;

@@ -1,0 +1,807 @@
+//! The authorization matrix (issue 8, "Access"): every operation of the OpenAPI
+//! document, called by each of nine callers, with the expected status of every cell
+//! written out in [`MATRIX`]. Grants and denials are equally visible there.
+//!
+//! - The rows come from the route table: `every_operation_of_the_api_has_a_row` reads
+//!   `carebook::http::api_parts().1` (the OpenAPI document made from the same route
+//!   table as the router) and fails, naming them, when an operation has no row or a
+//!   row names an operation that does not exist. Adding a route without adding it
+//!   here fails the suite.
+//! - Objects that an allowed caller changes (appointments, time off, a pending
+//!   doctor) are made afresh before every cell, so every allowed caller meets the same
+//!   subject in the same state, and an allowed state-changing cell is a 2xx.
+//! - Every app has the same fixtures ([`World`]). A row that ends sessions (logout,
+//!   password change, deactivation), logs in (which purges expired sessions) or moves
+//!   the clock gets an app of its own ([`needs_own_app`]); the other rows share one
+//!   app and run one after another in table order. They change nothing that another
+//!   row's callers or subjects depend on (a renamed patient, one more specialty or
+//!   time off in April, bookings on slots no other cell uses); a row that did would
+//!   show up as failing cells in the rows after it. Apps run a few at a time. (A
+//!   fresh app per row works too, but its ~17 password hashes per app took the test
+//!   to 20-35 s on two cores.)
+//! - Every answer outside 2xx must be an `application/problem+json` document whose
+//!   `status` member is the status of the answer.
+//!
+//! Authorization does not depend on the store, so this runs on SQLite only.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::SignedDuration;
+use reqwest::{Method, header};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::support::{Api, NOW, PASSWORD, TUE_0900, TestApp, User, default_schedule, ts};
+
+/// The callers, one column each.
+///
+/// - `anon`: no credentials.
+/// - `A`, `B`: self-registered patients. A has a requested appointment with doctor X
+///   next Tuesday, B one with doctor Y.
+/// - `X`, `Y`: doctors (created by the admin) with the default weekly schedule; X also
+///   has a period of time off.
+/// - `rec`: a receptionist; `adm`: the admin.
+/// - `deact`: a patient who logged in and was then deactivated by the admin; the
+///   column uses the token from before the deactivation.
+/// - `exp`: a patient whose token is past the 24 h session lifetime: logged in with
+///   the clock 24 h + 1 s before `NOW`, then the clock moved on to `NOW`. This is done
+///   last in the fixtures, so that the expired session is still stored and it is the
+///   expiry check that refuses it (every login purges expired sessions).
+const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "exp"];
+
+/// One line per row: method, path, setup, body, then the expected status for each
+/// caller of [`CALLERS`]. The path is the OpenAPI template with the value bound to
+/// each parameter: `{id=A}` is the template's `{id}`, filled with patient A's id.
+///
+/// Bindings: `A`, `B`, `X`, `Y` (those callers' user ids), `P` (the setup's pending
+/// doctor), `nobody` (a well-formed id of no account), `apt` (the setup's
+/// appointment), `off` (the setup's time off).
+///
+/// Setups, made before each cell:
+/// - `-`: nothing beyond the fixtures.
+/// - `pending`: a fresh self-registered doctor awaiting approval (`P`).
+/// - `off:X`, `off:Y`: a fresh period of time off of that doctor (`off`).
+/// - `apt:A-X`, `apt:B-Y`: the fixture appointment of that patient with that doctor
+///   (requested, next Tuesday); only for rows that change nothing.
+/// - `new:A-X`, `new:B-Y`: a fresh requested appointment of that patient with that
+///   doctor, more than 24 h ahead: outside the cancellation window, so the patient's
+///   own cancel and reschedule are not refused by a time rule.
+/// - `due:A-X`: a fresh appointment of A with X today, confirmed, and the clock moved
+///   to 22:00 local that day: it has started (a no-show may be recorded) and check-in
+///   is open (from 60 min before the start until local midnight).
+/// - `in:A-X`: as `due:A-X`, and checked in (so it can be completed).
+///
+/// So every move below is judged by the policy and then passes the state and time
+/// rules: an allowed move is a 2xx, never a 409.
+///
+/// Bodies: `-` (none), `register` (a new patient's email, password and name), `login`
+/// (patient A's email and password), `password` (the caller's current password and a
+/// new one), `patient`/`doctor` (a new account of that role), `rename` (`name`),
+/// `deactivate` (`active: false`), `specialty` (a new name), `profile` (a bio and the
+/// fixture specialty), `schedule` (the default schedule), `time-off` (a period in
+/// April), `book-A`/`book-B` (a free slot of X for patient A / of Y for patient B),
+/// `reschedule` (another free slot of the appointment's doctor).
+///
+/// Notes on cells that are not obvious:
+/// - Register and login are public and never look at the token: a dead token is
+///   ignored there (201/200), as it is on `GET /specialties`. The other public routes
+///   (doctors, their profiles and slots) look at credentials when sent, and answer a
+///   dead token with 401 so that a client learns it has expired.
+/// - Hidden objects are 404, not 403: an appointment the caller may not see, and an
+///   account the caller may not see (a doctor sees a patient only once that patient
+///   has had an appointment with them). When the caller may see the object but not do
+///   this to it, the answer is 403 (patient A confirming their own appointment,
+///   doctor X renaming patient A whom X treats).
+/// - Approving: only admins. Every other caller gets 403 whether the account exists
+///   (`P`) or not (`nobody`), so the answer tells nothing about which ids exist; an
+///   admin gets 404 for `nobody`.
+/// - Schedules and time off are 403 to anyone who may not see them, whichever doctor
+///   they name: doctors' ids are public.
+const MATRIX: &str = "
+# method path                                            setup     body        anon  A    B    X    Y    rec  adm  deact exp
+POST   /api/v1/auth/register                             -         register    201  201  201  201  201  201  201  201  201
+POST   /api/v1/auth/login                                -         login       200  200  200  200  200  200  200  200  200
+POST   /api/v1/auth/logout                               -         -           401  204  204  204  204  204  204  401  401
+GET    /api/v1/me                                        -         -           401  200  200  200  200  200  200  401  401
+POST   /api/v1/me/password                               -         password    401  204  204  204  204  204  204  401  401
+
+GET    /api/v1/users                                     -         -           401  403  403  403  403  200  200  401  401
+POST   /api/v1/users                                     -         patient     401  403  403  403  403  201  201  401  401
+POST   /api/v1/users                                     -         doctor      401  403  403  403  403  403  201  401  401
+GET    /api/v1/users/{id=A}                              -         -           401  200  404  200  404  200  200  401  401
+GET    /api/v1/users/{id=B}                              -         -           401  404  200  404  200  200  200  401  401
+PATCH  /api/v1/users/{id=A}                              -         rename      401  200  404  403  404  200  200  401  401
+PATCH  /api/v1/users/{id=B}                              -         rename      401  404  200  404  403  200  200  401  401
+PATCH  /api/v1/users/{id=A}                              -         deactivate  401  403  404  403  404  403  200  401  401
+POST   /api/v1/users/{id=P}/approve                      pending   -           401  403  403  403  403  403  200  401  401
+POST   /api/v1/users/{id=nobody}/approve                 -         -           401  403  403  403  403  403  404  401  401
+GET    /api/v1/audit                                     -         -           401  403  403  403  403  403  200  401  401
+
+GET    /api/v1/specialties                               -         -           200  200  200  200  200  200  200  200  200
+POST   /api/v1/specialties                               -         specialty   401  403  403  403  403  403  201  401  401
+GET    /api/v1/doctors                                   -         -           200  200  200  200  200  200  200  401  401
+GET    /api/v1/doctors/{id=X}                            -         -           200  200  200  200  200  200  200  401  401
+PATCH  /api/v1/doctors/{id=X}                            -         profile     401  403  403  200  403  403  200  401  401
+PATCH  /api/v1/doctors/{id=Y}                            -         profile     401  403  403  403  200  403  200  401  401
+GET    /api/v1/doctors/{id=X}/slots                      -         -           200  200  200  200  200  200  200  401  401
+GET    /api/v1/doctors/{id=X}/schedule                   -         -           401  403  403  200  403  200  200  401  401
+GET    /api/v1/doctors/{id=Y}/schedule                   -         -           401  403  403  403  200  200  200  401  401
+PUT    /api/v1/doctors/{id=X}/schedule                   -         schedule    401  403  403  200  403  403  200  401  401
+PUT    /api/v1/doctors/{id=Y}/schedule                   -         schedule    401  403  403  403  200  403  200  401  401
+GET    /api/v1/doctors/{id=X}/time-off                   -         -           401  403  403  200  403  200  200  401  401
+GET    /api/v1/doctors/{id=Y}/time-off                   -         -           401  403  403  403  200  200  200  401  401
+POST   /api/v1/doctors/{id=X}/time-off                   -         time-off    401  403  403  201  403  403  201  401  401
+POST   /api/v1/doctors/{id=Y}/time-off                   -         time-off    401  403  403  403  201  403  201  401  401
+DELETE /api/v1/doctors/{id=X}/time-off/{time_off_id=off} off:X     -           401  403  403  204  403  403  204  401  401
+DELETE /api/v1/doctors/{id=Y}/time-off/{time_off_id=off} off:Y     -           401  403  403  403  204  403  204  401  401
+
+GET    /api/v1/appointments                              -         -           401  200  200  200  200  200  200  401  401
+POST   /api/v1/appointments                              -         book-A      401  201  403  403  403  201  201  401  401
+POST   /api/v1/appointments                              -         book-B      401  403  201  403  403  201  201  401  401
+GET    /api/v1/appointments/{id=apt}                     apt:A-X   -           401  200  404  200  404  200  200  401  401
+GET    /api/v1/appointments/{id=apt}                     apt:B-Y   -           401  404  200  404  200  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/confirm             new:A-X   -           401  403  404  200  404  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/confirm             new:B-Y   -           401  404  403  404  200  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/reject              new:A-X   -           401  403  404  200  404  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/reject              new:B-Y   -           401  404  403  404  200  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/cancel              new:A-X   -           401  200  404  200  404  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/cancel              new:B-Y   -           401  404  200  404  200  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/reschedule          new:A-X   reschedule  401  200  404  200  404  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/reschedule          new:B-Y   reschedule  401  404  200  404  200  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/check-in            due:A-X   -           401  403  404  200  404  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/complete            in:A-X    -           401  403  404  200  404  403  200  401  401
+POST   /api/v1/appointments/{id=apt}/no-show             due:A-X   -           401  403  404  200  404  200  200  401  401
+
+GET    /api/v1/events                                    -         -           401  200  200  200  200  200  200  401  401
+";
+
+/// A well-formed user id that no account has.
+const NOBODY: &str = "usr_000000000000000000000000";
+/// 22:00 in Berlin on the day of `NOW`: after every slot of that day, before its end.
+const EVENING: &str = "2026-03-02T21:00:00Z";
+/// Apps running at once. Most of an app's setup is password hashing, which runs on
+/// the blocking pool, so a few at a time keep every core busy.
+const APPS_AT_ONCE: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pair {
+    /// Patient A with doctor X.
+    AX,
+    /// Patient B with doctor Y.
+    BY,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Doc {
+    X,
+    Y,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    None,
+    Pending,
+    TimeOff(Doc),
+    Fixture(Pair),
+    Requested(Pair),
+    Due,
+    CheckedIn,
+}
+
+impl Setup {
+    fn parse(value: &str) -> Option<Setup> {
+        Some(match value {
+            "-" => Setup::None,
+            "pending" => Setup::Pending,
+            "off:X" => Setup::TimeOff(Doc::X),
+            "off:Y" => Setup::TimeOff(Doc::Y),
+            "apt:A-X" => Setup::Fixture(Pair::AX),
+            "apt:B-Y" => Setup::Fixture(Pair::BY),
+            "new:A-X" => Setup::Requested(Pair::AX),
+            "new:B-Y" => Setup::Requested(Pair::BY),
+            "due:A-X" => Setup::Due,
+            "in:A-X" => Setup::CheckedIn,
+            _ => return None,
+        })
+    }
+}
+
+/// The bodies a row may name (see [`World::body`]).
+const BODIES: &[&str] = &[
+    "-",
+    "register",
+    "login",
+    "password",
+    "patient",
+    "doctor",
+    "rename",
+    "deactivate",
+    "specialty",
+    "profile",
+    "schedule",
+    "time-off",
+    "book-A",
+    "book-B",
+    "reschedule",
+];
+
+/// One row of [`MATRIX`].
+#[derive(Debug, Clone)]
+struct Row {
+    /// Line in `MATRIX`, for messages.
+    line: usize,
+    method: Method,
+    /// The path as written, with bindings.
+    path: String,
+    /// The OpenAPI path template, e.g. `/api/v1/users/{id}`.
+    template: String,
+    setup: Setup,
+    body: &'static str,
+    expect: [u16; 9],
+}
+
+impl Row {
+    /// `METHOD template`, as the OpenAPI document names the operation.
+    fn operation(&self) -> String {
+        format!("{} {}", self.method, self.template)
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "line {}: {} {} [{:?}, body {}]",
+            self.line, self.method, self.path, self.setup, self.body
+        )
+    }
+}
+
+fn rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (i, line) in MATRIX.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields.len(), 4 + CALLERS.len(), "MATRIX line {i}: {line}");
+        let method = Method::from_bytes(fields[0].as_bytes()).expect("a method");
+        let path = fields[1].to_owned();
+        let template = template_of(&path);
+        let setup = Setup::parse(fields[2])
+            .unwrap_or_else(|| panic!("MATRIX line {i}: unknown setup {:?}", fields[2]));
+        let body = BODIES
+            .iter()
+            .copied()
+            .find(|b| *b == fields[3])
+            .unwrap_or_else(|| panic!("MATRIX line {i}: unknown body {:?}", fields[3]));
+        let mut expect = [0u16; 9];
+        for (cell, value) in expect.iter_mut().zip(&fields[4..]) {
+            *cell = value
+                .parse()
+                .unwrap_or_else(|_| panic!("MATRIX line {i}: bad status {value:?}"));
+        }
+        rows.push(Row {
+            line: i,
+            method,
+            path,
+            template,
+            setup,
+            body,
+            expect,
+        });
+    }
+    rows
+}
+
+/// `/a/{id=X}/b` → `/a/{id}/b`.
+fn template_of(path: &str) -> String {
+    let mut template = String::new();
+    let mut binding = false;
+    for c in path.chars() {
+        match c {
+            '=' if !binding => binding = true,
+            '}' => {
+                binding = false;
+                template.push(c);
+            }
+            _ if binding => {}
+            _ => template.push(c),
+        }
+    }
+    template
+}
+
+/// Every operation of the OpenAPI document, as `METHOD path`.
+fn documented_operations() -> BTreeSet<String> {
+    let (_, openapi) = carebook::http::api_parts();
+    let doc = serde_json::to_value(&openapi).expect("the OpenAPI document serialises");
+    let paths = doc["paths"].as_object().expect("the document has paths");
+    let mut operations = BTreeSet::new();
+    for (path, item) in paths {
+        let item = item.as_object().expect("a path item");
+        for method in [
+            "get", "put", "post", "delete", "options", "head", "patch", "trace",
+        ] {
+            if item.contains_key(method) {
+                operations.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    operations
+}
+
+/// What keeps the matrix and the route table in step: operations without a row, and
+/// rows naming no operation.
+fn coverage_gaps(rows: &[Row]) -> Vec<String> {
+    let documented = documented_operations();
+    let covered: BTreeSet<String> = rows.iter().map(Row::operation).collect();
+    let mut gaps = Vec::new();
+    for operation in documented.difference(&covered) {
+        gaps.push(format!("no row in the matrix for {operation}"));
+    }
+    for row in rows {
+        if !documented.contains(&row.operation()) {
+            gaps.push(format!(
+                "{} names {}, which is not an operation of the API",
+                row.label(),
+                row.operation()
+            ));
+        }
+    }
+    gaps
+}
+
+#[test]
+fn every_operation_of_the_api_has_a_row() {
+    let gaps = coverage_gaps(&rows());
+    assert!(gaps.is_empty(), "\n{}", gaps.join("\n"));
+}
+
+#[tokio::test]
+async fn every_caller_gets_the_expected_status_from_every_operation() {
+    let started = Instant::now();
+    let rows = rows();
+    let gaps = coverage_gaps(&rows);
+    assert!(gaps.is_empty(), "\n{}", gaps.join("\n"));
+
+    // Each group of (index, row) runs in one app.
+    let (own, shared): (Vec<_>, Vec<_>) = rows
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(_, row)| needs_own_app(row));
+    let mut groups: Vec<Vec<(usize, Row)>> = vec![shared];
+    groups.extend(own.into_iter().map(|row| vec![row]));
+
+    let permits = Arc::new(Semaphore::new(APPS_AT_ONCE));
+    let mut running = JoinSet::new();
+    for group in groups {
+        let permits = permits.clone();
+        running.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore is open");
+            let mut world = World::build().await;
+            let mut done = Vec::new();
+            for (index, row) in group {
+                done.push((index, world.run(&row).await));
+            }
+            done
+        });
+    }
+    let mut failures = vec![Vec::new(); rows.len()];
+    while let Some(done) = running.join_next().await {
+        for (index, row_failures) in done.expect("a group of rows ran to its end") {
+            failures[index] = row_failures;
+        }
+    }
+    let failures: Vec<String> = failures.into_iter().flatten().collect();
+    let cells = rows.len() * CALLERS.len();
+    eprintln!(
+        "authorization matrix: {} rows, {cells} cells, {} failed, in {:.1?}",
+        rows.len(),
+        failures.len(),
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells differ from the matrix:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Whether a row would change what the rows after it meet: it ends the callers'
+/// sessions (logout, password change, deactivating patient A), logs in (every login
+/// purges expired sessions, which would leave the `exp` column nothing to expire), or
+/// moves the clock and uses up the day's few slots (`due:`, `in:`).
+fn needs_own_app(row: &Row) -> bool {
+    matches!(row.setup, Setup::Due | Setup::CheckedIn)
+        || matches!(row.body, "password" | "deactivate")
+        || matches!(
+            row.template.as_str(),
+            "/api/v1/auth/login" | "/api/v1/auth/logout"
+        )
+}
+
+/// A status, its content type and its body (left unread for an event stream, which
+/// never ends).
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Answer {
+    /// Every answer outside 2xx is a problem document about itself.
+    fn check_problem(&self) -> Result<(), String> {
+        if (200..300).contains(&self.status) {
+            return Ok(());
+        }
+        if self.content_type != "application/problem+json" {
+            return Err(format!(
+                "a {} answer is {:?}, not application/problem+json: {}",
+                self.status, self.content_type, self.body
+            ));
+        }
+        let problem: Value = serde_json::from_str(&self.body)
+            .map_err(|e| format!("the problem document is not JSON ({e}): {}", self.body))?;
+        let typed = problem["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/problems/"));
+        if problem["status"] != self.status || !typed {
+            return Err(format!(
+                "the problem document does not describe a {}: {}",
+                self.status, self.body
+            ));
+        }
+        Ok(())
+    }
+}
+
+async fn call(caller: &Api, method: Method, path: &str, body: Option<&Value>) -> Answer {
+    let mut request = caller
+        .request(method.clone(), path)
+        .timeout(Duration::from_secs(20));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: the server answers: {e}"));
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = if content_type.starts_with("text/event-stream") {
+        // Live events: the status and headers are the answer; dropping the
+        // response ends the stream.
+        String::new()
+    } else {
+        response.text().await.unwrap_or_default()
+    };
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// The subject made for one cell by its row's setup.
+#[derive(Default)]
+struct Subject {
+    appointment: Option<String>,
+    /// The doctor of `appointment`.
+    doctor: Option<Doc>,
+    time_off: Option<String>,
+    pending_doctor: Option<String>,
+}
+
+/// A running app with the fixtures every row shares.
+struct World {
+    app: TestApp,
+    admin: User,
+    a: User,
+    b: User,
+    x: User,
+    y: User,
+    /// In the order of [`CALLERS`].
+    callers: [Api; 9],
+    specialty: String,
+    appointment_ax: String,
+    appointment_by: String,
+    /// Free slots of X and Y from next Tuesday on, and of X later on the day of `NOW`.
+    slots_x: VecDeque<String>,
+    slots_y: VecDeque<String>,
+    today_x: VecDeque<String>,
+    /// Specialties made so far, to name the next one.
+    made: usize,
+}
+
+impl World {
+    async fn build() -> World {
+        let app = TestApp::spawn().await;
+        let admin = app.admin().await;
+        let x = app.create_doctor("Xaver Exe").await;
+        let y = app.create_doctor("Yvonne Why").await;
+        let rec = app.create_receptionist().await;
+        let a = app.register_patient("Alice Ay").await;
+        let b = app.register_patient("Bob Bee").await;
+        let deactivated = app.register_patient("Dana Deactivated").await;
+        // The token works until the deactivation: that is what the column tests.
+        deactivated.get("/api/v1/me").await.assert_status(200);
+        admin
+            .patch(
+                &format!("/api/v1/users/{}", deactivated.id),
+                &json!({ "active": false }),
+            )
+            .await
+            .assert_status(200);
+        let specialty = admin
+            .post("/api/v1/specialties", &json!({ "name": "Cardiology" }))
+            .await
+            .assert_status(201)
+            .str("id")
+            .to_owned();
+        x.post(
+            &format!("/api/v1/doctors/{}/time-off", x.id),
+            &json!({
+                "start": "2026-04-13T00:00:00Z",
+                "end": "2026-04-14T00:00:00Z",
+                "reason": "Congress",
+            }),
+        )
+        .await
+        .assert_status(201);
+        let appointment_ax = app.booked(&a, &x.id, TUE_0900).await;
+        let appointment_by = app.booked(&b, &y.id, TUE_0900).await;
+        let slots_x = app.slot_starts(&x.id, "2026-03-03", "2026-03-13").await;
+        let slots_y = app.slot_starts(&y.id, "2026-03-03", "2026-03-13").await;
+        let today_x = app.slot_starts(&x.id, "2026-03-02", "2026-03-02").await;
+
+        // Last, so that no later login purges the expired session: log in 24 h + 1 s
+        // before NOW, then move the clock on to NOW.
+        let lifetime = SignedDuration::from_hours(24) + SignedDuration::from_secs(1);
+        app.clock.set(ts(NOW) - lifetime);
+        let expired = app.register_patient("Eve Expired").await;
+        expired.get("/api/v1/me").await.assert_status(200);
+        app.advance_clock(lifetime);
+        assert_eq!(app.app.now(), ts(NOW));
+
+        let callers = [
+            app.anon(),
+            a.api.clone(),
+            b.api.clone(),
+            x.api.clone(),
+            y.api.clone(),
+            rec.api.clone(),
+            admin.api.clone(),
+            deactivated.api.clone(),
+            expired.api.clone(),
+        ];
+        World {
+            app,
+            admin,
+            a,
+            b,
+            x,
+            y,
+            callers,
+            specialty,
+            appointment_ax,
+            appointment_by,
+            slots_x: slots_x.into(),
+            slots_y: slots_y.into(),
+            today_x: today_x.into(),
+            made: 0,
+        }
+    }
+
+    /// Runs one row: each caller in turn, each on a freshly made subject. Returns a
+    /// line per cell that differs from the matrix.
+    async fn run(&mut self, row: &Row) -> Vec<String> {
+        let mut failures = Vec::new();
+        for (column, &expected) in row.expect.iter().enumerate() {
+            let subject = self.prepare(row.setup).await;
+            let path = self.fill(&row.path, &subject);
+            let body = self.body(row.body, &subject);
+            let caller = self.callers[column].clone();
+            let answer = call(&caller, row.method.clone(), &path, body.as_ref()).await;
+            let cell = format!("{} as {}", row.label(), CALLERS[column]);
+            if answer.status != expected {
+                failures.push(format!(
+                    "{cell}: expected {expected}, got {} {}",
+                    answer.status, answer.body
+                ));
+            } else if let Err(problem) = answer.check_problem() {
+                failures.push(format!("{cell}: {problem}"));
+            }
+        }
+        failures
+    }
+
+    fn doctor(&self, doc: Doc) -> &User {
+        match doc {
+            Doc::X => &self.x,
+            Doc::Y => &self.y,
+        }
+    }
+
+    fn next_slot(&mut self, doc: Doc) -> String {
+        let slots = match doc {
+            Doc::X => &mut self.slots_x,
+            Doc::Y => &mut self.slots_y,
+        };
+        slots.pop_front().expect("a free slot left")
+    }
+
+    /// Books a slot for the pair's patient (as the admin) and returns the id.
+    async fn book(&self, patient: &User, doc: Doc, start: &str) -> String {
+        self.admin
+            .post(
+                "/api/v1/appointments",
+                &json!({
+                    "doctor_id": self.doctor(doc).id,
+                    "start": start,
+                    "patient_id": patient.id,
+                }),
+            )
+            .await
+            .assert_status(201)
+            .str("id")
+            .to_owned()
+    }
+
+    /// Makes the subject of one cell. The clock is at `NOW` afterwards, except for
+    /// the appointments of today that have started (`EVENING`).
+    async fn prepare(&mut self, setup: Setup) -> Subject {
+        self.app.set_clock(NOW);
+        let mut subject = Subject::default();
+        match setup {
+            Setup::None => {}
+            Setup::Pending => {
+                let email = self.app.email_for("Pia Pending");
+                let id = self
+                    .app
+                    .register(json!({
+                        "email": email, "password": PASSWORD, "name": "Pia Pending",
+                        "role": "doctor",
+                    }))
+                    .await
+                    .assert_status(201)
+                    .str("id")
+                    .to_owned();
+                subject.pending_doctor = Some(id);
+            }
+            Setup::TimeOff(doc) => {
+                let id = self
+                    .admin
+                    .post(
+                        &format!("/api/v1/doctors/{}/time-off", self.doctor(doc).id),
+                        &json!({ "start": "2026-04-27T00:00:00Z", "end": "2026-04-28T00:00:00Z" }),
+                    )
+                    .await
+                    .assert_status(201)
+                    .str("id")
+                    .to_owned();
+                subject.time_off = Some(id);
+            }
+            Setup::Fixture(pair) => {
+                let (id, doc) = match pair {
+                    Pair::AX => (self.appointment_ax.clone(), Doc::X),
+                    Pair::BY => (self.appointment_by.clone(), Doc::Y),
+                };
+                subject.appointment = Some(id);
+                subject.doctor = Some(doc);
+            }
+            Setup::Requested(pair) => {
+                let (patient, doc) = match pair {
+                    Pair::AX => (self.a.clone(), Doc::X),
+                    Pair::BY => (self.b.clone(), Doc::Y),
+                };
+                let start = self.next_slot(doc);
+                subject.appointment = Some(self.book(&patient, doc, &start).await);
+                subject.doctor = Some(doc);
+            }
+            Setup::Due | Setup::CheckedIn => {
+                let start = self.today_x.pop_front().expect("a free slot today");
+                let id = self.book(&self.a, Doc::X, &start).await;
+                self.app.set_clock(EVENING);
+                self.admin.act(&id, "confirm").await.assert_status(200);
+                if setup == Setup::CheckedIn {
+                    self.admin.act(&id, "check-in").await.assert_status(200);
+                }
+                subject.appointment = Some(id);
+                subject.doctor = Some(Doc::X);
+            }
+        }
+        subject
+    }
+
+    /// The row's path with each binding replaced by its id.
+    fn fill(&self, path: &str, subject: &Subject) -> String {
+        let mut filled = String::new();
+        let mut rest = path;
+        while let Some(open) = rest.find('{') {
+            let close = open + rest[open..].find('}').expect("a closing brace");
+            let (_, name) = rest[open + 1..close]
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{path}: every parameter is bound"));
+            let value = match name {
+                "A" => self.a.id.clone(),
+                "B" => self.b.id.clone(),
+                "X" => self.x.id.clone(),
+                "Y" => self.y.id.clone(),
+                "nobody" => NOBODY.to_owned(),
+                "P" => subject.pending_doctor.clone().expect("setup `pending`"),
+                "apt" => subject.appointment.clone().expect("an appointment setup"),
+                "off" => subject.time_off.clone().expect("a time-off setup"),
+                other => panic!("{path}: unknown binding {other:?}"),
+            };
+            filled.push_str(&rest[..open]);
+            filled.push_str(&value);
+            rest = &rest[close + 1..];
+        }
+        filled.push_str(rest);
+        filled
+    }
+
+    fn body(&mut self, name: &str, subject: &Subject) -> Option<Value> {
+        let new_account = |world: &World, role: &str| {
+            let email = world.app.email_for("Newt Account");
+            json!({ "email": email, "password": PASSWORD, "name": "Newt Account", "role": role })
+        };
+        Some(match name {
+            "-" => return None,
+            "register" => {
+                let email = self.app.email_for("Reggie Stered");
+                json!({ "email": email, "password": PASSWORD, "name": "Reggie Stered" })
+            }
+            "login" => json!({ "email": self.a.email, "password": PASSWORD }),
+            "password" => json!({
+                "current_password": PASSWORD,
+                "new_password": "an entirely new passphrase",
+            }),
+            "patient" => new_account(self, "patient"),
+            "doctor" => new_account(self, "doctor"),
+            "rename" => json!({ "name": "Renamed Person" }),
+            "deactivate" => json!({ "active": false }),
+            "specialty" => {
+                self.made += 1;
+                json!({ "name": format!("Specialty {}", self.made) })
+            }
+            "profile" => json!({
+                "bio": "Sees patients on weekdays.",
+                "specialty_ids": [self.specialty],
+            }),
+            "schedule" => default_schedule(),
+            "time-off" => json!({
+                "start": "2026-04-20T00:00:00Z",
+                "end": "2026-04-21T00:00:00Z",
+                "reason": "Training",
+            }),
+            "book-A" => json!({
+                "doctor_id": self.x.id,
+                "start": self.next_slot(Doc::X),
+                "patient_id": self.a.id,
+            }),
+            "book-B" => json!({
+                "doctor_id": self.y.id,
+                "start": self.next_slot(Doc::Y),
+                "patient_id": self.b.id,
+            }),
+            "reschedule" => {
+                let doc = subject.doctor.expect("an appointment setup");
+                json!({ "start": self.next_slot(doc) })
+            }
+            other => panic!("no body named {other:?}"),
+        })
+    }
+}
