@@ -33,6 +33,10 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     /// Largest JSON body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// A client must send its request headers within this many seconds.
+    pub header_timeout_seconds: u64,
+    /// Largest request head (request line and headers), in bytes (at least 8192).
+    pub max_header_bytes: usize,
 }
 
 impl Default for Settings {
@@ -51,6 +55,8 @@ impl Default for Settings {
             hsts_max_age_seconds: 0,
             trust_forwarded_for: false,
             max_body_bytes: 1024 * 1024,
+            header_timeout_seconds: 10,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -116,6 +122,8 @@ impl Settings {
             "hsts_max_age_seconds" => self.hsts_max_age_seconds = parse(name, value)?,
             "trust_forwarded_for" => self.trust_forwarded_for = parse(name, value)?,
             "max_body_bytes" => self.max_body_bytes = parse(name, value)?,
+            "header_timeout_seconds" => self.header_timeout_seconds = parse(name, value)?,
+            "max_header_bytes" => self.max_header_bytes = parse(name, value)?,
             // Other CAREBOOK_* variables belong to other tools (e.g. CAREBOOK_CONFIG).
             _ => {}
         }
@@ -143,6 +151,12 @@ impl Settings {
         }
         if !(1..=256).contains(&self.database_pool_size) {
             return invalid("database_pool_size", "must be between 1 and 256");
+        }
+        if !(1..=300).contains(&self.header_timeout_seconds) {
+            return invalid("header_timeout_seconds", "must be between 1 and 300");
+        }
+        if !(8192..=1024 * 1024).contains(&self.max_header_bytes) {
+            return invalid("max_header_bytes", "must be between 8192 and 1048576");
         }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes", "must be at least 1024");

@@ -35,7 +35,16 @@ fn run_with_stdin(mut command: Command, input: &str) -> Output {
 
 /// Starts `serve` and returns the child with the address it printed.
 fn start_server(dir: &tempfile::TempDir, extra: &[&str]) -> (Child, String, Vec<String>) {
+    start_server_with(dir, extra, &[])
+}
+
+fn start_server_with(
+    dir: &tempfile::TempDir,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, Vec<String>) {
     let mut child = carebook()
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--listen",
@@ -457,4 +466,54 @@ fn a_backup_taken_under_load_restores_with_every_table_verified() {
         .unwrap();
     assert!(!postgres.status.success());
     assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
+}
+
+#[test]
+fn slow_clients_are_cut_off_and_oversized_headers_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address, _) =
+        start_server_with(&dir, &[], &[("CAREBOOK_HEADER_TIMEOUT_SECONDS", "1")]);
+
+    // Slowloris: headers started but never finished.
+    let mut slow = TcpStream::connect(&address).unwrap();
+    write!(
+        slow,
+        "GET /healthz HTTP/1.1\r\nHost: {address}\r\nX-Slow: 1\r\n"
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = slow.read_to_end(&mut answer);
+    assert!(
+        read.is_ok(),
+        "the server closed the connection instead of waiting: {read:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // A head larger than the limit (16 KiB by default).
+    let mut big = TcpStream::connect(&address).unwrap();
+    let padding = "x".repeat(40 * 1024);
+    write!(
+        big,
+        "GET /healthz HTTP/1.1\r\nHost: {address}\r\nX-Big: {padding}\r\n\r\n"
+    )
+    .ok();
+    let mut answer = Vec::new();
+    let _ = big.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        !answer.starts_with("HTTP/1.1 200"),
+        "an oversized head was served: {answer}"
+    );
+
+    // Everyone else is still served.
+    assert!(http_get(&address, "/healthz").starts_with("HTTP/1.1 200"));
+    assert_eq!(terminate(&mut child).code(), Some(0));
 }

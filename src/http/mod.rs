@@ -7,7 +7,6 @@ mod ops;
 pub mod problem;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -162,23 +161,62 @@ async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Ne
 
 /// Serves on an already-bound listener until `shutdown` resolves, then finishes the
 /// requests in flight.
+///
+/// Connections are served by hyper directly (rather than `axum::serve`) so that slow
+/// or idle clients are cut off: a client must send its request headers within
+/// `header_timeout_seconds` (slowloris), and headers are bounded in size.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let header_timeout = std::time::Duration::from_secs(app.settings.header_timeout_seconds);
+    let max_header_bytes = app.settings.max_header_bytes;
     let events = app.events.clone();
-    let shutdown = async move {
-        shutdown.await;
-        // Live streams never end by themselves; end them so shutdown can finish.
-        events.close();
-    };
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let router = router(app);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait a moment, keep serving.
+                Err(error) => {
+                    tracing::warn!(error = %error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = router.clone().map_request(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_buf_size(max_header_bytes.max(8192))
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Errors here are a client going away or timing out: nothing to report.
+            let _ = connection.await;
+        });
+    }
+    // Live streams never end by themselves; end them so shutdown can finish.
+    events.close();
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 #[cfg(test)]
