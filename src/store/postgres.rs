@@ -683,30 +683,22 @@ impl PgTx<'_, '_> {
         Ok(())
     }
 
+    /// Claims every unit of the slot for the doctor, then for the patient; a unit
+    /// already held fails the statement (mapped to a `Conflict` by its table).
     fn claim(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
         let (first, last) = unit_range(a.slot);
-        self.execute(
-            "INSERT INTO doctor_claims (doctor_id, unit_start, appointment_id) \
-             SELECT $1::TEXT, unit, $2::TEXT FROM generate_series($3::BIGINT, $4::BIGINT, $5::BIGINT) AS unit",
-            &[
-                &a.doctor_id.as_str(),
-                &a.id.as_str(),
-                &first,
-                &last,
-                &CLAIM_UNIT_MS,
-            ],
-        )?;
-        self.execute(
-            "INSERT INTO patient_claims (patient_id, unit_start, appointment_id) \
-             SELECT $1::TEXT, unit, $2::TEXT FROM generate_series($3::BIGINT, $4::BIGINT, $5::BIGINT) AS unit",
-            &[
-                &a.patient_id.as_str(),
-                &a.id.as_str(),
-                &first,
-                &last,
-                &CLAIM_UNIT_MS,
-            ],
-        )?;
+        for (sql, owner) in [(DOCTOR_CLAIM, &a.doctor_id), (PATIENT_CLAIM, &a.patient_id)] {
+            self.execute(
+                sql,
+                &[
+                    &owner.as_str(),
+                    &a.id.as_str(),
+                    &first,
+                    &last,
+                    &CLAIM_UNIT_MS,
+                ],
+            )?;
+        }
         Ok(())
     }
 
@@ -763,6 +755,11 @@ fn unit_range(slot: Interval) -> (i64, i64) {
     let last = first + (end - first - 1).div_euclid(CLAIM_UNIT_MS) * CLAIM_UNIT_MS;
     (first, last)
 }
+
+const DOCTOR_CLAIM: &str = "INSERT INTO doctor_claims (doctor_id, unit_start, appointment_id) \
+     SELECT $1::TEXT, unit, $2::TEXT FROM generate_series($3::BIGINT, $4::BIGINT, $5::BIGINT) AS unit";
+const PATIENT_CLAIM: &str = "INSERT INTO patient_claims (patient_id, unit_start, appointment_id) \
+     SELECT $1::TEXT, unit, $2::TEXT FROM generate_series($3::BIGINT, $4::BIGINT, $5::BIGINT) AS unit";
 
 /// The `WHERE` clauses and parameters of a query built from a filter.
 #[derive(Default)]

@@ -433,6 +433,11 @@ fn time_of_minute(minutes: i64) -> rusqlite::Result<Time> {
 }
 
 /// The 5-minute units an interval covers.
+const DOCTOR_CLAIM: &str =
+    "INSERT INTO doctor_claims (doctor_id, unit_start, appointment_id) VALUES (?1, ?2, ?3)";
+const PATIENT_CLAIM: &str =
+    "INSERT INTO patient_claims (patient_id, unit_start, appointment_id) VALUES (?1, ?2, ?3)";
+
 fn claim_units(slot: Interval) -> impl Iterator<Item = i64> {
     let first = ms(slot.start).div_euclid(CLAIM_UNIT_MS) * CLAIM_UNIT_MS;
     let end = ms(slot.end);
@@ -474,30 +479,28 @@ fn where_sql(clauses: &[String]) -> String {
 }
 
 impl SqliteTx<'_> {
+    /// Claims every unit of the slot for the doctor, then for the patient; the first
+    /// unit already held refuses the whole appointment.
     fn claim(&self, appointment: &AppointmentRecord) -> StoreResult<()> {
-        let mut doctor = self.conn.prepare_cached(
-            "INSERT INTO doctor_claims (doctor_id, unit_start, appointment_id) VALUES (?1, ?2, ?3)",
-        )?;
-        let mut patient = self
-            .conn
-            .prepare_cached("INSERT INTO patient_claims (patient_id, unit_start, appointment_id) VALUES (?1, ?2, ?3)")?;
-        for unit in claim_units(appointment.slot) {
-            doctor
-                .execute(params![
-                    appointment.doctor_id.as_str(),
-                    unit,
-                    appointment.id.as_str()
-                ])
-                .map_err(on_unique(Conflict::DoctorSlotTaken))?;
-        }
-        for unit in claim_units(appointment.slot) {
-            patient
-                .execute(params![
-                    appointment.patient_id.as_str(),
-                    unit,
-                    appointment.id.as_str()
-                ])
-                .map_err(on_unique(Conflict::PatientBusy))?;
+        let claims = [
+            (
+                DOCTOR_CLAIM,
+                &appointment.doctor_id,
+                Conflict::DoctorSlotTaken,
+            ),
+            (
+                PATIENT_CLAIM,
+                &appointment.patient_id,
+                Conflict::PatientBusy,
+            ),
+        ];
+        for (sql, owner, conflict) in claims {
+            let mut insert = self.conn.prepare_cached(sql)?;
+            for unit in claim_units(appointment.slot) {
+                insert
+                    .execute(params![owner.as_str(), unit, appointment.id.as_str()])
+                    .map_err(on_unique(conflict))?;
+            }
         }
         Ok(())
     }
