@@ -37,6 +37,193 @@ pub struct Settings {
     pub header_timeout_seconds: u64,
     /// Largest request head (request line and headers), in bytes (at least 8192).
     pub max_header_bytes: usize,
+    /// Where people reach this clinic's carebook: the base of links in messages.
+    pub public_url: String,
+    /// Without SMTP, emails are written here as `.eml` files instead of sent.
+    pub mail_dir: String,
+    /// A folder whose files override the built-in message templates of the same name.
+    pub template_dir: Option<String>,
+    pub smtp: SmtpSettings,
+    pub twilio: TwilioSettings,
+    pub webhook: WebhookSettings,
+    pub sns: SnsSettings,
+    pub reminders: ReminderSettings,
+    pub outbox: OutboxSettings,
+}
+
+/// `[smtp]`: how email leaves. With no host, email goes to `mail_dir`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: Option<String>,
+    /// Default: 25 without TLS, 587 with STARTTLS, 465 with TLS.
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: SmtpTls,
+    /// The `From:` of every email, e.g. `Clinic <no-reply@clinic.example>`.
+    pub from: String,
+    pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+impl SmtpTls {
+    fn parse(value: &str) -> Option<SmtpTls> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(SmtpTls::None),
+            "starttls" => Some(SmtpTls::Starttls),
+            "tls" => Some(SmtpTls::Tls),
+            _ => None,
+        }
+    }
+}
+
+impl SmtpSettings {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        })
+    }
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            host: None,
+            port: None,
+            username: None,
+            password: None,
+            tls: SmtpTls::Starttls,
+            from: "carebook <no-reply@carebook.invalid>".into(),
+            timeout_seconds: 30,
+        }
+    }
+}
+
+/// `[twilio]`: text messages through Twilio's REST API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioSettings {
+    pub account_sid: Option<String>,
+    pub auth_token: Option<String>,
+    /// The sender: an E.164 number or a messaging service SID.
+    pub from: Option<String>,
+    pub base_url: String,
+}
+
+impl Default for TwilioSettings {
+    fn default() -> Self {
+        TwilioSettings {
+            account_sid: None,
+            auth_token: None,
+            from: None,
+            base_url: "https://api.twilio.com".into(),
+        }
+    }
+}
+
+impl TwilioSettings {
+    pub fn is_configured(&self) -> bool {
+        self.account_sid.is_some() && self.auth_token.is_some() && self.from.is_some()
+    }
+}
+
+/// `[webhook]`: the clinic's endpoints that receive every event, signed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// HTTPS URLs (plain HTTP only to loopback, for development).
+    pub urls: Vec<String>,
+    /// The HMAC-SHA256 key receivers verify signatures with.
+    pub secret: Option<String>,
+}
+
+/// `[sns]`: every event published to an Amazon SNS topic.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnsSettings {
+    pub topic_arn: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// Default: `https://sns.<region>.amazonaws.com`.
+    pub endpoint: Option<String>,
+}
+
+impl SnsSettings {
+    pub fn is_configured(&self) -> bool {
+        self.topic_arn.is_some()
+            && self.region.is_some()
+            && self.access_key_id.is_some()
+            && self.secret_access_key.is_some()
+    }
+
+    pub fn endpoint(&self) -> String {
+        match (&self.endpoint, &self.region) {
+            (Some(endpoint), _) => endpoint.trim_end_matches('/').to_owned(),
+            (None, Some(region)) => format!("https://sns.{region}.amazonaws.com"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// `[reminders]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReminderSettings {
+    /// Reminders go this many minutes before each live appointment.
+    pub offsets_minutes: Vec<i64>,
+}
+
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        ReminderSettings {
+            offsets_minutes: vec![24 * 60, 60],
+        }
+    }
+}
+
+/// `[outbox]`: how the delivery worker claims and retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Run the delivery worker inside `serve` (turn off when `carebook worker` runs
+    /// as a process of its own).
+    pub worker: bool,
+    /// The first retry comes within this many seconds; each next one waits twice as
+    /// long, with jitter, up to `retry_max_seconds`.
+    pub retry_first_seconds: u64,
+    pub retry_max_seconds: u64,
+    /// Attempts before a delivery is marked dead.
+    pub max_attempts: u32,
+    /// A claimed delivery not finished within this many seconds is claimed again.
+    pub lease_seconds: u64,
+    pub poll_interval_ms: u64,
+    pub batch_size: u32,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            worker: true,
+            retry_first_seconds: 30,
+            retry_max_seconds: 3600,
+            max_attempts: 10,
+            lease_seconds: 120,
+            poll_interval_ms: 1000,
+            batch_size: 20,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -57,6 +244,15 @@ impl Default for Settings {
             max_body_bytes: 1024 * 1024,
             header_timeout_seconds: 10,
             max_header_bytes: 16 * 1024,
+            public_url: "http://127.0.0.1:8080".into(),
+            mail_dir: "mail".into(),
+            template_dir: None,
+            smtp: SmtpSettings::default(),
+            twilio: TwilioSettings::default(),
+            webhook: WebhookSettings::default(),
+            sns: SnsSettings::default(),
+            reminders: ReminderSettings::default(),
+            outbox: OutboxSettings::default(),
         }
     }
 }
@@ -98,6 +294,17 @@ impl Settings {
     }
 
     fn apply(&mut self, key: &str, value: &str, name: &str) -> Result<(), SettingsError> {
+        fn some(value: &str) -> Option<String> {
+            Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+        }
+        fn list(value: &str) -> Vec<String> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
         fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, SettingsError> {
             value.trim().parse().map_err(|_| SettingsError::Invalid {
                 name: name.to_owned(),
@@ -124,6 +331,46 @@ impl Settings {
             "max_body_bytes" => self.max_body_bytes = parse(name, value)?,
             "header_timeout_seconds" => self.header_timeout_seconds = parse(name, value)?,
             "max_header_bytes" => self.max_header_bytes = parse(name, value)?,
+            "public_url" => self.public_url = value.to_owned(),
+            "mail_dir" => self.mail_dir = value.to_owned(),
+            "template_dir" => self.template_dir = some(value),
+            "smtp_host" => self.smtp.host = some(value),
+            "smtp_port" => self.smtp.port = Some(parse(name, value)?),
+            "smtp_username" => self.smtp.username = some(value),
+            "smtp_password" => self.smtp.password = some(value),
+            "smtp_tls" => {
+                self.smtp.tls = SmtpTls::parse(value).ok_or_else(|| SettingsError::Invalid {
+                    name: name.to_owned(),
+                    message: "must be none, starttls or tls".into(),
+                })?
+            }
+            "smtp_from" => self.smtp.from = value.to_owned(),
+            "smtp_timeout_seconds" => self.smtp.timeout_seconds = parse(name, value)?,
+            "twilio_account_sid" => self.twilio.account_sid = some(value),
+            "twilio_auth_token" => self.twilio.auth_token = some(value),
+            "twilio_from" => self.twilio.from = some(value),
+            "twilio_base_url" => self.twilio.base_url = value.to_owned(),
+            "webhook_urls" => self.webhook.urls = list(value),
+            "webhook_secret" => self.webhook.secret = some(value),
+            "sns_topic_arn" => self.sns.topic_arn = some(value),
+            "sns_region" => self.sns.region = some(value),
+            "sns_access_key_id" => self.sns.access_key_id = some(value),
+            "sns_secret_access_key" => self.sns.secret_access_key = some(value),
+            "sns_session_token" => self.sns.session_token = some(value),
+            "sns_endpoint" => self.sns.endpoint = some(value),
+            "reminders_offsets_minutes" => {
+                self.reminders.offsets_minutes = list(value)
+                    .iter()
+                    .map(|v| parse(name, v))
+                    .collect::<Result<_, _>>()?
+            }
+            "outbox_worker" => self.outbox.worker = parse(name, value)?,
+            "outbox_retry_first_seconds" => self.outbox.retry_first_seconds = parse(name, value)?,
+            "outbox_retry_max_seconds" => self.outbox.retry_max_seconds = parse(name, value)?,
+            "outbox_max_attempts" => self.outbox.max_attempts = parse(name, value)?,
+            "outbox_lease_seconds" => self.outbox.lease_seconds = parse(name, value)?,
+            "outbox_poll_interval_ms" => self.outbox.poll_interval_ms = parse(name, value)?,
+            "outbox_batch_size" => self.outbox.batch_size = parse(name, value)?,
             // Other CAREBOOK_* variables belong to other tools (e.g. CAREBOOK_CONFIG).
             _ => {}
         }
@@ -161,7 +408,75 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes", "must be at least 1024");
         }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return invalid("public_url", "must start with http:// or https://");
+        }
+        if self.smtp.host.is_some() && self.smtp.username.is_some() != self.smtp.password.is_some()
+        {
+            return invalid("smtp", "username and password go together");
+        }
+        if self.smtp.from.trim().is_empty() {
+            return invalid("smtp_from", "is required");
+        }
+        if !(1..=600).contains(&self.smtp.timeout_seconds) {
+            return invalid("smtp_timeout_seconds", "must be between 1 and 600");
+        }
+        for url in &self.webhook.urls {
+            if !is_webhook_url(url) {
+                return invalid(
+                    "webhook_urls",
+                    "must be https:// URLs (http:// only to localhost or 127.0.0.1)",
+                );
+            }
+        }
+        if !self.webhook.urls.is_empty() && self.webhook.secret.is_none() {
+            return invalid("webhook_secret", "is required when webhook_urls are set");
+        }
+        if self
+            .reminders
+            .offsets_minutes
+            .iter()
+            .any(|m| !(1..=60 * 24 * 30).contains(m))
+        {
+            return invalid("reminders_offsets_minutes", "each must be 1 to 43200");
+        }
+        let outbox = &self.outbox;
+        if outbox.retry_first_seconds < 1 || outbox.retry_max_seconds < outbox.retry_first_seconds {
+            return invalid(
+                "outbox_retry_*",
+                "retry_first_seconds must be at least 1 and at most retry_max_seconds",
+            );
+        }
+        if !(1..=100).contains(&outbox.max_attempts) {
+            return invalid("outbox_max_attempts", "must be between 1 and 100");
+        }
+        if !(1..=3600).contains(&outbox.lease_seconds) {
+            return invalid("outbox_lease_seconds", "must be between 1 and 3600");
+        }
+        if !(10..=60_000).contains(&outbox.poll_interval_ms) {
+            return invalid("outbox_poll_interval_ms", "must be between 10 and 60000");
+        }
+        if !(1..=1000).contains(&outbox.batch_size) {
+            return invalid("outbox_batch_size", "must be between 1 and 1000");
+        }
         Ok(())
+    }
+}
+
+fn is_webhook_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    match scheme {
+        "https" => !host.is_empty(),
+        "http" => matches!(host, "localhost" | "127.0.0.1" | "::1"),
+        _ => false,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod copy;
 pub mod demo;
 pub mod http;
+pub mod notify;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;

@@ -14,6 +14,9 @@
 //! Everything here that talks to PostgreSQL does it on a plain thread of its own,
 //! so it may be called from async tests.
 
+pub mod http_peer;
+pub mod smtp;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Once, OnceLock};

@@ -1,0 +1,204 @@
+//! Delivery of notifications: one sender per channel, and the outbox worker that
+//! drives them.
+//!
+//! `app` decides who is told what and writes the outbox rows in the transaction of
+//! the change; this module turns due rows into emails, texts, webhook calls and SNS
+//! messages. It never decides who is told.
+
+pub mod email;
+pub mod ical;
+pub mod render;
+pub mod sms;
+pub mod sns;
+pub mod webhook;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What a notice tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Welcome,
+    DoctorApproved,
+    AppointmentRequested,
+    AppointmentConfirmed,
+    AppointmentRejected,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+    PatientCheckedIn,
+    Reminder,
+}
+
+impl NoticeKind {
+    pub const ALL: [NoticeKind; 9] = [
+        NoticeKind::Welcome,
+        NoticeKind::DoctorApproved,
+        NoticeKind::AppointmentRequested,
+        NoticeKind::AppointmentConfirmed,
+        NoticeKind::AppointmentRejected,
+        NoticeKind::AppointmentCancelled,
+        NoticeKind::AppointmentRescheduled,
+        NoticeKind::PatientCheckedIn,
+        NoticeKind::Reminder,
+    ];
+
+    /// Snake case, e.g. `appointment_confirmed`: template names start with it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Welcome => "welcome",
+            NoticeKind::DoctorApproved => "doctor_approved",
+            NoticeKind::AppointmentRequested => "appointment_requested",
+            NoticeKind::AppointmentConfirmed => "appointment_confirmed",
+            NoticeKind::AppointmentRejected => "appointment_rejected",
+            NoticeKind::AppointmentCancelled => "appointment_cancelled",
+            NoticeKind::AppointmentRescheduled => "appointment_rescheduled",
+            NoticeKind::PatientCheckedIn => "patient_checked_in",
+            NoticeKind::Reminder => "reminder",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<NoticeKind> {
+        NoticeKind::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+
+    /// The dotted type webhooks and SNS messages carry, e.g. `appointment.confirmed`.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            NoticeKind::Welcome => "user.registered",
+            NoticeKind::DoctorApproved => "doctor.approved",
+            NoticeKind::AppointmentRequested => "appointment.requested",
+            NoticeKind::AppointmentConfirmed => "appointment.confirmed",
+            NoticeKind::AppointmentRejected => "appointment.rejected",
+            NoticeKind::AppointmentCancelled => "appointment.cancelled",
+            NoticeKind::AppointmentRescheduled => "appointment.rescheduled",
+            NoticeKind::PatientCheckedIn => "appointment.checked_in",
+            NoticeKind::Reminder => "appointment.reminder",
+        }
+    }
+}
+
+/// The facts a notice carries: who, when, where, and links. Never the reason for
+/// the visit or anything else clinical. Stored as JSON in the outbox row, so a
+/// field may only be added with a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The event this notice tells, shared by every recipient and channel of it:
+    /// webhooks and SNS carry it as the event id.
+    pub event_id: String,
+    pub kind: NoticeKind,
+    pub occurred_at: Timestamp,
+    pub clinic: ClinicFacts,
+    /// The account the notice is about (welcome, doctor approved).
+    #[serde(default)]
+    pub user: Option<UserFacts>,
+    #[serde(default)]
+    pub appointment: Option<AppointmentFacts>,
+    /// The role of whoever made the change (`patient`, `doctor`, `receptionist`,
+    /// `admin`); absent when carebook itself acts (reminders).
+    #[serde(default)]
+    pub changed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClinicFacts {
+    pub name: String,
+    pub time_zone: String,
+    /// Links start with this; no trailing slash.
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserFacts {
+    pub id: String,
+    pub name: String,
+    /// `patient`, `doctor`, `receptionist` or `admin`.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppointmentFacts {
+    pub id: String,
+    pub doctor_id: String,
+    pub doctor_name: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Where it was before a reschedule.
+    #[serde(default)]
+    pub previous_start: Option<Timestamp>,
+    /// The doctor's IANA zone: messages show times in it.
+    pub time_zone: String,
+    /// The status after the change, e.g. `confirmed`.
+    pub status: String,
+    /// Grows with every change of the appointment: the iCalendar `SEQUENCE`.
+    pub sequence: u32,
+}
+
+impl Notice {
+    /// The page of the appointment (or the home page).
+    pub fn link(&self) -> String {
+        match &self.appointment {
+            Some(a) => format!("{}/appointments/{}", self.clinic.base_url, a.id),
+            None => format!("{}/", self.clinic.base_url),
+        }
+    }
+}
+
+/// Whom a message goes to, looked up when it is sent, so a changed address or
+/// preference counts for messages still waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    /// E.164.
+    pub phone: Option<String>,
+}
+
+/// Why one delivery attempt failed. `message` is stored and shown to admins, so it
+/// never carries an address, a credential or a message body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    /// Worth trying again later (timeouts, 5xx, 429, refused connections); a
+    /// permanent error (bad number, 4xx) fails the delivery at once.
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl DeliveryError {
+    pub fn retryable(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            retryable: true,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The one HTTP client of the HTTP channels: rustls with the ring provider, the
+/// system's root certificates, bounded timeouts, no redirects (a webhook that
+/// redirects is misconfigured, and following it could leak the signature).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("carebook/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client's settings are valid")
+}
