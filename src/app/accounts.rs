@@ -206,7 +206,7 @@ impl App {
         } else {
             UserStatus::Active
         };
-        self.create_account(None, account, status).await
+        self.create_account(None, account, status, true).await
     }
 
     /// Staff create accounts: active at once, of any role the policy lets them create.
@@ -217,7 +217,7 @@ impl App {
     ) -> Result<UserRecord, AppError> {
         let account = parse_account(&input, self.today())?;
         authorize(actor, Action::CreateUser(account.role), Subject::Clinic)?;
-        self.create_account(Some(actor), account, UserStatus::Active)
+        self.create_account(Some(actor), account, UserStatus::Active, true)
             .await
     }
 
@@ -225,7 +225,8 @@ impl App {
     /// actor, any role, active at once.
     pub async fn bootstrap_user(&self, input: RegisterInput) -> Result<UserRecord, AppError> {
         let account = parse_account(&input, self.today())?;
-        self.create_account(None, account, UserStatus::Active).await
+        self.create_account(None, account, UserStatus::Active, false)
+            .await
     }
 
     async fn create_account(
@@ -233,6 +234,7 @@ impl App {
         actor: Option<&Actor>,
         account: NewAccount,
         status: UserStatus,
+        welcome: bool,
     ) -> Result<UserRecord, AppError> {
         let now = self.now();
         let user = UserRecord {
@@ -250,9 +252,13 @@ impl App {
         let zone = self.clinic_zone();
         let actor_id = actor.map(|a| a.user_id.clone());
         let created = user.clone();
+        let notifier = self.notifier.clone();
         self.store
             .write(move |tx| {
                 tx.insert_user(&user)?;
+                if welcome {
+                    notifier.account_created(tx, &user, now)?;
+                }
                 if user.role == Role::Doctor {
                     tx.upsert_doctor(&DoctorRecord::new_for(&user, zone))?;
                 }
@@ -272,6 +278,9 @@ impl App {
                 Ok::<_, AppError>(())
             })
             .await?;
+        if welcome {
+            self.ring_outbox();
+        }
         Ok(created)
     }
 
@@ -629,7 +638,9 @@ impl App {
         authorize(actor, Action::ApproveDoctor, Subject::Doctor(&id))?;
         let actor = actor.clone();
         let now = self.now();
-        self.store
+        let notifier = self.notifier.clone();
+        let approved = self
+            .store
             .write(move |tx| {
                 let mut user = tx.find_user(&id)?.ok_or(AppError::NotFound("user"))?;
                 // Any account may be named; only a pending doctor can be approved (409 otherwise).
@@ -650,9 +661,12 @@ impl App {
                     ("user", Some(user.id.as_str())),
                     json!({}),
                 )?;
-                Ok(user)
+                notifier.doctor_approved(tx, &user, now)?;
+                Ok::<_, AppError>(user)
             })
-            .await
+            .await?;
+        self.ring_outbox();
+        Ok(approved)
     }
 
     pub async fn list_audit(

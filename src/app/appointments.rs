@@ -8,6 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::doctors::{busy_intervals, parse_instant};
+use super::notices::AppointmentChange;
 use super::{App, AppError, Event, Page, PageParams, audit, new_id, paginate};
 use crate::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentView, Cursor,
@@ -50,7 +51,7 @@ fn around(start: Timestamp) -> Interval {
 }
 
 /// Loads an appointment the actor may see; one they may not see is "not found".
-fn visible_appointment(
+pub(crate) fn visible_appointment(
     tx: &mut dyn Tx,
     actor: &Actor,
     id: &AppointmentId,
@@ -80,6 +81,10 @@ fn facts_of<'a>(
         cancel_window_hours: doctor.schedule.rules.cancel_window_hours,
         auto_confirm: doctor.schedule.rules.auto_confirm,
     }
+}
+
+pub(crate) fn zone_name(schedule: &carebook_domain::Schedule) -> &str {
+    schedule.time_zone.iana_name().unwrap_or("UTC")
 }
 
 fn record_event(
@@ -155,6 +160,7 @@ impl App {
         let actor = actor.clone();
         let now = self.now();
         let id = AppointmentId::new(new_id("apt"));
+        let notifier = self.notifier.clone();
         let changed = self
             .store
             .write(move |tx| {
@@ -185,13 +191,26 @@ impl App {
                 // The claims inserted here are what truly refuses a double booking.
                 tx.insert_appointment(&record)?;
                 record_event(tx, &actor, "book", None, &record, None)?;
-                Ok::<_, AppError>(AppointmentView {
+                let view = AppointmentView {
                     record,
                     doctor_name: doctor.name,
                     patient_name: patient.name,
-                })
+                };
+                notifier.appointment_changed(
+                    tx,
+                    AppointmentChange {
+                        action: "book",
+                        actor: &actor,
+                        view: &view,
+                        before: None,
+                        time_zone: zone_name(&doctor.schedule),
+                        now,
+                    },
+                )?;
+                Ok::<_, AppError>(view)
             })
             .await?;
+        self.ring_outbox();
         self.publish(Event::appointment("book", &changed)).await;
         Ok(changed)
     }
@@ -211,6 +230,7 @@ impl App {
         let reason = parse_text("reason", reason.as_deref(), MAX_REASON_CHARS)?;
         let actor = actor.clone();
         let now = self.now();
+        let notifier = self.notifier.clone();
         let changed = self
             .store
             .write(move |tx| {
@@ -235,9 +255,21 @@ impl App {
                     &view.record,
                     reason.as_deref(),
                 )?;
+                notifier.appointment_changed(
+                    tx,
+                    AppointmentChange {
+                        action: transition.as_str(),
+                        actor: &actor,
+                        view: &view,
+                        before: Some(&before),
+                        time_zone: zone_name(&doctor.schedule),
+                        now,
+                    },
+                )?;
                 Ok::<_, AppError>(view)
             })
             .await?;
+        self.ring_outbox();
         self.publish(Event::appointment(transition.as_str(), &changed))
             .await;
         Ok(changed)
@@ -261,6 +293,7 @@ impl App {
         };
         let actor = actor.clone();
         let now = self.now();
+        let notifier = self.notifier.clone();
         let changed = self
             .store
             .write(move |tx| {
@@ -289,9 +322,21 @@ impl App {
                     &view.record,
                     reason.as_deref(),
                 )?;
+                notifier.appointment_changed(
+                    tx,
+                    AppointmentChange {
+                        action: "reschedule",
+                        actor: &actor,
+                        view: &view,
+                        before: Some(&before),
+                        time_zone: zone_name(&doctor.schedule),
+                        now,
+                    },
+                )?;
                 Ok::<_, AppError>(view)
             })
             .await?;
+        self.ring_outbox();
         self.publish(Event::appointment("reschedule", &changed))
             .await;
         Ok(changed)

@@ -48,6 +48,11 @@ pub enum ConflictKind {
     CheckInClosed,
     NotStartedYet,
     NotPending,
+    /// A reminder for an appointment that is over, cancelled or not yet ahead.
+    NotRemindable,
+    ReminderRecentlySent,
+    /// Only a failed or dead delivery can be retried.
+    NotRetryable,
 }
 
 impl ConflictKind {
@@ -63,6 +68,9 @@ impl ConflictKind {
             ConflictKind::CheckInClosed => "check-in-closed",
             ConflictKind::NotStartedYet => "not-started-yet",
             ConflictKind::NotPending => "not-pending",
+            ConflictKind::NotRemindable => "not-remindable",
+            ConflictKind::ReminderRecentlySent => "reminder-recently-sent",
+            ConflictKind::NotRetryable => "not-retryable",
         }
     }
 }

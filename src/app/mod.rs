@@ -8,6 +8,8 @@ mod appointments;
 mod doctors;
 mod error;
 mod events;
+mod notices;
+mod notifications;
 
 use std::sync::{Arc, Mutex};
 
@@ -16,12 +18,15 @@ pub use appointments::*;
 pub use doctors::*;
 pub use error::{AppError, ConflictKind};
 pub use events::{Delivery, Event, EventBus, Subscription};
+pub use notices::Notifier;
+pub use notifications::*;
 
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
 use sha2::Digest;
 
 use crate::config::Settings;
+use crate::notify::render::Templates;
 use crate::store::{Cursor, NewAuditEntry, PageRequest, Store, StoreResult, Tx, UserId};
 
 /// The source of "now", replaceable in tests.
@@ -68,20 +73,49 @@ pub struct App {
     pub settings: Arc<Settings>,
     pub events: EventBus,
     clock: Arc<dyn Clock>,
+    notifier: Arc<Notifier>,
+    /// Rung after a commit that wrote to the outbox, so this instance's worker
+    /// delivers at once instead of at its next poll.
+    outbox_bell: Arc<tokio::sync::Notify>,
 }
 
 impl App {
+    /// `serve` checks `template_dir` before this (`Templates::load`), so a broken
+    /// override stops the start; here one falls back to the built-in templates.
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> App {
         let events = EventBus::new();
         if store.backend() == "postgres" {
             events::hear_other_instances(&store, &events);
         }
+        let overrides = settings.template_dir.as_deref().map(std::path::Path::new);
+        let templates = Templates::load(overrides).unwrap_or_else(|error| {
+            tracing::error!(error = %error, "template overrides ignored");
+            Templates::load(None).expect("the built-in templates compile")
+        });
+        let notifier = Arc::new(Notifier::new(&settings, Arc::new(templates)));
         App {
             store,
             settings: Arc::new(settings),
             events,
             clock,
+            notifier,
+            outbox_bell: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    pub fn templates(&self) -> &Templates {
+        self.notifier.templates()
+    }
+
+    /// Wakes this instance's delivery worker; call after a commit that wrote to
+    /// the outbox.
+    pub(crate) fn ring_outbox(&self) {
+        self.outbox_bell.notify_one();
+    }
+
+    /// Resolves when [`App::ring_outbox`] rang since the last wait.
+    pub async fn outbox_rang(&self) {
+        self.outbox_bell.notified().await;
     }
 
     /// Tells every instance's subscribers; call only after the change committed.

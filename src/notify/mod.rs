@@ -202,3 +202,40 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("the HTTP client's settings are valid")
 }
+
+/// The ways a notice travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Webhook,
+    Sns,
+    /// The user's list in the app; reminders reach it through the outbox, at their
+    /// time.
+    InApp,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 5] = [
+        Channel::Email,
+        Channel::Sms,
+        Channel::Webhook,
+        Channel::Sns,
+        Channel::InApp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Webhook => "webhook",
+            Channel::Sns => "sns",
+            Channel::InApp => "in_app",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == value)
+    }
+}

@@ -10,6 +10,7 @@
 //! SQLite ([`sqlite`]).
 
 mod model;
+mod notifications;
 pub mod postgres;
 pub mod sqlite;
 pub mod tables;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 pub use model::*;
+pub use notifications::*;
 
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
@@ -57,7 +59,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx {
+pub trait Tx: NotificationTx {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;

@@ -24,6 +24,8 @@
 //! Error texts never carry parameter values: PostgreSQL's DETAIL field (which
 //! repeats the offending row or key) is left out of every message.
 
+mod notifications;
+
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
@@ -45,7 +47,13 @@ use super::*;
 use carebook_domain::policy::AppointmentScope;
 use carebook_domain::schedule::{BookingRules, GRID_UNIT_MINUTES, WeeklyInterval};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_core.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_notifications.sql"),
+    ),
+];
 /// Connections (and threads) of a store unless told otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 /// The key of the advisory lock that serialises migrations ("carebook" in ASCII).

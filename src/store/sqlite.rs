@@ -6,6 +6,8 @@
 //! once, and only then answers each request. With `synchronous=FULL` every answered
 //! write is on disk, and many writes share one fsync.
 
+mod notifications;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -24,7 +26,13 @@ use super::*;
 use carebook_domain::policy::AppointmentScope;
 use carebook_domain::schedule::{BookingRules, GRID_UNIT_MINUTES, WeeklyInterval};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_core.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_notifications.sql"),
+    ),
+];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;
 const CLAIM_UNIT_MS: i64 = GRID_UNIT_MINUTES * 60_000;

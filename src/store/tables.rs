@@ -203,6 +203,57 @@ pub const TABLES: &[Table] = &[
         key_columns: 1,
         generated_id: true,
     },
+    Table {
+        name: "notification_preferences",
+        columns: &[
+            ("user_id", Text),
+            ("email_enabled", Bool),
+            ("sms_enabled", Bool),
+            ("updated_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "notifications",
+        columns: &[
+            ("id", Text),
+            ("user_id", Text),
+            ("kind", Text),
+            ("title", Text),
+            ("body", Text),
+            ("link", Text),
+            ("appointment_id", Text),
+            ("created_at", Integer),
+            ("read_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "deliveries",
+        columns: &[
+            ("id", Text),
+            ("idempotency_key", Text),
+            ("channel", Text),
+            ("kind", Text),
+            ("user_id", Text),
+            ("appointment_id", Text),
+            ("target", Text),
+            ("payload", Text),
+            ("status", Text),
+            ("due_at", Integer),
+            ("attempts", Integer),
+            ("lease_owner", Text),
+            ("lease_until", Integer),
+            ("last_error", Text),
+            ("created_at", Integer),
+            ("updated_at", Integer),
+            ("sent_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
 ];
 
 impl Table {
@@ -309,8 +360,14 @@ pub fn known(table: &Table) -> Result<&'static Table, String> {
 mod tests {
     use super::*;
 
-    const SQLITE: &str = include_str!("../../migrations/sqlite/0001_core.sql");
-    const POSTGRES: &str = include_str!("../../migrations/postgres/0001_core.sql");
+    const SQLITE: &[&str] = &[
+        include_str!("../../migrations/sqlite/0001_core.sql"),
+        include_str!("../../migrations/sqlite/0002_notifications.sql"),
+    ];
+    const POSTGRES: &[&str] = &[
+        include_str!("../../migrations/postgres/0001_core.sql"),
+        include_str!("../../migrations/postgres/0002_notifications.sql"),
+    ];
 
     /// A `CREATE TABLE` as a migration writes it.
     #[derive(Debug)]
@@ -375,8 +432,8 @@ mod tests {
         tables
     }
 
-    fn check_against(sql: &str, kind_of: fn(&str) -> Vec<Kind>) {
-        let created = created_tables(sql);
+    fn check_against(sql: &[&str], kind_of: fn(&str) -> Vec<Kind>) {
+        let created = created_tables(&sql.join("\n"));
         let names: Vec<&str> = created.iter().map(|t| t.name.as_str()).collect();
         let mut expected: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
         let mut found = names.clone();
@@ -443,7 +500,7 @@ mod tests {
     fn sqlite_flags_are_the_postgres_booleans() {
         // Each Bool column is INTEGER on SQLite and BOOLEAN on PostgreSQL, and every
         // BOOLEAN is described as Bool.
-        let pg = created_tables(POSTGRES);
+        let pg = created_tables(&POSTGRES.join("\n"));
         for table in TABLES {
             let created = pg.iter().find(|c| c.name == table.name).unwrap();
             for ((_, sql_type), (name, kind)) in created.columns.iter().zip(table.columns) {

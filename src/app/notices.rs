@@ -1,0 +1,480 @@
+//! Who is told what: the one place that decides it.
+//!
+//! Called inside the transaction of the change, so a committed change always has its
+//! notifications in the outbox (and in the in-app list) and a rolled-back one has
+//! none. Delivery is the worker's (`notify`); it checks again, when sending, that the
+//! recipient still wants the channel and that a reminder's appointment is still
+//! ahead.
+
+use std::sync::Arc;
+
+use carebook_domain::policy::Actor;
+use carebook_domain::{AppointmentStatus, Role};
+use jiff::{SignedDuration, Timestamp};
+
+use super::{AppError, new_id, sha256_hex};
+use crate::config::Settings;
+use crate::notify::render::Templates;
+use crate::notify::{AppointmentFacts, Channel, ClinicFacts, Notice, NoticeKind, UserFacts};
+use crate::store::{
+    AppointmentId, AppointmentRecord, AppointmentView, DeliveryRecord, DeliveryStatus,
+    NotificationPreferences, NotificationRecord, Tx, UserId, UserRecord,
+};
+
+/// What the notifier knows of the clinic's set-up.
+pub struct Notifier {
+    clinic: ClinicFacts,
+    templates: Arc<Templates>,
+    sms: bool,
+    webhook_urls: Vec<String>,
+    sns: bool,
+    reminder_offsets: Vec<SignedDuration>,
+}
+
+/// An appointment was booked or moved.
+pub(crate) struct AppointmentChange<'a> {
+    /// `book` or the transition's name.
+    pub action: &'a str,
+    pub actor: &'a Actor,
+    pub view: &'a AppointmentView,
+    pub before: Option<&'a AppointmentRecord>,
+    /// The doctor's zone: messages show times in it.
+    pub time_zone: &'a str,
+    pub now: Timestamp,
+}
+
+/// A user's preferences, or the defaults of someone who never set them: email on,
+/// texts on (sent only once they give a phone number and the clinic has SMS).
+pub(crate) fn preferences_of(
+    tx: &mut dyn Tx,
+    user: &UserId,
+) -> Result<NotificationPreferences, AppError> {
+    Ok(tx
+        .find_notification_preferences(user)?
+        .unwrap_or(NotificationPreferences {
+            user_id: user.clone(),
+            email_enabled: true,
+            sms_enabled: true,
+            updated_at: Timestamp::UNIX_EPOCH,
+        }))
+}
+
+/// Whether the notice is worth a text message: only what a patient must act on or
+/// turn up for. Everything else goes by email and in-app.
+fn texts(kind: NoticeKind) -> bool {
+    matches!(
+        kind,
+        NoticeKind::AppointmentConfirmed
+            | NoticeKind::AppointmentRejected
+            | NoticeKind::AppointmentCancelled
+            | NoticeKind::AppointmentRescheduled
+            | NoticeKind::Reminder
+    )
+}
+
+/// The notice an appointment's change makes, if any.
+fn kind_of(action: &str, status: AppointmentStatus) -> Option<NoticeKind> {
+    Some(match action {
+        "book" if status == AppointmentStatus::Confirmed => NoticeKind::AppointmentConfirmed,
+        "book" => NoticeKind::AppointmentRequested,
+        "confirm" => NoticeKind::AppointmentConfirmed,
+        "reject" => NoticeKind::AppointmentRejected,
+        "cancel" => NoticeKind::AppointmentCancelled,
+        "reschedule" => NoticeKind::AppointmentRescheduled,
+        "check_in" => NoticeKind::PatientCheckedIn,
+        _ => return None,
+    })
+}
+
+/// Who hears of an appointment's change: the doctor of requests and check-ins; the
+/// patient of every decision about their visit, and the doctor too when someone
+/// else made it; a patient booked for by the front desk hears of it as well.
+fn audience(kind: NoticeKind, actor: &Actor, appointment: &AppointmentRecord) -> Vec<UserId> {
+    let patient = &appointment.patient_id;
+    let doctor = &appointment.doctor_id;
+    let mut told = Vec::new();
+    match kind {
+        NoticeKind::AppointmentRequested => {
+            told.push(doctor.clone());
+            if actor.user_id != *patient {
+                told.push(patient.clone());
+            }
+        }
+        NoticeKind::AppointmentConfirmed
+        | NoticeKind::AppointmentRejected
+        | NoticeKind::AppointmentCancelled
+        | NoticeKind::AppointmentRescheduled => {
+            told.push(patient.clone());
+            if actor.user_id != *doctor {
+                told.push(doctor.clone());
+            }
+        }
+        NoticeKind::PatientCheckedIn => told.push(doctor.clone()),
+        NoticeKind::Welcome | NoticeKind::DoctorApproved | NoticeKind::Reminder => {}
+    }
+    told
+}
+
+fn is_live(status: AppointmentStatus) -> bool {
+    matches!(
+        status,
+        AppointmentStatus::Requested | AppointmentStatus::Confirmed
+    )
+}
+
+impl Notifier {
+    pub fn new(settings: &Settings, templates: Arc<Templates>) -> Notifier {
+        Notifier {
+            clinic: ClinicFacts {
+                name: settings.clinic_name.clone(),
+                time_zone: settings.clinic_time_zone.clone(),
+                base_url: settings.public_url.trim_end_matches('/').to_owned(),
+            },
+            templates,
+            sms: settings.twilio.is_configured(),
+            webhook_urls: settings.webhook.urls.clone(),
+            sns: settings.sns.is_configured(),
+            reminder_offsets: settings
+                .reminders
+                .offsets_minutes
+                .iter()
+                .map(|m| SignedDuration::from_mins(*m))
+                .collect(),
+        }
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    fn notice(&self, kind: NoticeKind, now: Timestamp) -> Notice {
+        Notice {
+            event_id: new_id("evt"),
+            kind,
+            occurred_at: now,
+            clinic: self.clinic.clone(),
+            user: None,
+            appointment: None,
+            changed_by: None,
+        }
+    }
+
+    /// A new account: welcome its owner.
+    pub(crate) fn account_created(
+        &self,
+        tx: &mut dyn Tx,
+        user: &UserRecord,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        self.account_notice(tx, NoticeKind::Welcome, user, now)
+    }
+
+    pub(crate) fn doctor_approved(
+        &self,
+        tx: &mut dyn Tx,
+        user: &UserRecord,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        self.account_notice(tx, NoticeKind::DoctorApproved, user, now)
+    }
+
+    fn account_notice(
+        &self,
+        tx: &mut dyn Tx,
+        kind: NoticeKind,
+        user: &UserRecord,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        let mut notice = self.notice(kind, now);
+        notice.user = Some(UserFacts {
+            id: user.id.to_string(),
+            name: user.name.clone(),
+            role: user.role.as_str().to_owned(),
+        });
+        self.tell(tx, &notice, user, now)?;
+        self.broadcast(tx, &notice, now)
+    }
+
+    pub(crate) fn appointment_changed(
+        &self,
+        tx: &mut dyn Tx,
+        change: AppointmentChange<'_>,
+    ) -> Result<(), AppError> {
+        let record = &change.view.record;
+        let moved = change.before.is_some_and(|b| b.slot != record.slot);
+        if !is_live(record.status) || moved {
+            let why = if moved {
+                "the appointment moved"
+            } else {
+                "the appointment is no longer live"
+            };
+            tx.cancel_pending_deliveries(
+                &record.id,
+                NoticeKind::Reminder.as_str(),
+                change.now,
+                why,
+            )?;
+        }
+        let Some(kind) = kind_of(change.action, record.status) else {
+            return Ok(());
+        };
+        let mut notice = self.notice(kind, change.now);
+        notice.changed_by = Some(change.actor.role.as_str().to_owned());
+        notice.appointment = Some(self.appointment_facts(tx, &change)?);
+        for user_id in audience(kind, change.actor, record) {
+            if let Some(user) = tx.find_user(&user_id)? {
+                self.tell(tx, &notice, &user, change.now)?;
+            }
+        }
+        self.broadcast(tx, &notice, change.now)?;
+        if is_live(record.status) && (change.action == "book" || moved) {
+            self.schedule_reminders(tx, &notice, change.now)?;
+        }
+        Ok(())
+    }
+
+    fn appointment_facts(
+        &self,
+        tx: &mut dyn Tx,
+        change: &AppointmentChange<'_>,
+    ) -> Result<AppointmentFacts, AppError> {
+        let view = change.view;
+        let record = &view.record;
+        // Every change appends one history row: their count only grows, as an
+        // iCalendar SEQUENCE must.
+        let sequence = tx.appointment_events(&record.id)?.len().saturating_sub(1);
+        Ok(AppointmentFacts {
+            id: record.id.to_string(),
+            doctor_id: record.doctor_id.to_string(),
+            doctor_name: view.doctor_name.clone(),
+            patient_id: record.patient_id.to_string(),
+            patient_name: view.patient_name.clone(),
+            start: record.slot.start,
+            end: record.slot.end,
+            previous_start: change
+                .before
+                .map(|b| b.slot.start)
+                .filter(|s| *s != record.slot.start),
+            time_zone: change.time_zone.to_owned(),
+            status: record.status.as_str().to_owned(),
+            sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// The in-app entry now, and an email (and a text, for what a patient must act
+    /// on) through the outbox, by the recipient's preferences.
+    fn tell(
+        &self,
+        tx: &mut dyn Tx,
+        notice: &Notice,
+        user: &UserRecord,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        insert_in_app(tx, &self.templates, notice, &user.id, now)?;
+        let preferences = preferences_of(tx, &user.id)?;
+        if preferences.email_enabled {
+            let key = format!("{}:email:{}", notice.event_id, user.id);
+            enqueue(
+                tx,
+                Channel::Email,
+                notice,
+                Some(&user.id),
+                None,
+                now,
+                key,
+                now,
+            )?;
+        }
+        let is_patient = user.role == Role::Patient;
+        if self.sms
+            && texts(notice.kind)
+            && is_patient
+            && preferences.sms_enabled
+            && user.phone.is_some()
+        {
+            let key = format!("{}:sms:{}", notice.event_id, user.id);
+            enqueue(
+                tx,
+                Channel::Sms,
+                notice,
+                Some(&user.id),
+                None,
+                now,
+                key,
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The clinic's integrations hear of every event once: each webhook endpoint, and
+    /// the SNS topic.
+    fn broadcast(&self, tx: &mut dyn Tx, notice: &Notice, now: Timestamp) -> Result<(), AppError> {
+        for url in &self.webhook_urls {
+            let key = format!("{}:webhook:{}", notice.event_id, &sha256_hex(url)[..16]);
+            enqueue(tx, Channel::Webhook, notice, None, Some(url), now, key, now)?;
+        }
+        if self.sns {
+            let key = format!("{}:sns", notice.event_id);
+            enqueue(tx, Channel::Sns, notice, None, None, now, key, now)?;
+        }
+        Ok(())
+    }
+
+    /// One reminder per offset and channel, due that long before the start; those
+    /// whose time has already passed are not written (the confirmation just sent
+    /// says the same). The key names the start, so a move writes new reminders and
+    /// a repeated write of the same ones changes nothing.
+    fn schedule_reminders(
+        &self,
+        tx: &mut dyn Tx,
+        about: &Notice,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        let Some(appointment) = &about.appointment else {
+            return Ok(());
+        };
+        let patient = UserId::new(&appointment.patient_id);
+        let mut channels = vec![Channel::Email, Channel::InApp];
+        if self.sms {
+            channels.push(Channel::Sms);
+        }
+        for offset in &self.reminder_offsets {
+            let due = appointment.start - *offset;
+            if due <= now {
+                continue;
+            }
+            let start_ms = appointment.start.as_millisecond();
+            let minutes = offset.as_mins();
+            let mut notice = about.clone();
+            notice.kind = NoticeKind::Reminder;
+            notice.event_id = format!("rem_{}_{start_ms}_{minutes}", appointment.id);
+            notice.occurred_at = due;
+            notice.changed_by = None;
+            for channel in &channels {
+                let key = format!(
+                    "reminder:{}:{start_ms}:{minutes}:{}",
+                    appointment.id,
+                    channel.as_str()
+                );
+                enqueue(tx, *channel, &notice, Some(&patient), None, due, key, now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A reminder asked for by staff, due now on every channel the patient takes.
+    /// `false` when one was already asked for within the last ten minutes.
+    pub(crate) fn remind_now(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        view: &AppointmentView,
+        time_zone: &str,
+        now: Timestamp,
+    ) -> Result<bool, AppError> {
+        let change = AppointmentChange {
+            action: "remind",
+            actor,
+            view,
+            before: None,
+            time_zone,
+            now,
+        };
+        let mut notice = self.notice(NoticeKind::Reminder, now);
+        notice.appointment = Some(self.appointment_facts(tx, &change)?);
+        let bucket = now.as_second().div_euclid(600);
+        let mut channels = vec![Channel::Email, Channel::InApp];
+        if self.sms {
+            channels.push(Channel::Sms);
+        }
+        let mut written = false;
+        for channel in channels {
+            let key = format!("remind:{}:{bucket}:{}", view.record.id, channel.as_str());
+            written |= enqueue(
+                tx,
+                channel,
+                &notice,
+                Some(&view.record.patient_id),
+                None,
+                now,
+                key,
+                now,
+            )?;
+        }
+        Ok(written)
+    }
+}
+
+/// Writes the in-app entry. A template that fails to render (only a broken
+/// override can) must not undo the change that caused the notice: the entry then
+/// says plainly what happened.
+pub(crate) fn insert_in_app(
+    tx: &mut dyn Tx,
+    templates: &Templates,
+    notice: &Notice,
+    user: &UserId,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    let (title, body, link) = match templates.in_app(notice, user.as_str()) {
+        Ok(text) => (text.title, text.body, text.link),
+        Err(error) => {
+            tracing::error!(error = %error, "an in-app notice did not render");
+            let what = notice.kind.event_type().to_owned();
+            (what.clone(), what, notice.link())
+        }
+    };
+    tx.insert_notification(&NotificationRecord {
+        id: new_id("ntf"),
+        user_id: user.clone(),
+        kind: notice.kind.as_str().to_owned(),
+        title,
+        body,
+        link,
+        appointment_id: notice
+            .appointment
+            .as_ref()
+            .map(|a| AppointmentId::new(&a.id)),
+        created_at: now,
+        read_at: None,
+    })?;
+    Ok(())
+}
+
+/// Writes one outbox row; `false` when its key was written before.
+#[allow(clippy::too_many_arguments)]
+fn enqueue(
+    tx: &mut dyn Tx,
+    channel: Channel,
+    notice: &Notice,
+    user: Option<&UserId>,
+    target: Option<&str>,
+    due_at: Timestamp,
+    idempotency_key: String,
+    now: Timestamp,
+) -> Result<bool, AppError> {
+    let payload = serde_json::to_string(notice)
+        .map_err(|e| AppError::Internal(format!("notice as JSON: {e}")))?;
+    Ok(tx.insert_delivery(&DeliveryRecord {
+        id: new_id("dlv"),
+        idempotency_key,
+        channel: channel.as_str().to_owned(),
+        kind: notice.kind.as_str().to_owned(),
+        user_id: user.cloned(),
+        appointment_id: notice
+            .appointment
+            .as_ref()
+            .map(|a| AppointmentId::new(&a.id)),
+        target: target.map(str::to_owned),
+        payload,
+        status: DeliveryStatus::Scheduled,
+        due_at,
+        attempts: 0,
+        lease_owner: None,
+        lease_until: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+    })?)
+}
