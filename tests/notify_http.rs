@@ -296,6 +296,14 @@ async fn webhook_answers_are_judged_and_shown_without_the_query() {
         ]
     );
 
+    let cleartext = "http://hooks.example.org/in?token=s3cret-token";
+    let error = sender
+        .send(cleartext, "evt", b"{}", now())
+        .await
+        .unwrap_err();
+    assert!(!error.retryable, "{error}");
+    assert!(!error.message.contains("s3cret-token"), "{error}");
+
     let closed = format!("{}/in?token=s3cret-token", closed_url().await);
     let error = sender.send(&closed, "evt", b"{}", now()).await.unwrap_err();
     assert!(error.retryable, "{error}");

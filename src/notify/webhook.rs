@@ -67,6 +67,11 @@ impl WebhookSender {
         let url = reqwest::Url::parse(url)
             .map_err(|_| DeliveryError::permanent("a webhook URL is not a valid URL"))?;
         let shown = origin(&url);
+        if !transport_allowed(&url) {
+            return Err(DeliveryError::permanent(format!(
+                "webhook {shown}: only https, or http to this machine, is allowed"
+            )));
+        }
         let mut request = self
             .client
             .post(url)
@@ -98,6 +103,22 @@ impl WebhookSender {
             // followed, so the signature is not handed on).
             DeliveryError::permanent(message)
         })
+    }
+}
+
+/// HTTPS, or plain HTTP to loopback (development): the body tells who sees which
+/// doctor when, so it does not cross a network in the clear.
+fn transport_allowed(url: &reqwest::Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => url.host_str().is_some_and(|host| {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || bare
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }),
+        _ => false,
     }
 }
 
@@ -203,6 +224,18 @@ mod tests {
         );
         assert_eq!(signature("whsec", 1, b"x").len(), 64);
         assert_ne!(signature("whsec", 1, b"x"), signature("whsec", 2, b"x"));
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let allowed = |url: &str| transport_allowed(&reqwest::Url::parse(url).unwrap());
+        assert!(allowed("https://hooks.example.org/in"));
+        assert!(allowed("http://127.0.0.1:8080/in"));
+        assert!(allowed("http://[::1]/in"));
+        assert!(allowed("http://localhost/in"));
+        assert!(!allowed("http://hooks.example.org/in"));
+        assert!(!allowed("http://10.0.0.1/in"));
+        assert!(!allowed("ftp://hooks.example.org/in"));
     }
 
     #[test]
