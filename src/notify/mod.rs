@@ -6,6 +6,7 @@
 //! messages. It never decides who is told.
 
 pub mod email;
+mod http_call;
 pub mod ical;
 pub mod render;
 pub mod sms;
