@@ -2,9 +2,10 @@
 //! `backup`, `restore`, `demo`, `admin`.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -54,6 +55,9 @@ enum Command {
     Backup(BackupArgs),
     /// Bring a backup file back into a database (any store), verifying every table.
     Restore(RestoreArgs),
+    /// Deliver notifications only (email, SMS, webhooks, SNS, reminders), for a
+    /// worker process of its own beside `serve` with `outbox.worker = false`.
+    Worker(DatabaseArg),
 }
 
 #[derive(Args)]
@@ -184,6 +188,10 @@ pub fn run() -> ExitCode {
                 create_admin(&app, email, name, password_stdin).await
             }
             Command::Copy(args) => copy(&args.from, &args.to, args.force).await,
+            Command::Worker(database) => {
+                override_database(&mut settings, &database);
+                run_worker(settings).await
+            }
             Command::Backup(args) => {
                 override_database(&mut settings, &args.database);
                 let url = crate::store::redact_url(&settings.database_url);
@@ -237,12 +245,19 @@ fn open(settings: &Settings) -> Result<Store, String> {
 }
 
 async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
+    check_templates(&settings)?;
     let store = open(&settings)?;
     let listen = settings.listen.clone();
     let app = App::new(store, settings, Arc::new(SystemClock));
     if demo {
         load_demo(&app).await?;
     }
+    let worker = if app.settings.outbox.worker {
+        Some(start_worker(&app)?)
+    } else {
+        tracing::info!("notifications: the delivery worker is off here (outbox.worker = false)");
+        None
+    };
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -253,6 +268,60 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     crate::http::serve(listener, app, shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A broken template override stops the start here rather than a delivery later.
+fn check_templates(settings: &Settings) -> Result<(), String> {
+    let overrides = settings.template_dir.as_deref().map(Path::new);
+    crate::notify::render::Templates::load(overrides)
+        .map(|_| ())
+        .map_err(|e| format!("cannot load the message templates: {e}"))
+}
+
+/// The delivery worker, running in the background of this process.
+struct RunningWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningWorker {
+    /// Lets the batch in hand finish (a lease covers one cut short anyway).
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the delivery worker did not stop in time; its leases will run out");
+        }
+    }
+}
+
+fn start_worker(app: &App) -> Result<RunningWorker, String> {
+    use crate::notify::worker::{Senders, Worker};
+    let senders = Senders::from_settings(&app.settings)
+        .map_err(|e| format!("cannot set up notifications: {e}"))?;
+    senders.log_channels();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = Worker::new(app.clone(), senders);
+    let task = tokio::spawn(worker.run(stopped));
+    Ok(RunningWorker { stop, task })
+}
+
+async fn run_worker(settings: Settings) -> Result<(), String> {
+    check_templates(&settings)?;
+    let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
+    let worker = start_worker(&app)?;
+    let shutdown = shutdown_signal()?;
+    println!("delivering notifications");
+    let _ = std::io::stdout().flush();
+    shutdown.await;
+    worker.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -159,7 +159,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) fn sha256_hex(value: &str) -> String {
+pub fn sha256_hex(value: &str) -> String {
     hex(&sha2::Sha256::digest(value.as_bytes()))
 }
 

@@ -37,6 +37,7 @@ use problem::ApiError;
         (name = "appointments", description = "Booking and the appointment lifecycle"),
         (name = "audit", description = "The audit trail"),
         (name = "events", description = "Live updates"),
+        (name = "notifications", description = "In-app notifications, preferences and the delivery log"),
     )
 )]
 struct ApiDoc;

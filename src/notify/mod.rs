@@ -12,6 +12,7 @@ pub mod render;
 pub mod sms;
 pub mod sns;
 pub mod webhook;
+pub mod worker;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod appointments;
 pub mod doctors;
 pub mod events;
+pub mod notifications;
 
 use carebook_domain::Interval;
 use jiff::Timestamp;
@@ -48,7 +49,17 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(appointments::check_in_appointment))
         .routes(routes!(appointments::complete_appointment))
         .routes(routes!(appointments::no_show_appointment))
+        .routes(routes!(notifications::remind_appointment))
         .routes(routes!(events::list_events))
+        .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::read_notification))
+        .routes(routes!(notifications::read_all_notifications))
+        .routes(routes!(
+            notifications::find_my_notification_preferences,
+            notifications::update_my_notification_preferences
+        ))
+        .routes(routes!(notifications::list_deliveries))
+        .routes(routes!(notifications::retry_delivery))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).
