@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -32,11 +33,13 @@ pub enum Mailer {
     Files(FileMailer),
 }
 
-/// Sends through one SMTP server, keeping a small pool of connections.
+/// Sends through one SMTP server, one connection per message.
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     description: String,
+    /// For the whole conversation of one message.
+    timeout: Duration,
 }
 
 /// Writes each message to `<dir>/<timestamp>-<hash of message id>.eml`.
@@ -48,8 +51,8 @@ pub struct FileMailer {
 impl Mailer {
     /// SMTP when `smtp.host` is set, else the `.eml` folder.
     ///
-    /// The SMTP mailer keeps a pool of connections whose upkeep runs as Tokio
-    /// tasks: create it, and drop it, inside the Tokio runtime.
+    /// lettre's SMTP transport spawns Tokio tasks when it is built and when it is
+    /// dropped: create the mailer, and drop it, inside the Tokio runtime.
     pub fn from_settings(smtp: &SmtpSettings, mail_dir: &Path) -> Result<Mailer, String> {
         let from: Mailbox = smtp
             .from
@@ -83,7 +86,15 @@ impl Mailer {
             ),
         };
         let timeout = Duration::from_secs(smtp.timeout_seconds.max(1));
-        let mut builder = builder.port(port).timeout(Some(timeout));
+        // lettre's timeout bounds only the connect, so `send` bounds the whole
+        // conversation itself. A conversation cut short that way must never be
+        // parked for reuse (its replies would answer the next message's commands),
+        // and the pool cannot be told so: it keeps no idle connections at all, and
+        // every message gets a connection of its own.
+        let mut builder = builder
+            .port(port)
+            .timeout(Some(timeout))
+            .pool_config(PoolConfig::new().max_size(0));
         let mut description = format!("SMTP {host}:{port} ({tls_name}");
         if let Some(username) = &smtp.username {
             let password = smtp.password.clone().unwrap_or_default();
@@ -100,6 +111,7 @@ impl Mailer {
             transport: builder.build(),
             from,
             description,
+            timeout,
         }))
     }
 
@@ -115,11 +127,10 @@ impl Mailer {
         match self {
             Mailer::Smtp(smtp) => {
                 let message = build_message(&smtp.from, email)?;
-                smtp.transport
-                    .send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|error| classify(&error))
+                match tokio::time::timeout(smtp.timeout, smtp.transport.send(message)).await {
+                    Ok(sent) => sent.map(|_| ()).map_err(|error| classify(&error)),
+                    Err(_) => Err(DeliveryError::retryable("SMTP server timed out")),
+                }
             }
             Mailer::Files(files) => {
                 let message = build_message(&files.from, email)?;
