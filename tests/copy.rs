@@ -92,7 +92,7 @@ struct Api {
 impl Api {
     fn new(server: &Server) -> Api {
         Api {
-            client: reqwest::Client::new(),
+            client: carebook::testing::http_client(),
             base: server.base.clone(),
         }
     }

@@ -121,7 +121,7 @@ async fn two_instances_over_one_postgres_behave_as_one_system() {
     let a = Instance::start(&url);
     let b = Instance::start(&url);
     let (a_base, b_base) = (a.base.clone(), b.base.clone());
-    let client = reqwest::Client::new();
+    let client = carebook::testing::http_client();
     let post = reqwest::Method::POST;
     let get = reqwest::Method::GET;
 
@@ -385,7 +385,7 @@ async fn while_the_database_is_away_requests_fail_fast_with_503_and_service_resu
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(carebook::http::serve(listener, app, std::future::pending()));
-    let client = reqwest::Client::new();
+    let client = carebook::testing::http_client();
     let get = |path: &str| client.get(format!("{base}{path}")).send();
 
     assert_eq!(get("/api/v1/specialties").await.unwrap().status(), 200);

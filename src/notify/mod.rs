@@ -191,11 +191,17 @@ impl std::fmt::Display for DeliveryError {
     }
 }
 
+/// rustls is built with ring only; every TLS client (reqwest's, lettre's) of this
+/// process uses it. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The one HTTP client of the HTTP channels: rustls with the ring provider, the
 /// system's root certificates, bounded timeouts, no redirects (a webhook that
 /// redirects is misconfigured, and following it could leak the signature).
 pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(30))

@@ -377,3 +377,9 @@ mod tests {
         assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
     }
 }
+
+/// A plain HTTP client for tests (rustls needs its crypto provider chosen first).
+pub fn http_client() -> reqwest::Client {
+    crate::notify::install_crypto_provider();
+    reqwest::Client::new()
+}

@@ -58,7 +58,7 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 ///
 /// Bindings: `A`, `B`, `X`, `Y` (those callers' user ids), `P` (the setup's pending
 /// doctor), `nobody` (a well-formed id of no account), `apt` (the setup's
-/// appointment), `off` (the setup's time off).
+/// appointment), `off` (the setup's time off), `ntfA` (patient A's welcome notification).
 ///
 /// Setups, made before each cell:
 /// - `-`: nothing beyond the fixtures.
@@ -83,7 +83,8 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// `deactivate` (`active: false`), `specialty` (a new name), `profile` (a bio and the
 /// fixture specialty), `schedule` (the default schedule), `time-off` (a period in
 /// April), `book-A`/`book-B` (a free slot of X for patient A / of Y for patient B),
-/// `reschedule` (another free slot of the appointment's doctor).
+/// `reschedule` (another free slot of the appointment's doctor), `prefs`
+/// (notification preferences).
 ///
 /// Notes on cells that are not obvious:
 /// - Register and login are public and never look at the token: a dead token is
@@ -98,6 +99,8 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// - Approving: only admins. Every other caller gets 403 whether the account exists
 ///   (`P`) or not (`nobody`), so the answer tells nothing about which ids exist; an
 ///   admin gets 404 for `nobody`.
+/// - A notification belongs to one user: anyone else's read of it is 404.
+/// - Reminders: the patient may see the appointment but not send its reminder (403).
 /// - Schedules and time off are 403 to anyone who may not see them, whichever doctor
 ///   they name: doctors' ids are public.
 const MATRIX: &str = "
@@ -154,6 +157,15 @@ POST   /api/v1/appointments/{id=apt}/reschedule          new:B-Y   reschedule  4
 POST   /api/v1/appointments/{id=apt}/check-in            due:A-X   -           401  403  404  200  404  200  200  401  401
 POST   /api/v1/appointments/{id=apt}/complete            in:A-X    -           401  403  404  200  404  403  200  401  401
 POST   /api/v1/appointments/{id=apt}/no-show             due:A-X   -           401  403  404  200  404  200  200  401  401
+POST   /api/v1/appointments/{id=apt}/remind              new:A-X   -           401  403  404  202  404  202  202  401  401
+
+GET    /api/v1/notifications                             -         -           401  200  200  200  200  200  200  401  401
+POST   /api/v1/notifications/{id=ntfA}/read              -         -           401  204  404  404  404  404  404  401  401
+POST   /api/v1/notifications/read-all                    -         -           401  200  200  200  200  200  200  401  401
+GET    /api/v1/me/notification-preferences               -         -           401  200  200  200  200  200  200  401  401
+PATCH  /api/v1/me/notification-preferences               -         prefs       401  200  200  200  200  200  200  401  401
+GET    /api/v1/notifications/deliveries                  -         -           401  403  403  403  403  403  200  401  401
+POST   /api/v1/notifications/deliveries/{id=nobody}/retry -        -           401  403  403  403  403  403  404  401  401
 
 GET    /api/v1/events                                    -         -           401  200  200  200  200  200  200  401  401
 ";
@@ -226,6 +238,7 @@ const BODIES: &[&str] = &[
     "book-A",
     "book-B",
     "reschedule",
+    "prefs",
 ];
 
 /// One row of [`MATRIX`].
@@ -517,6 +530,8 @@ struct World {
     specialty: String,
     appointment_ax: String,
     appointment_by: String,
+    /// Patient A's welcome notification.
+    notification_a: String,
     /// Free slots of X and Y from next Tuesday on, and of X later on the day of `NOW`.
     slots_x: VecDeque<String>,
     slots_y: VecDeque<String>,
@@ -565,6 +580,12 @@ impl World {
         let slots_x = app.slot_starts(&x.id, "2026-03-03", "2026-03-13").await;
         let slots_y = app.slot_starts(&y.id, "2026-03-03", "2026-03-13").await;
         let today_x = app.slot_starts(&x.id, "2026-03-02", "2026-03-02").await;
+        let notifications = a.get("/api/v1/notifications?limit=100").await;
+        notifications.assert_status(200);
+        let notification_a = notifications.items().last().expect("A was welcomed")["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
 
         // Last, so that no later login purges the expired session: log in 24 h + 1 s
         // before NOW, then move the clock on to NOW.
@@ -597,6 +618,7 @@ impl World {
             specialty,
             appointment_ax,
             appointment_by,
+            notification_a,
             slots_x: slots_x.into(),
             slots_y: slots_y.into(),
             today_x: today_x.into(),
@@ -743,6 +765,7 @@ impl World {
                 "P" => subject.pending_doctor.clone().expect("setup `pending`"),
                 "apt" => subject.appointment.clone().expect("an appointment setup"),
                 "off" => subject.time_off.clone().expect("a time-off setup"),
+                "ntfA" => self.notification_a.clone(),
                 other => panic!("{path}: unknown binding {other:?}"),
             };
             filled.push_str(&rest[..open]);
@@ -787,6 +810,7 @@ impl World {
                 "end": "2026-04-21T00:00:00Z",
                 "reason": "Training",
             }),
+            "prefs" => json!({ "email_enabled": true, "sms_enabled": false }),
             "book-A" => json!({
                 "doctor_id": self.x.id,
                 "start": self.next_slot(Doc::X),

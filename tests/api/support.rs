@@ -96,7 +96,7 @@ impl TestApp {
             app,
             clock,
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: carebook::testing::http_client(),
             admin: OnceCell::new(),
             counter: AtomicUsize::new(0),
             shutdown: Some(stop),
