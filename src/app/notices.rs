@@ -7,6 +7,7 @@
 //! ahead.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use carebook_domain::policy::Actor;
 use carebook_domain::{AppointmentStatus, Role};
@@ -425,7 +426,7 @@ pub(crate) fn insert_in_app(
         }
     };
     tx.insert_notification(&NotificationRecord {
-        id: new_id("ntf"),
+        id: notification_id(now),
         user_id: user.clone(),
         kind: notice.kind.as_str().to_owned(),
         title,
@@ -439,6 +440,18 @@ pub(crate) fn insert_in_app(
         read_at: None,
     })?;
     Ok(())
+}
+
+/// Ids that sort by creation within one instance: the list's order ("newest
+/// first") is `created_at`, then the id, and several entries share a millisecond.
+fn notification_id(now: Timestamp) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let millis = u64::try_from(now.as_millisecond()).unwrap_or(0);
+    format!(
+        "ntf_{millis:012x}{count:08x}{}",
+        super::hex(&super::random_bytes::<4>())
+    )
 }
 
 /// Writes one outbox row; `false` when its key was written before.

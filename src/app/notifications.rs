@@ -285,9 +285,7 @@ impl App {
                     ("delivery", Some(id.as_str())),
                     json!({ "channel": delivery.channel, "was": delivery.status.as_str() }),
                 )?;
-                Ok(tx
-                    .find_delivery(&id)?
-                    .ok_or(AppError::NotFound("delivery"))?)
+                tx.find_delivery(&id)?.ok_or(AppError::NotFound("delivery"))
             })
             .await?;
         self.ring_outbox();
@@ -384,6 +382,7 @@ impl App {
         };
         let user = delivery.user_id.clone();
         let now = self.now();
+        let offsets = self.settings.reminders.offsets_minutes.clone();
         self.store
             .read(move |tx| {
                 if notice.kind == NoticeKind::Reminder
@@ -408,6 +407,15 @@ impl App {
                     }
                     if record.slot.start <= now {
                         return Ok(Prepared::Skip("the appointment has begun".into()));
+                    }
+                    // After downtime several reminders may be overdue at once: the
+                    // one closest to the start says it all.
+                    let superseded = offsets.iter().any(|minutes| {
+                        let due = facts.start - SignedDuration::from_mins(*minutes);
+                        due > notice.occurred_at && due <= now
+                    });
+                    if superseded {
+                        return Ok(Prepared::Skip("a later reminder replaces it".into()));
                     }
                 }
                 let Some(user_id) = user else {

@@ -360,6 +360,12 @@ pub fn open_store(backend: Backend) -> Option<(Store, TestDatabaseGuard)> {
     Some((store, guard))
 }
 
+/// A plain HTTP client for tests (rustls needs its crypto provider chosen first).
+pub fn http_client() -> reqwest::Client {
+    crate::notify::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,10 +382,4 @@ mod tests {
         );
         assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
     }
-}
-
-/// A plain HTTP client for tests (rustls needs its crypto provider chosen first).
-pub fn http_client() -> reqwest::Client {
-    crate::notify::install_crypto_provider();
-    reqwest::Client::new()
 }

@@ -35,5 +35,6 @@ mod events;
 mod lifecycle;
 mod lists;
 mod matrix;
+mod notifications;
 mod openapi;
 mod snapshots;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use carebook::app::{App, ManualClock, RegisterInput};
 use carebook::config::Settings;
+use carebook::notify::worker::{Senders, Worker};
 use carebook::store::Store;
 use carebook::testing::{Backend, TestDatabaseGuard, fresh_database, postgres_available};
 use jiff::{SignedDuration, Timestamp};
@@ -46,6 +47,9 @@ pub struct TestApp {
     admin: OnceCell<User>,
     counter: AtomicUsize,
     shutdown: Option<oneshot::Sender<()>>,
+    worker: OnceCell<Arc<Worker>>,
+    /// Where email goes without SMTP.
+    pub mail_dir: tempfile::TempDir,
     // Dropped last: the database lives in it.
     _database: TestDatabaseGuard,
 }
@@ -79,11 +83,22 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// A server whose settings `configure` changed first (SMTP, webhooks, ...).
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let database = fresh_database(backend()).expect("a test database");
         let store = Store::open(&database.url()).expect("the database opens");
         let clock = Arc::new(ManualClock::default());
         clock.set(ts(NOW));
-        let app = App::new(store, Settings::default(), clock.clone());
+        let mail_dir = tempfile::tempdir().expect("a temporary folder");
+        let mut settings = Settings {
+            mail_dir: mail_dir.path().display().to_string(),
+            ..Settings::default()
+        };
+        configure(&mut settings);
+        let app = App::new(store, settings, clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
@@ -100,6 +115,8 @@ impl TestApp {
             admin: OnceCell::new(),
             counter: AtomicUsize::new(0),
             shutdown: Some(stop),
+            worker: OnceCell::new(),
+            mail_dir,
             _database: database,
         }
     }
@@ -119,6 +136,19 @@ impl TestApp {
             token: Some(token.to_owned()),
             ..self.anon()
         }
+    }
+
+    /// Runs the delivery worker until nothing is due at the test clock's now; the
+    /// number of attempts made.
+    pub async fn deliver(&self) -> usize {
+        let worker = self
+            .worker
+            .get_or_init(|| async {
+                let senders = Senders::from_settings(&self.app.settings).expect("the senders");
+                Worker::new(self.app.clone(), senders)
+            })
+            .await;
+        worker.drain().await.expect("the worker runs")
     }
 
     pub fn set_clock(&self, instant: &str) {
