@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use carebook::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentStatus,
-    AuditFilter, Conflict, Cursor, DoctorFilter, DoctorRecord, Fee, Interval, LoginAttempt,
-    LoginKey, NewAuditEntry, PageRequest, Role, SessionRecord, Specialty, SpecialtyId, Store,
-    StoreError, TimeOffId, TimeOffRecord, UserFilter, UserId, UserRecord, UserStatus,
+    AuditFilter, Conflict, Cursor, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DoctorFilter,
+    DoctorRecord, Fee, Interval, LoginAttempt, LoginKey, NewAuditEntry, PageRequest, Role,
+    SessionRecord, Specialty, SpecialtyId, Store, StoreError, TimeOffId, TimeOffRecord, UserFilter,
+    UserId, UserRecord, UserStatus,
 };
 use carebook::testing::{Backend, open_store};
 use carebook_domain::policy::AppointmentScope;
@@ -1399,5 +1400,139 @@ mod postgres_only {
             .unwrap();
         assert_eq!(payload, "after");
         drop(store);
+    }
+}
+
+/// The outbox: leases, idempotency keys, concurrent claimers.
+mod outbox {
+    use super::*;
+
+    fn delivery(id: &str, key: &str, due: &str) -> DeliveryRecord {
+        DeliveryRecord {
+            id: id.to_owned(),
+            idempotency_key: key.to_owned(),
+            channel: "email".to_owned(),
+            kind: "welcome".to_owned(),
+            user_id: None,
+            appointment_id: None,
+            target: None,
+            payload: "{}".to_owned(),
+            status: DeliveryStatus::Scheduled,
+            due_at: at(due),
+            attempts: 0,
+            lease_owner: None,
+            lease_until: None,
+            last_error: None,
+            created_at: at("2026-03-02T08:00:00Z"),
+            updated_at: at("2026-03-02T08:00:00Z"),
+            sent_at: None,
+        }
+    }
+
+    async fn claim(store: &Store, owner: &str, now: &str, limit: u32) -> Vec<String> {
+        let (owner, now) = (owner.to_owned(), at(now));
+        let lease = now + jiff::SignedDuration::from_secs(60);
+        store
+            .write(move |tx| tx.claim_deliveries(&owner, now, lease, limit))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect()
+    }
+
+    contract! {
+        #[test]
+        async fn the_outbox_hands_each_due_delivery_to_one_claimer_under_a_lease(store: Store, url: String) {
+            for n in 0..6 {
+                let due = if n < 5 { "2026-03-02T09:00:00Z" } else { "2026-03-02T12:00:00Z" };
+                let inserted = store
+                    .write(move |tx| tx.insert_delivery(&delivery(&format!("d{n}"), &format!("k{n}"), due)))
+                    .await
+                    .unwrap();
+                assert!(inserted);
+            }
+            // The same key again writes nothing.
+            let again = store
+                .write(|tx| tx.insert_delivery(&delivery("other", "k0", "2026-03-02T09:00:00Z")))
+                .await
+                .unwrap();
+            assert!(!again);
+
+            let first = claim(&store, "w1", "2026-03-02T10:00:00Z", 3).await;
+            let second = claim(&store, "w2", "2026-03-02T10:00:00Z", 10).await;
+            assert_eq!(first.len(), 3);
+            assert_eq!(second.len(), 2, "the rest of what is due, not the 12:00 one");
+            assert!(first.iter().all(|id| !second.contains(id)));
+
+            // w1 dies: when its lease runs out, its deliveries are claimed again, and
+            // w1 can no longer record an outcome for them.
+            let after_lease = claim(&store, "w3", "2026-03-02T10:01:01Z", 10).await;
+            let mut expected = first.clone();
+            expected.extend(second.clone());
+            expected.sort();
+            let mut got = after_lease.clone();
+            got.sort();
+            assert_eq!(got, expected, "every lease ran out");
+            let outcome = DeliveryOutcome {
+                status: DeliveryStatus::Sent,
+                due_at: None,
+                last_error: None,
+                at: at("2026-03-02T10:01:02Z"),
+            };
+            let stale = {
+                let (id, outcome) = (first[0].clone(), outcome.clone());
+                store.write(move |tx| tx.finish_delivery(&id, "w1", &outcome)).await.unwrap()
+            };
+            assert!(!stale, "a lost lease records nothing");
+            let fresh = {
+                let id = first[0].clone();
+                store.write(move |tx| tx.finish_delivery(&id, "w3", &outcome)).await.unwrap()
+            };
+            assert!(fresh);
+            let id = first[0].clone();
+            let done = store.read(move |tx| tx.find_delivery(&id)).await.unwrap().unwrap();
+            assert_eq!(done.status, DeliveryStatus::Sent);
+            assert_eq!(done.attempts, 2, "both claims count as attempts");
+            assert_eq!(done.sent_at, Some(at("2026-03-02T10:01:02Z")));
+            assert_eq!(done.lease_owner, None);
+        }
+
+        #[test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_claimers_never_share_a_delivery(store: Store, url: String) {
+            let rows: Vec<DeliveryRecord> = (0..200)
+                .map(|n| delivery(&format!("d{n:03}"), &format!("k{n}"), "2026-03-02T09:00:00Z"))
+                .collect();
+            store
+                .write(move |tx| {
+                    for row in &rows {
+                        tx.insert_delivery(row)?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await
+                .unwrap();
+            let mut claimers = tokio::task::JoinSet::new();
+            for w in 0..8 {
+                let store = store.clone();
+                claimers.spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = claim(&store, &format!("w{w}"), "2026-03-02T10:00:00Z", 7).await;
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch);
+                    }
+                });
+            }
+            let mut all = Vec::new();
+            while let Some(mine) = claimers.join_next().await {
+                all.extend(mine.unwrap());
+            }
+            let distinct: std::collections::BTreeSet<&String> = all.iter().collect();
+            assert_eq!(all.len(), 200, "every delivery claimed once");
+            assert_eq!(distinct.len(), 200);
+        }
     }
 }
