@@ -501,4 +501,71 @@ mod tests {
         let error = Settings::load(Path::new("/nonexistent"), bad.into_iter()).unwrap_err();
         assert!(error.to_string().contains("CAREBOOK_SESSION_TTL_HOURS"));
     }
+
+    #[test]
+    fn notification_settings_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("carebook.toml");
+        std::fs::write(
+            &file,
+            r#"
+[smtp]
+host = "smtp.clinic.example"
+tls = "tls"
+username = "mailer"
+password = "from-file"
+from = "Clinic <clinic@clinic.example>"
+
+[reminders]
+offsets_minutes = [2880, 120]
+"#,
+        )
+        .unwrap();
+        let env = vec![
+            ("CAREBOOK_SMTP_PASSWORD".to_owned(), "from-env".to_owned()),
+            ("CAREBOOK_TWILIO_ACCOUNT_SID".to_owned(), "AC1".to_owned()),
+            ("CAREBOOK_TWILIO_AUTH_TOKEN".to_owned(), "t".to_owned()),
+            ("CAREBOOK_TWILIO_FROM".to_owned(), "+15550001111".to_owned()),
+            (
+                "CAREBOOK_WEBHOOK_URLS".to_owned(),
+                "https://a.example/h, http://127.0.0.1:9000/h".to_owned(),
+            ),
+            ("CAREBOOK_WEBHOOK_SECRET".to_owned(), "s".to_owned()),
+            ("CAREBOOK_OUTBOX_MAX_ATTEMPTS".to_owned(), "3".to_owned()),
+        ];
+        let settings = Settings::load(&file, env.into_iter()).unwrap();
+        assert_eq!(settings.smtp.host.as_deref(), Some("smtp.clinic.example"));
+        assert_eq!(settings.smtp.tls, SmtpTls::Tls);
+        assert_eq!(settings.smtp.port(), 465);
+        assert_eq!(settings.smtp.password.as_deref(), Some("from-env"));
+        assert!(settings.twilio.is_configured());
+        assert_eq!(settings.webhook.urls.len(), 2);
+        assert_eq!(settings.reminders.offsets_minutes, [2880, 120]);
+        assert_eq!(settings.outbox.max_attempts, 3);
+
+        let refused = |name: &str, value: &str| {
+            let env = vec![(name.to_owned(), value.to_owned())];
+            Settings::load(Path::new("/nonexistent"), env.into_iter()).unwrap_err()
+        };
+        assert!(
+            refused("CAREBOOK_SMTP_TLS", "ssl")
+                .to_string()
+                .contains("CAREBOOK_SMTP_TLS")
+        );
+        assert!(
+            refused("CAREBOOK_WEBHOOK_URLS", "http://hooks.example/h")
+                .to_string()
+                .contains("webhook_urls")
+        );
+        assert!(
+            refused("CAREBOOK_REMINDERS_OFFSETS_MINUTES", "60,0")
+                .to_string()
+                .contains("reminders")
+        );
+        assert!(
+            refused("CAREBOOK_PUBLIC_URL", "clinic.example")
+                .to_string()
+                .contains("public_url")
+        );
+    }
 }
