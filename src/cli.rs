@@ -398,6 +398,12 @@ async fn load_demo(app: &App) -> Result<(), String> {
         }
     }
     println!("{}", crate::demo::LOGINS);
+    if app.settings.smtp.host.is_none() {
+        println!(
+            "email (no SMTP server configured) is written to {}/ as .eml files",
+            app.settings.mail_dir.trim_end_matches('/')
+        );
+    }
     Ok(())
 }
 

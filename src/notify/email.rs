@@ -42,7 +42,7 @@ pub struct SmtpMailer {
     timeout: Duration,
 }
 
-/// Writes each message to `<dir>/<timestamp>-<hash of message id>.eml`.
+/// Writes each message to `<dir>/<hash of its Message-ID>.eml`.
 pub struct FileMailer {
     dir: PathBuf,
     from: Mailbox,
@@ -234,30 +234,18 @@ fn classify(error: &lettre::transport::smtp::Error) -> DeliveryError {
 fn message_id_hash(message_id: &str) -> String {
     Sha256::digest(message_id.as_bytes())
         .iter()
-        .take(8)
+        .take(12)
         .map(|byte| format!("{byte:02x}"))
         .collect()
 }
 
+/// Named by the Message-ID alone, so a repeat of the same message replaces its
+/// file instead of adding one, without looking through the folder (`ls -t` orders
+/// by arrival).
 fn write_eml(dir: &Path, message_id: &str, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let hash = message_id_hash(message_id);
-    let suffix = format!("-{hash}.eml");
-    let mut existing = None;
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        if name.to_str().is_some_and(|name| name.ends_with(&suffix)) {
-            existing = Some(name);
-            break;
-        }
-    }
-    let final_path = match existing {
-        Some(name) => dir.join(name),
-        None => {
-            let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.6fZ");
-            dir.join(format!("{stamp}{suffix}"))
-        }
-    };
+    let final_path = dir.join(format!("{hash}.eml"));
     // A reader (or a person watching the folder) never sees half a message: the
     // hidden temporary file becomes the `.eml` in one rename.
     let temporary = dir.join(format!(".{hash}.{}.tmp", std::process::id()));
