@@ -362,6 +362,24 @@ impl App {
             .await
     }
 
+    /// For `/metrics`: deliveries per status, every status listed.
+    pub async fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, i64)>, AppError> {
+        let found = self
+            .store
+            .read(|tx| Ok::<_, AppError>(tx.count_deliveries_by_status()?))
+            .await?;
+        Ok(DeliveryStatus::ALL
+            .into_iter()
+            .map(|status| {
+                let count = found
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map_or(0, |(_, n)| *n);
+                (status, count)
+            })
+            .collect())
+    }
+
     pub async fn next_delivery_due(&self) -> Result<Option<Timestamp>, AppError> {
         self.store
             .read(|tx| Ok::<_, AppError>(tx.next_delivery_due()?))

@@ -59,6 +59,26 @@ impl Metrics {
     }
 }
 
+/// The outbox by status: alert on `dead` and `failed` growing, and on `retrying`
+/// or `scheduled` piling up. Left out (not zeroes) when the database cannot say.
+async fn outbox_metrics(app: &App) -> String {
+    let Ok(counts) = app.delivery_counts().await else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "# HELP carebook_outbox_deliveries Notification deliveries in the outbox, by status.\n\
+         # TYPE carebook_outbox_deliveries gauge\n",
+    );
+    for (status, count) in counts {
+        let _ = writeln!(
+            out,
+            "carebook_outbox_deliveries{{status=\"{}\"}} {count}",
+            status.as_str()
+        );
+    }
+    out
+}
+
 pub fn router(openapi: Arc<utoipa::openapi::OpenApi>, metrics: Arc<Metrics>) -> Router<App> {
     let document = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".to_owned()));
     let docs = Arc::new(docs_page(&openapi));
@@ -67,13 +87,15 @@ pub fn router(openapi: Arc<utoipa::openapi::OpenApi>, metrics: Arc<Metrics>) -> 
         .route("/readyz", get(readyz))
         .route(
             "/metrics",
-            get(move || async move {
+            get(move |State(app): State<App>| async move {
+                let mut text = metrics.render();
+                text.push_str(&outbox_metrics(&app).await);
                 (
                     [(
                         header::CONTENT_TYPE,
                         "text/plain; version=0.0.4; charset=utf-8",
                     )],
-                    metrics.render(),
+                    text,
                 )
             }),
         )

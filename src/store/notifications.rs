@@ -197,4 +197,6 @@ pub trait NotificationTx {
     fn requeue_delivery(&mut self, id: &str, at: Timestamp) -> StoreResult<bool>;
     /// When the next waiting delivery falls due, if any waits.
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>>;
+    /// How many deliveries are in each status (statuses with none are left out).
+    fn count_deliveries_by_status(&mut self) -> StoreResult<Vec<(DeliveryStatus, i64)>>;
 }

@@ -331,6 +331,16 @@ async fn deliveries_that_keep_failing_die_and_an_admin_can_retry_them() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["attempts"], 2);
     let id = dead[0]["id"].as_str().unwrap().to_owned();
+    let metrics = app.anon().get("/metrics").await;
+    let text = metrics.body.as_str().expect("text metrics");
+    assert!(
+        text.contains("carebook_outbox_deliveries{status=\"dead\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("carebook_outbox_deliveries{status=\"sent\"} 0"),
+        "{text}"
+    );
     app.advance_clock(SignedDuration::from_hours(5));
     app.deliver().await;
     assert!(smtp.messages().is_empty(), "a dead delivery stays dead");

@@ -351,4 +351,19 @@ impl NotificationTx for PgTx<'_, '_> {
         )?;
         next.map(ts).transpose()
     }
+
+    fn count_deliveries_by_status(&mut self) -> StoreResult<Vec<(DeliveryStatus, i64)>> {
+        let rows = self.query(
+            "SELECT status, COUNT(*) FROM deliveries GROUP BY status",
+            &[],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let status: String = get(row, 0)?;
+                let status =
+                    DeliveryStatus::parse(&status).ok_or_else(|| bad("deliveries.status"))?;
+                Ok((status, get(row, 1)?))
+            })
+            .collect()
+    }
 }

@@ -359,4 +359,18 @@ impl NotificationTx for SqliteTx<'_> {
             .query_row([], |row| row.get(0))?;
         Ok(next.map(ts).transpose()?)
     }
+
+    fn count_deliveries_by_status(&mut self) -> StoreResult<Vec<(DeliveryStatus, i64)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT status, COUNT(*) FROM deliveries GROUP BY status")?;
+        let rows = statement.query_map([], |row| {
+            let status: String = row.get(0)?;
+            Ok((
+                DeliveryStatus::parse(&status).ok_or_else(|| bad(status))?,
+                row.get(1)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
