@@ -12,8 +12,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::app::{App, AppError, hash_password, new_id};
 use crate::store::{
-    AppointmentEvent, AppointmentId, AppointmentRecord, DoctorRecord, Fee, NewAuditEntry,
-    Specialty, SpecialtyId, TimeOffId, TimeOffRecord, UserId, UserRecord,
+    AppointmentEvent, AppointmentId, AppointmentRecord, AppointmentView, DoctorRecord, Fee,
+    NewAuditEntry, Specialty, SpecialtyId, TimeOffId, TimeOffRecord, UserId, UserRecord,
 };
 
 pub const PASSWORD: &str = "carebook-demo";
@@ -310,6 +310,7 @@ pub async fn load(app: &App) -> Result<Outcome, AppError> {
         patients.push(patient);
     }
 
+    let notifier = app.notifier();
     app.store
         .write(move |tx| {
             for specialty in &specialties {
@@ -323,6 +324,12 @@ pub async fn load(app: &App) -> Result<Outcome, AppError> {
             for (index, (account, profile)) in doctors.iter().enumerate() {
                 tx.insert_user(account)?;
                 tx.upsert_doctor(profile)?;
+                let profile_zone = profile
+                    .schedule
+                    .time_zone
+                    .iana_name()
+                    .unwrap_or("UTC")
+                    .to_owned();
                 if index % 4 == 1 {
                     // A week's holiday two weeks ahead.
                     let start = now + SignedDuration::from_hours(24 * 14);
@@ -425,6 +432,12 @@ pub async fn load(app: &App) -> Result<Outcome, AppError> {
                             .filter(|_| matches!(*action, "cancel" | "reject"));
                         tx.append_appointment_event(&event)?;
                     }
+                    let view = AppointmentView {
+                        record,
+                        doctor_name: account.name.clone(),
+                        patient_name: patient.name.clone(),
+                    };
+                    notifier.schedule_reminders_for(tx, &view, &profile_zone, now)?;
                 }
             }
             tx.append_audit(&NewAuditEntry {

@@ -9,7 +9,12 @@ fn carebook() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_carebook"));
     command
         .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
-        .env("CAREBOOK_LOG", "warn");
+        .env("CAREBOOK_LOG", "warn")
+        // Email without SMTP goes to files: not into the source tree.
+        .env(
+            "CAREBOOK_MAIL_DIR",
+            std::env::temp_dir().join("carebook-test-mail"),
+        );
     command
 }
 
@@ -44,6 +49,7 @@ fn start_server_with(
     env: &[(&str, &str)],
 ) -> (Child, String, Vec<String>) {
     let mut child = carebook()
+        .env("CAREBOOK_MAIL_DIR", dir.path().join("mail"))
         .envs(env.iter().copied())
         .args([
             "serve",
@@ -133,12 +139,35 @@ fn serve_with_demo_loads_the_clinic_and_prints_the_logins() {
     let printed = printed.join("\n");
     assert!(printed.contains("loaded the demo clinic"), "{printed}");
     assert!(printed.contains("admin@demo.carebook.test"), "{printed}");
+    assert!(
+        printed.contains("written to"),
+        "where the demo's email goes: {printed}"
+    );
     let doctors = http_get(&address, "/api/v1/doctors?limit=100");
     assert!(
         doctors.contains("Anna Weber") && doctors.contains("Tanja Horvat"),
         "{doctors}"
     );
     assert_eq!(terminate(&mut child).code(), Some(0));
+    // The upcoming demo appointments have their reminders waiting in the outbox.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let waiting = runtime.block_on(async {
+        let store = carebook::store::Store::open(&database(&dir)).unwrap();
+        let filter = carebook::store::DeliveryFilter {
+            statuses: vec![carebook::store::DeliveryStatus::Scheduled],
+            ..Default::default()
+        };
+        let page = carebook::store::PageRequest {
+            limit: 1000,
+            after: None,
+        };
+        store
+            .read(move |tx| tx.list_deliveries(&filter, &page))
+            .await
+            .unwrap()
+    });
+    assert!(waiting.len() > 20, "{} reminders", waiting.len());
+    assert!(waiting.iter().all(|d| d.kind == "reminder"));
 
     // A second start finds the data and leaves it alone.
     let (mut child, _, printed) = start_server(&dir, &["--demo"]);

@@ -22,7 +22,12 @@ fn carebook() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_carebook"));
     command
         .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
-        .env("CAREBOOK_LOG", "warn");
+        .env("CAREBOOK_LOG", "warn")
+        // Email without SMTP goes to files: not into the source tree.
+        .env(
+            "CAREBOOK_MAIL_DIR",
+            std::env::temp_dir().join("carebook-test-mail"),
+        );
     command
 }
 

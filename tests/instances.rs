@@ -12,12 +12,16 @@ use serde_json::{Value, json};
 struct Instance {
     child: Child,
     base: String,
+    /// Where its email goes (no SMTP here).
+    _mail: tempfile::TempDir,
 }
 
 impl Instance {
     fn start(database: &str) -> Instance {
+        let mail = tempfile::tempdir().expect("a temporary folder");
         let mut child = Command::new(env!("CARGO_BIN_EXE_carebook"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+            .env("CAREBOOK_MAIL_DIR", mail.path())
             .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
             .env("CAREBOOK_LOG", "warn")
             .stdout(Stdio::piped())
@@ -31,6 +35,7 @@ impl Instance {
                 return Instance {
                     child,
                     base: address.to_owned(),
+                    _mail: mail,
                 };
             }
         }

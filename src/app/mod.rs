@@ -103,6 +103,10 @@ impl App {
         }
     }
 
+    pub(crate) fn notifier(&self) -> Arc<Notifier> {
+        self.notifier.clone()
+    }
+
     pub fn templates(&self) -> &Templates {
         self.notifier.templates()
     }

@@ -221,7 +221,8 @@ impl Notifier {
         };
         let mut notice = self.notice(kind, change.now);
         notice.changed_by = Some(change.actor.role.as_str().to_owned());
-        notice.appointment = Some(self.appointment_facts(tx, &change)?);
+        notice.appointment =
+            Some(self.appointment_facts(tx, change.view, change.before, change.time_zone)?);
         for user_id in audience(kind, change.actor, record) {
             if let Some(user) = tx.find_user(&user_id)? {
                 self.tell(tx, &notice, &user, change.now)?;
@@ -237,9 +238,10 @@ impl Notifier {
     fn appointment_facts(
         &self,
         tx: &mut dyn Tx,
-        change: &AppointmentChange<'_>,
+        view: &AppointmentView,
+        before: Option<&AppointmentRecord>,
+        time_zone: &str,
     ) -> Result<AppointmentFacts, AppError> {
-        let view = change.view;
         let record = &view.record;
         // Every change appends one history row: their count only grows, as an
         // iCalendar SEQUENCE must.
@@ -252,11 +254,10 @@ impl Notifier {
             patient_name: view.patient_name.clone(),
             start: record.slot.start,
             end: record.slot.end,
-            previous_start: change
-                .before
+            previous_start: before
                 .map(|b| b.slot.start)
                 .filter(|s| *s != record.slot.start),
-            time_zone: change.time_zone.to_owned(),
+            time_zone: time_zone.to_owned(),
             status: record.status.as_str().to_owned(),
             sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
         })
@@ -364,26 +365,34 @@ impl Notifier {
         Ok(())
     }
 
+    /// The reminders of a live appointment that was written without them (the demo
+    /// clinic is loaded straight into the store).
+    pub(crate) fn schedule_reminders_for(
+        &self,
+        tx: &mut dyn Tx,
+        view: &AppointmentView,
+        time_zone: &str,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        if !is_live(view.record.status) || view.record.slot.start <= now {
+            return Ok(());
+        }
+        let mut notice = self.notice(NoticeKind::Reminder, now);
+        notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
+        self.schedule_reminders(tx, &notice, now)
+    }
+
     /// A reminder asked for by staff, due now on every channel the patient takes.
     /// `false` when one was already asked for within the last ten minutes.
     pub(crate) fn remind_now(
         &self,
         tx: &mut dyn Tx,
-        actor: &Actor,
         view: &AppointmentView,
         time_zone: &str,
         now: Timestamp,
     ) -> Result<bool, AppError> {
-        let change = AppointmentChange {
-            action: "remind",
-            actor,
-            view,
-            before: None,
-            time_zone,
-            now,
-        };
         let mut notice = self.notice(NoticeKind::Reminder, now);
-        notice.appointment = Some(self.appointment_facts(tx, &change)?);
+        notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
         let bucket = now.as_second().div_euclid(600);
         let mut channels = vec![Channel::Email, Channel::InApp];
         if self.sms {

@@ -320,7 +320,7 @@ impl App {
                 let doctor = tx
                     .find_doctor(&view.record.doctor_id)?
                     .ok_or(AppError::NotFound("doctor"))?;
-                if !notifier.remind_now(tx, &actor, &view, zone_name(&doctor.schedule), now)? {
+                if !notifier.remind_now(tx, &view, zone_name(&doctor.schedule), now)? {
                     return Err(AppError::conflict(
                         ConflictKind::ReminderRecentlySent,
                         "a reminder for this appointment was sent in the last ten minutes",
