@@ -148,6 +148,16 @@ impl Notifier {
         &self.templates
     }
 
+    /// Reminders go on every channel the clinic has; whether the patient takes
+    /// one is checked when it is due.
+    fn reminder_channels(&self) -> Vec<Channel> {
+        let mut channels = vec![Channel::Email, Channel::InApp];
+        if self.sms {
+            channels.push(Channel::Sms);
+        }
+        channels
+    }
+
     fn notice(&self, kind: NoticeKind, now: Timestamp) -> Notice {
         Notice {
             event_id: new_id("evt"),
@@ -275,17 +285,7 @@ impl Notifier {
         insert_in_app(tx, &self.templates, notice, &user.id, now)?;
         let preferences = preferences_of(tx, &user.id)?;
         if preferences.email_enabled {
-            let key = format!("{}:email:{}", notice.event_id, user.id);
-            enqueue(
-                tx,
-                Channel::Email,
-                notice,
-                Some(&user.id),
-                None,
-                now,
-                key,
-                now,
-            )?;
+            enqueue_for(tx, Channel::Email, notice, &user.id, now)?;
         }
         let is_patient = user.role == Role::Patient;
         if self.sms
@@ -294,17 +294,7 @@ impl Notifier {
             && preferences.sms_enabled
             && user.phone.is_some()
         {
-            let key = format!("{}:sms:{}", notice.event_id, user.id);
-            enqueue(
-                tx,
-                Channel::Sms,
-                notice,
-                Some(&user.id),
-                None,
-                now,
-                key,
-                now,
-            )?;
+            enqueue_for(tx, Channel::Sms, notice, &user.id, now)?;
         }
         Ok(())
     }
@@ -337,10 +327,7 @@ impl Notifier {
             return Ok(());
         };
         let patient = UserId::new(&appointment.patient_id);
-        let mut channels = vec![Channel::Email, Channel::InApp];
-        if self.sms {
-            channels.push(Channel::Sms);
-        }
+        let channels = self.reminder_channels();
         for offset in &self.reminder_offsets {
             let due = appointment.start - *offset;
             if due <= now {
@@ -394,10 +381,7 @@ impl Notifier {
         let mut notice = self.notice(NoticeKind::Reminder, now);
         notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
         let bucket = now.as_second().div_euclid(600);
-        let mut channels = vec![Channel::Email, Channel::InApp];
-        if self.sms {
-            channels.push(Channel::Sms);
-        }
+        let channels = self.reminder_channels();
         let mut written = false;
         for channel in channels {
             let key = format!("remind:{}:{bucket}:{}", view.record.id, channel.as_str());
@@ -461,6 +445,18 @@ fn notification_id(now: Timestamp) -> String {
         "ntf_{millis:012x}{count:08x}{}",
         super::hex(&super::random_bytes::<4>())
     )
+}
+
+/// The outbox row of one event for one person on one channel, due now.
+fn enqueue_for(
+    tx: &mut dyn Tx,
+    channel: Channel,
+    notice: &Notice,
+    user: &UserId,
+    now: Timestamp,
+) -> Result<bool, AppError> {
+    let key = format!("{}:{}:{user}", notice.event_id, channel.as_str());
+    enqueue(tx, channel, notice, Some(user), None, now, key, now)
 }
 
 /// Writes one outbox row; `false` when its key was written before.

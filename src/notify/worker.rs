@@ -21,7 +21,7 @@ use super::webhook::WebhookSender;
 use super::{Channel, DeliveryError, Notice, Recipient, http_client};
 use crate::app::{App, AppError, Prepared, new_id, sha256_hex};
 use crate::config::Settings;
-use crate::store::{DeliveryRecord, DeliveryStatus, UserId};
+use crate::store::{DeliveryRecord, UserId};
 
 /// How many deliveries of one batch are sent at the same time.
 const PARALLEL_SENDS: usize = 4;
@@ -301,16 +301,4 @@ impl Worker {
             Some(Channel::InApp) | None => Err(DeliveryError::permanent("unknown channel")),
         }
     }
-}
-
-/// For tests and tools: the statuses a finished delivery can have.
-pub fn is_final(status: DeliveryStatus) -> bool {
-    matches!(
-        status,
-        DeliveryStatus::Sent
-            | DeliveryStatus::Failed
-            | DeliveryStatus::Dead
-            | DeliveryStatus::Cancelled
-            | DeliveryStatus::Skipped
-    )
 }

@@ -158,21 +158,15 @@ impl NotificationTx for SqliteTx<'_> {
         id: &str,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let found: bool = self
+        let found = self
             .conn
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM notifications WHERE id = ?1 AND user_id = ?2)",
+                "UPDATE notifications SET read_at = COALESCE(read_at, ?3) \
+                 WHERE id = ?1 AND user_id = ?2 RETURNING id",
             )?
-            .query_row([id, user.as_str()], |row| row.get(0))?;
-        if found {
-            self.conn
-                .prepare_cached(
-                    "UPDATE notifications SET read_at = ?3 \
-                     WHERE id = ?1 AND user_id = ?2 AND read_at IS NULL",
-                )?
-                .execute(params![id, user.as_str(), ms(at)])?;
-        }
-        Ok(found)
+            .query_row(params![id, user.as_str(), ms(at)], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
     }
 
     fn mark_all_notifications_read(&mut self, user: &UserId, at: Timestamp) -> StoreResult<u64> {
