@@ -164,10 +164,14 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn sha256_hex(value: &str) -> String {
-    hex(&sha2::Sha256::digest(value.as_bytes()))
+    sha256_hex_bytes(value.as_bytes())
 }
 
-pub(crate) fn random_token() -> String {
+pub fn sha256_hex_bytes(value: &[u8]) -> String {
+    hex(&sha2::Sha256::digest(value))
+}
+
+pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 

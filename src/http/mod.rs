@@ -5,6 +5,7 @@ pub mod api;
 pub mod extract;
 mod ops;
 pub mod problem;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -68,7 +69,8 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(api)
         .merge(ops::router(openapi, metrics.clone()))
-        .fallback(|| async { ApiError::not_found() })
+        .merge(web::router(&app))
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -84,6 +86,15 @@ pub fn router(app: App) -> Router {
         ))
         .layer(middleware::from_fn_with_state(metrics, observe))
         .with_state(app)
+}
+
+/// Under `/api` a problem document; elsewhere the 404 page.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::not_found().into_response()
+    } else {
+        web::not_found().await
+    }
 }
 
 /// A NUL character in the path or query (`%00`) can name nothing that exists, and
@@ -124,7 +135,11 @@ async fn security_headers(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Pages send `same-origin` so that browsers keep sending a real `Origin` on
+    // their own forms (`no-referrer` would make it `null`).
+    headers
+        .entry("referrer-policy")
+        .or_insert(HeaderValue::from_static("no-referrer"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers
         .entry(header::CONTENT_SECURITY_POLICY)

@@ -37,4 +37,6 @@ mod lists;
 mod matrix;
 mod notifications;
 mod openapi;
+mod pages;
 mod snapshots;
+mod web;

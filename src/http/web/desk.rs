@@ -1,0 +1,9 @@
+//! Pages of the desk area.
+
+use axum::Router;
+
+use crate::app::App;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+}

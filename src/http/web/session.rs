@@ -1,0 +1,604 @@
+//! What every page shares: who is signed in (by the session cookie), the CSRF token
+//! its forms carry, the flash message left by the previous redirect, the theme, and
+//! the unread-notification badge. Also the form extractor that checks the token,
+//! and the way a refusal becomes a page.
+
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+
+use super::assets;
+use super::view::FieldErrors;
+use crate::app::{App, AppError, Authenticated};
+use crate::http::extract::SESSION_COOKIE;
+use crate::store::Role;
+
+pub const FLASH_COOKIE: &str = "carebook_flash";
+pub const THEME_COOKIE: &str = "carebook_theme";
+/// Before sign-in, forms carry this cookie's value (double submit): a page of
+/// another site cannot read it, so it cannot forge the login or register form.
+pub const ANON_CSRF_COOKIE: &str = "carebook_csrf";
+pub const CSRF_FIELD: &str = "_csrf";
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+/// `Set-Cookie` for our cookies: never readable by another site's requests (Lax),
+/// never by scripts (HttpOnly) unless the theme, Secure when served over TLS.
+pub fn set_cookie(app: &App, name: &str, value: &str, max_age_seconds: i64) -> HeaderValue {
+    let secure = if app.settings.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let http_only = if name == THEME_COOKIE {
+        ""
+    } else {
+        "; HttpOnly"
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Max-Age={max_age_seconds}; SameSite=Lax{http_only}{secure}"
+    ))
+    .expect("cookie values are url-safe")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashKind {
+    Success,
+    Error,
+    Info,
+}
+
+/// A one-line message shown on the page after a redirect.
+#[derive(Debug, Clone)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+impl Flash {
+    pub fn success(message: impl Into<String>) -> Flash {
+        Flash {
+            kind: FlashKind::Success,
+            message: message.into(),
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Flash {
+        Flash {
+            kind: FlashKind::Error,
+            message: message.into(),
+        }
+    }
+
+    pub fn info(message: impl Into<String>) -> Flash {
+        Flash {
+            kind: FlashKind::Info,
+            message: message.into(),
+        }
+    }
+
+    pub fn class(&self) -> &'static str {
+        match self.kind {
+            FlashKind::Success => "flash-success",
+            FlashKind::Error => "flash-error",
+            FlashKind::Info => "flash-info",
+        }
+    }
+
+    /// `status` for good news, `alert` for errors: screen readers announce both.
+    pub fn role(&self) -> &'static str {
+        match self.kind {
+            FlashKind::Error => "alert",
+            _ => "status",
+        }
+    }
+
+    fn encode(&self) -> String {
+        let kind = match self.kind {
+            FlashKind::Success => 's',
+            FlashKind::Error => 'e',
+            FlashKind::Info => 'i',
+        };
+        let message: String = self.message.chars().take(400).collect();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}{message}"))
+    }
+
+    fn decode(value: &str) -> Option<Flash> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let mut chars = text.chars();
+        let kind = match chars.next()? {
+            's' => FlashKind::Success,
+            'e' => FlashKind::Error,
+            'i' => FlashKind::Info,
+            _ => return None,
+        };
+        Some(Flash {
+            kind,
+            message: chars.collect(),
+        })
+    }
+}
+
+/// A link in the top navigation.
+#[derive(Debug, Clone)]
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// What the layout of every page needs.
+#[derive(Clone)]
+pub struct Chrome {
+    pub clinic_name: String,
+    pub user: Option<Authenticated>,
+    pub csrf: String,
+    pub flash: Option<Flash>,
+    /// `light`, `dark` or `system`.
+    pub theme: String,
+    pub unread: u64,
+    /// The path and query of this page, for "back here" links and `next=`.
+    pub here: String,
+    pub nav: Vec<NavLink>,
+    pub css_url: String,
+    pub js_url: String,
+    pub icon_url: String,
+}
+
+impl Chrome {
+    /// The signed-in user, or a redirect to the login page that comes back here.
+    pub fn require(&self) -> Result<&Authenticated, WebError> {
+        self.user.as_ref().ok_or_else(|| WebError::Login {
+            next: self.here.clone(),
+        })
+    }
+
+    /// The signed-in user if they hold one of `roles`; others get the "not allowed" page.
+    pub fn require_role(&self, roles: &[Role]) -> Result<&Authenticated, WebError> {
+        let user = self.require()?;
+        if roles.contains(&user.actor.role) {
+            Ok(user)
+        } else {
+            Err(WebError::Forbidden)
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        self.user.as_ref().map(|u| u.actor.role)
+    }
+
+    pub fn user_name(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.user.name.as_str())
+    }
+
+    pub fn signed_in(&self) -> bool {
+        self.user.is_some()
+    }
+
+    pub fn next_theme(&self) -> &'static str {
+        match self.theme.as_str() {
+            "dark" => "light",
+            "light" => "system",
+            _ => "dark",
+        }
+    }
+
+    /// A chrome for pages rendered without a request at hand (error pages).
+    pub fn anonymous(clinic_name: &str) -> Chrome {
+        Chrome {
+            clinic_name: clinic_name.to_owned(),
+            user: None,
+            csrf: String::new(),
+            flash: None,
+            theme: "system".into(),
+            unread: 0,
+            here: "/".into(),
+            nav: nav_for(None, "/"),
+            css_url: assets::url("app.css"),
+            js_url: assets::url("app.js"),
+            icon_url: assets::url("icon.svg"),
+        }
+    }
+}
+
+/// Where each role lands after signing in.
+pub fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::Patient => "/visits",
+        Role::Doctor => "/doctor/today",
+        Role::Receptionist => "/desk",
+        Role::Admin => "/admin/users",
+    }
+}
+
+fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
+    let links: &[(&'static str, &'static str)] = match role {
+        None => &[("/", "Find a doctor")],
+        Some(Role::Patient) => &[
+            ("/", "Find a doctor"),
+            ("/visits", "My visits"),
+            ("/profile", "Profile"),
+        ],
+        Some(Role::Doctor) => &[
+            ("/doctor/today", "Today"),
+            ("/doctor/requests", "Requests"),
+            ("/doctor/week", "Week"),
+            ("/doctor/schedule", "Schedule"),
+            ("/doctor/profile", "Profile"),
+        ],
+        Some(Role::Receptionist) => &[
+            ("/desk", "Front desk"),
+            ("/desk/patients", "Patients"),
+            ("/", "Doctors"),
+        ],
+        Some(Role::Admin) => &[
+            ("/admin/users", "Users"),
+            ("/admin/stats", "Statistics"),
+            ("/admin/audit", "Audit log"),
+            ("/", "Doctors"),
+        ],
+    };
+    links
+        .iter()
+        .map(|(href, label)| NavLink {
+            href,
+            label,
+            current: if *href == "/" {
+                path == "/"
+            } else {
+                path == *href || path.starts_with(&format!("{href}/"))
+            },
+        })
+        .collect()
+}
+
+/// Put in the request by the cookie middleware: the anonymous CSRF token.
+#[derive(Clone)]
+pub struct AnonCsrf(pub String);
+
+async fn signed_in(parts: &Parts, app: &App) -> Option<Authenticated> {
+    let token = cookie(&parts.headers, SESSION_COOKIE)?;
+    if token.is_empty() || token.len() > 256 {
+        return None;
+    }
+    // An expired or revoked session is simply "signed out" on the pages.
+    app.authenticate(token).await.ok()
+}
+
+impl FromRequestParts<App> for Chrome {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let user = signed_in(parts, app).await;
+        let csrf = match &user {
+            Some(user) => user.session.csrf_token.clone().unwrap_or_default(),
+            None => parts
+                .extensions
+                .get::<AnonCsrf>()
+                .map(|c| c.0.clone())
+                .unwrap_or_default(),
+        };
+        let unread = match &user {
+            Some(user) => app.unread_notifications(&user.actor).await.unwrap_or(0),
+            None => 0,
+        };
+        let theme = match cookie(&parts.headers, THEME_COOKIE) {
+            Some("dark") => "dark",
+            Some("light") => "light",
+            _ => "system",
+        };
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
+        let here = uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+        Ok(Chrome {
+            clinic_name: app.settings.clinic_name.clone(),
+            nav: nav_for(user.as_ref().map(|u| u.actor.role), uri.path()),
+            user,
+            csrf,
+            flash: cookie(&parts.headers, FLASH_COOKIE).and_then(Flash::decode),
+            theme: theme.into(),
+            unread,
+            here,
+            css_url: assets::url("app.css"),
+            js_url: assets::url("app.js"),
+            icon_url: assets::url("icon.svg"),
+        })
+    }
+}
+
+/// A submitted form whose CSRF token checked out, with the page chrome of the
+/// submitter (so a handler can re-render the form with its errors).
+pub struct CsrfForm<T> {
+    pub chrome: Chrome,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<App> for CsrfForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        if !same_origin(&parts.headers) {
+            return Err(WebError::Csrf);
+        }
+        let chrome = Chrome::from_request_parts(&mut parts, app).await?;
+        let bytes = axum::body::to_bytes(body, app.settings.max_body_bytes)
+            .await
+            .map_err(|_| WebError::Problem {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                title: "Too much data",
+                detail: "The form sent more data than this server accepts.".into(),
+            })?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::BadForm)?;
+        let sent = pairs
+            .iter()
+            .find(|(name, _)| name == CSRF_FIELD)
+            .map(|(_, v)| v.as_str());
+        if chrome.csrf.is_empty() || sent != Some(chrome.csrf.as_str()) {
+            return Err(WebError::Csrf);
+        }
+        if pairs.iter().any(|(_, v)| v.contains('\0')) {
+            return Err(WebError::BadForm);
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::BadForm)?;
+        Ok(CsrfForm { chrome, form })
+    }
+}
+
+/// A browser names the page a form came from in `Origin`; it must be this server.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    origin_host.is_some() && origin_host == host
+}
+
+/// A local path to return to after a form, never another site (`//evil`, `https:`).
+pub fn local_path(next: Option<&str>, fallback: &str) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_owned()
+        }
+        _ => fallback.to_owned(),
+    }
+}
+
+/// 303 to `to` (post/redirect/get), carrying `flash` to the next page.
+pub fn see_other(app: &App, to: &str, flash: Option<Flash>) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    if let Some(flash) = flash {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(app, FLASH_COOKIE, &flash.encode(), 60),
+        );
+    }
+    response
+}
+
+/// Renders a template as a page; a template that fails to render is a 500 page.
+pub fn render<T: askama::Template>(template: &T) -> Response {
+    match template.render() {
+        Ok(html) => axum::response::Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(error = %error, "a page failed to render");
+            WebError::Internal.into_response()
+        }
+    }
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum WebError {
+    /// Not signed in: to the login page, then back to `next`.
+    Login {
+        next: String,
+    },
+    NotFound,
+    Forbidden,
+    /// The form's CSRF token was missing or stale (e.g. signed out in another tab).
+    Csrf,
+    BadForm,
+    Problem {
+        status: StatusCode,
+        title: &'static str,
+        detail: String,
+    },
+    Internal,
+}
+
+pub type WebResult<T = Response> = Result<T, WebError>;
+
+impl From<AppError> for WebError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Unauthenticated => WebError::Login { next: "/".into() },
+            AppError::NotFound(_) => WebError::NotFound,
+            AppError::Forbidden => WebError::Forbidden,
+            AppError::Invalid(errors) => WebError::Problem {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                title: "Please check what you sent",
+                detail: FieldErrors::from(errors).summary(),
+            },
+            AppError::Conflict { detail, .. } => WebError::Problem {
+                status: StatusCode::CONFLICT,
+                title: "That could not be done",
+                detail,
+            },
+            AppError::TooManyAttempts { .. } => WebError::Problem {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                title: "Too many attempts",
+                detail: "Please wait a few minutes and try again.".into(),
+            },
+            AppError::AccountInactive(detail) => WebError::Problem {
+                status: StatusCode::FORBIDDEN,
+                title: "This account cannot sign in",
+                detail: detail.into(),
+            },
+            AppError::Unavailable(_) | AppError::Busy => WebError::Problem {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "We are busy",
+                detail: "The clinic's system is briefly unavailable. Please try again in a moment."
+                    .into(),
+            },
+            AppError::InvalidCredentials => WebError::Problem {
+                status: StatusCode::UNAUTHORIZED,
+                title: "Wrong email or password",
+                detail: "Please try again.".into(),
+            },
+            AppError::Internal(message) => {
+                tracing::error!(error = %message, "internal error on a page");
+                WebError::Internal
+            }
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "web/error.html")]
+pub struct ErrorPage {
+    pub chrome: Chrome,
+    pub status: u16,
+    pub title: String,
+    pub detail: String,
+}
+
+impl ErrorPage {
+    pub fn new(status: StatusCode, title: &str, detail: &str) -> ErrorPage {
+        ErrorPage {
+            chrome: Chrome::anonymous("carebook"),
+            status: status.as_u16(),
+            title: title.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, detail) = match self {
+            WebError::Login { next } => {
+                let to = format!(
+                    "/login?next={}",
+                    form_urlencoded_component(&local_path(Some(&next), "/"))
+                );
+                return Redirect::to(&to).into_response();
+            }
+            WebError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "We could not find that page. It may have moved, or the link may be mistyped."
+                    .to_owned(),
+            ),
+            WebError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your account cannot open this page.".to_owned(),
+            ),
+            WebError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "Please go back, reload the page and send the form again.".to_owned(),
+            ),
+            WebError::BadForm => (
+                StatusCode::BAD_REQUEST,
+                "We could not read that form",
+                "Please go back and try again.".to_owned(),
+            ),
+            WebError::Problem {
+                status,
+                title,
+                detail,
+            } => (status, title, detail),
+            WebError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Sorry, something went wrong on our side. Nothing was changed; please try again."
+                    .to_owned(),
+            ),
+        };
+        let mut response = render(&ErrorPage::new(status, title, &detail));
+        *response.status_mut() = status;
+        response
+    }
+}
+
+pub fn form_urlencoded_component(value: &str) -> String {
+    serde_urlencoded::to_string([("", value)])
+        .map(|s| s.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flash_messages_survive_the_cookie_and_forged_ones_are_dropped() {
+        let flash = Flash::error("Could not book: the slot is taken; sorry");
+        let back = Flash::decode(&flash.encode()).unwrap();
+        assert_eq!(back.kind, FlashKind::Error);
+        assert_eq!(back.message, flash.message);
+        assert!(Flash::decode("not base64!").is_none());
+        assert!(Flash::decode("eA").is_none(), "an unknown kind is dropped");
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_a_form() {
+        assert_eq!(local_path(Some("/visits?x=1"), "/"), "/visits?x=1");
+        for hostile in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "visits",
+        ] {
+            assert_eq!(local_path(Some(hostile), "/home"), "/home", "{hostile}");
+        }
+        assert_eq!(local_path(None, "/home"), "/home");
+    }
+
+    #[test]
+    fn a_form_from_another_origin_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("clinic.example"));
+        assert!(same_origin(&headers), "no Origin: a same-origin navigation");
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://clinic.example"),
+        );
+        assert!(same_origin(&headers));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(!same_origin(&headers));
+    }
+}
