@@ -19,7 +19,7 @@ use super::session::{
 };
 use super::view::{self, FieldErrors};
 use crate::app::{App, AppError, AppointmentQuery, PageParams, RegisterInput, UserSearch};
-use crate::store::{AppointmentStatus, AppointmentView, Role, UserId, UserRecord};
+use crate::store::{AppointmentStatus, AppointmentView, Role, UserId, UserRecord, UserStatus};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -266,8 +266,12 @@ fn patient_row(user: &UserRecord, zone: &TimeZone) -> PatientRow {
             .date_of_birth
             .map(|d| d.strftime("%-d %b %Y").to_string())
             .unwrap_or_default(),
-        status: user.status.as_str(),
-        active: user.status == crate::store::UserStatus::Active,
+        status: match user.status {
+            UserStatus::Pending => "Waiting for approval",
+            UserStatus::Active => "Active",
+            UserStatus::Deactivated => "Deactivated",
+        },
+        active: user.status == UserStatus::Active,
         created: short_date(user.created_at, zone),
     }
 }
