@@ -40,3 +40,5 @@ mod openapi;
 mod pages;
 mod snapshots;
 mod web;
+mod web_admin;
+mod web_desk;
