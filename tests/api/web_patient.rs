@@ -266,7 +266,8 @@ dual! {
             .await
             .assert_status(200)
             .assert_contains(&format!("action=\"/appointments/{id}/confirm\""))
-            .assert_contains(&format!("action=\"/appointments/{id}/reject\""));
+            .assert_contains(&format!("action=\"/appointments/{id}/reject\""))
+            .assert_contains("The patient can cancel or move this visit online until");
         let confirmed = as_doctor
             .post(&format!("{path}/confirm"), &[("back", &path)])
             .await;

@@ -295,6 +295,8 @@ pub struct CancelWindow {
     /// When cancelling online stops, in the doctor's zone.
     pub until: String,
     pub closed: bool,
+    /// The viewer is the patient, bound by the window (staff and the doctor are not).
+    pub binds_viewer: bool,
 }
 
 #[derive(askama::Template)]
@@ -334,7 +336,8 @@ async fn find_appointment(
     let facts = loaded.facts();
     let buttons = buttons_for(&user.actor, &facts, now);
     let by_patient = moves_as_patient(&user.actor, &facts);
-    let cancel_window = (by_patient && (buttons.cancel || buttons.reschedule)).then(|| {
+    let offered = buttons.cancel || buttons.reschedule;
+    let cancel_window = (loaded.profile.is_some() && offered).then(|| {
         let hours = facts.cancel_window_hours.max(0);
         let deadline = record
             .slot
@@ -345,6 +348,7 @@ async fn find_appointment(
             hours,
             until: view::date_time(deadline, &loaded.zone),
             closed: now > deadline,
+            binds_viewer: by_patient,
         }
     });
     let status_reason_label = match record.status {
