@@ -42,3 +42,4 @@ mod snapshots;
 mod web;
 mod web_admin;
 mod web_desk;
+mod web_patient;
