@@ -40,3 +40,4 @@ mod openapi;
 mod pages;
 mod snapshots;
 mod web;
+mod web_doctor;
