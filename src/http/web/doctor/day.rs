@@ -141,6 +141,11 @@ pub async fn find_day(
         busy.extend(time_off.iter().map(|(off, _)| *off));
         for free in subtract(*span, &busy) {
             let minutes = free.duration().as_mins();
+            let length = match (minutes / 60, minutes % 60) {
+                (0, m) => format!("{m} min"),
+                (h, 0) => format!("{h} h"),
+                (h, m) => format!("{h} h {m} min"),
+            };
             rows.push((
                 free,
                 2,
@@ -148,7 +153,7 @@ pub async fn find_day(
                     time: time_range(free, &zone, day_end),
                     kind: "free",
                     visit: None,
-                    note: Some(format!("Free · {minutes} min")),
+                    note: Some(format!("Free · {length}")),
                 },
             ));
         }
