@@ -43,3 +43,4 @@ mod web;
 mod web_admin;
 mod web_desk;
 mod web_patient;
+mod web_doctor;
