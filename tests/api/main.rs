@@ -39,4 +39,6 @@ mod notifications;
 mod openapi;
 mod pages;
 mod snapshots;
+mod stats;
 mod web;
+mod web_stats;
