@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod notices;
 mod notifications;
+mod statistics;
 
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,7 @@ pub use error::{AppError, ConflictKind};
 pub use events::{Delivery, Event, EventBus, Subscription};
 pub use notices::Notifier;
 pub use notifications::*;
+pub use statistics::*;
 
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};

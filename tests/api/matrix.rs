@@ -168,6 +168,8 @@ GET    /api/v1/notifications/deliveries                  -         -           4
 POST   /api/v1/notifications/deliveries/{id=nobody}/retry -        -           401  403  403  403  403  403  404  401  401
 
 GET    /api/v1/events                                    -         -           401  200  200  200  200  200  200  401  401
+
+GET    /api/v1/stats                                     -         -           401  403  403  403  403  403  200  401  401
 ";
 
 /// A well-formed user id that no account has.

@@ -280,23 +280,18 @@ impl Schedule {
             return Vec::new();
         }
 
-        let blocked = merge_busy(busy);
-        let mut next = 0;
-        self.grid_slots(narrowed)
-            .into_iter()
-            .filter(|slot| slot.start >= bookable.start && slot.start <= bookable.end)
-            .filter(|slot| {
-                // Slots come sorted by start and all have the same length, so their
-                // ends are sorted too: a blocked interval ending by this slot's start
-                // cannot touch any later slot.
-                while next < blocked.len() && blocked[next].end <= slot.start {
-                    next += 1;
-                }
-                blocked
-                    .get(next)
-                    .is_none_or(|block| block.start >= slot.end)
-            })
-            .collect()
+        let mut slots = self.grid_slots(narrowed);
+        slots.retain(|slot| slot.start >= bookable.start && slot.start <= bookable.end);
+        without_busy(slots, busy)
+    }
+
+    /// The slots of the grid wholly inside `window` that no `busy` interval touches,
+    /// whatever "now" and the booking rules say: the doctor's open time, past or
+    /// future (what clinic statistics count as unused capacity). Sorted by start.
+    ///
+    /// [`Schedule::free_slots`] is this, narrowed to what may still be booked.
+    pub fn open_slots(&self, window: Interval, busy: &[Interval]) -> Vec<Interval> {
+        without_busy(self.grid_slots(window), busy)
     }
 
     /// The slot that starts at `start`, if a patient may book it now.
@@ -609,6 +604,25 @@ fn format_minutes(minute: i64) -> String {
 }
 
 /// The non-empty intervals of `busy`, sorted and merged into disjoint runs.
+/// `slots` (sorted by start, all of one length, as the grid gives them) minus those
+/// that overlap any of `busy`.
+fn without_busy(mut slots: Vec<Interval>, busy: &[Interval]) -> Vec<Interval> {
+    let blocked = merge_busy(busy);
+    let mut next = 0;
+    slots.retain(|slot| {
+        // Slots come sorted by start and all have the same length, so their ends are
+        // sorted too: a blocked interval ending by this slot's start cannot touch any
+        // later slot.
+        while next < blocked.len() && blocked[next].end <= slot.start {
+            next += 1;
+        }
+        blocked
+            .get(next)
+            .is_none_or(|block| block.start >= slot.end)
+    });
+    slots
+}
+
 fn merge_busy(busy: &[Interval]) -> Vec<Interval> {
     let mut sorted: Vec<Interval> = busy.iter().copied().filter(|b| b.start < b.end).collect();
     sorted.sort_unstable();
@@ -1062,6 +1076,36 @@ mod tests {
         // Nothing is bookable in the past.
         let past = span("2026-04-27T00:00:00Z", "2026-04-28T00:00:00Z");
         assert!(schedule.free_slots(past, &[], now).is_empty());
+    }
+
+    #[test]
+    fn open_slots_ignore_now_and_the_booking_rules() {
+        let schedule = schedule();
+        // Monday 4 May, long past: free_slots offers nothing, open_slots the day's grid.
+        let now = ts("2026-06-01T00:00:00Z");
+        let monday = span("2026-05-04T00:00:00Z", "2026-05-05T00:00:00Z");
+        assert!(schedule.free_slots(monday, &[], now).is_empty());
+        assert_eq!(
+            schedule.open_slots(monday, &[]),
+            schedule.grid_slots(monday)
+        );
+        assert_eq!(schedule.open_slots(monday, &[]).len(), 14);
+        // An appointment 09:30–10:00 local and time off 13:00–15:00 local, unsorted,
+        // and one that ends as the 09:00 slot starts (blocks nothing).
+        let busy = [
+            span("2026-05-04T11:00:00Z", "2026-05-04T13:00:00Z"),
+            span("2026-05-04T07:30:00Z", "2026-05-04T08:00:00Z"),
+            span("2026-05-04T06:00:00Z", "2026-05-04T07:00:00Z"),
+        ];
+        let open = schedule.open_slots(monday, &busy);
+        assert_eq!(open.len(), 14 - 1 - 4);
+        assert!(
+            open.iter()
+                .all(|slot| busy.iter().all(|b| !b.overlaps(slot)))
+        );
+        // A window on Tuesday, when the doctor does not work.
+        let tuesday = span("2026-05-05T00:00:00Z", "2026-05-06T00:00:00Z");
+        assert!(schedule.open_slots(tuesday, &[]).is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod appointments;
 pub mod doctors;
 pub mod events;
 pub mod notifications;
+pub mod stats;
 
 use carebook_domain::Interval;
 use jiff::Timestamp;
@@ -60,6 +61,7 @@ pub fn router() -> OpenApiRouter<App> {
         ))
         .routes(routes!(notifications::list_deliveries))
         .routes(routes!(notifications::retry_delivery))
+        .routes(routes!(stats::find_stats))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).

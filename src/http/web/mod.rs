@@ -11,11 +11,13 @@
 pub mod admin;
 pub mod appointments;
 pub mod assets;
+pub mod charts;
 pub mod desk;
 pub mod doctor;
 pub mod patient;
 pub mod public;
 pub mod session;
+pub mod stats;
 pub mod view;
 
 use axum::Router;
@@ -42,6 +44,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(doctor::routes())
         .merge(desk::routes())
         .merge(admin::routes())
+        .merge(stats::routes())
         .layer(middleware::from_fn_with_state(app.clone(), page_cookies))
         .route("/assets/{file}", get(assets::find_asset))
 }
