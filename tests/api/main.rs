@@ -43,6 +43,6 @@ mod stats;
 mod web;
 mod web_admin;
 mod web_desk;
-mod web_patient;
 mod web_doctor;
+mod web_patient;
 mod web_stats;

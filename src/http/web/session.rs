@@ -250,6 +250,7 @@ fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
             ("/admin/users", "Users"),
             ("/admin/stats", "Statistics"),
             ("/admin/audit", "Audit log"),
+            ("/desk", "Front desk"),
             ("/", "Doctors"),
         ],
     };
