@@ -1011,7 +1011,7 @@ mod tests {
     }
 
     #[test]
-    fn chromium_can_be_pointed_elsewhere() {
+    fn an_unset_override_means_the_default() {
         // Not set in this process by other tests: read the default.
         assert_eq!(
             binary_from_env("CAREBOOK_TEST_NO_SUCH_VARIABLE", "/usr/bin/x"),
