@@ -13,9 +13,13 @@
 //!
 //! Everything here that talks to PostgreSQL does it on a plain thread of its own,
 //! so it may be called from async tests.
+//!
+//! [`webdriver`] drives headless Chromium for the browser tests (`tests/browser`),
+//! with the same rule: a missing browser is a loud skip, and a failure under `CI=true`.
 
 pub mod http_peer;
 pub mod smtp;
+pub mod webdriver;
 
 use std::io::Write;
 use std::path::PathBuf;
