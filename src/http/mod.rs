@@ -90,11 +90,11 @@ pub fn router(app: App) -> Router {
 }
 
 /// Under `/api` a problem document; elsewhere the 404 page.
-async fn not_found(uri: axum::http::Uri) -> Response {
-    if uri.path().starts_with("/api/") {
+async fn not_found(State(app): State<App>, request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
         ApiError::not_found().into_response()
     } else {
-        web::not_found().await
+        web::not_found(&app, request).await
     }
 }
 

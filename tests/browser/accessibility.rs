@@ -4,8 +4,8 @@
 use carebook::testing::webdriver::BrowserOptions;
 
 use crate::harness::{
-    assert_accessible, assert_no_horizontal_scroll, force_theme, open, public_screens, seed_clinic,
-    set_theme, sign_in, theme_of, visit,
+    assert_accessible, assert_no_horizontal_scroll, open, public_screens, seed_clinic, set_theme,
+    sign_in, theme_of, visit,
 };
 use crate::support::{PASSWORD, TestApp};
 
@@ -21,11 +21,6 @@ async fn the_public_screens_pass_axe_in_light_and_dark() {
         set_theme(&browser, theme).await;
         for screen in public_screens(&clinic) {
             visit(&browser, &screen).await;
-            if screen.name == "not-found" {
-                // Error pages do not follow the theme cookie yet (see the ignored
-                // test below): check their colours in this theme all the same.
-                force_theme(&browser, theme).await;
-            }
             assert_accessible(&browser, &format!("{} ({theme})", screen.name)).await;
         }
 
@@ -59,9 +54,6 @@ async fn the_public_screens_pass_axe_in_light_and_dark() {
                 continue; // a signed-in person is sent on from these
             }
             visit(&browser, &screen).await;
-            if screen.name == "not-found" {
-                force_theme(&browser, theme).await;
-            }
             assert_accessible(&browser, &format!("{}, signed in ({theme})", screen.name)).await;
         }
     }
@@ -82,11 +74,8 @@ async fn the_public_screens_fit_a_phone_360_px_wide() {
     }
 }
 
-/// The not-found page (like every error page) is rendered without the visitor's
-/// cookies: a visitor who chose the dark theme gets a light 404, and a signed-in
-/// person sees "Sign in" in its header. Un-ignore when the error pages get the chrome.
+/// Error pages are drawn with the visitor's theme and header, like every page.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "error pages are rendered without the visitor's theme and session (src/http/web/mod.rs not_found)"]
 async fn the_not_found_page_keeps_the_theme_and_the_signed_in_header() {
     let app = TestApp::spawn().await;
     let patient = app.register_patient("Pia Patient").await;

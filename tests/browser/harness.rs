@@ -61,17 +61,6 @@ pub async fn set_theme(browser: &Browser, theme: &str) {
     );
 }
 
-/// Puts this page (only) in `theme` by script, for a page that does not follow the
-/// theme cookie, so that its colours can still be checked in that theme.
-pub async fn force_theme(browser: &Browser, theme: &str) {
-    browser
-        .execute(
-            "document.documentElement.setAttribute('data-theme', arguments[0]); return true",
-            vec![json!(theme)],
-        )
-        .await;
-}
-
 /// The `data-theme` on `<html>` (`None` when the system's choice applies).
 pub async fn theme_of(browser: &Browser) -> Option<String> {
     browser

@@ -28,7 +28,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::app::App;
-use session::{ANON_CSRF_COOKIE, AnonCsrf, FLASH_COOKIE, WebError, cookie, set_cookie};
+use axum::extract::FromRequestParts;
+use session::{
+    ANON_CSRF_COOKIE, AnonCsrf, Chrome, ErrorShown, FLASH_COOKIE, WebError, cookie, set_cookie,
+};
 
 /// Pages allow scripts and styles from this server only: no inline script can run,
 /// whatever a page happens to contain.
@@ -49,9 +52,18 @@ pub fn router(app: &App) -> Router<App> {
         .route("/assets/{file}", get(assets::find_asset))
 }
 
-/// The 404 page for any address that is neither a page nor an API route.
-pub async fn not_found() -> Response {
-    WebError::NotFound.into_response()
+/// The 404 page for any address that is neither a page nor an API route, drawn
+/// with the visitor's theme and header.
+pub async fn not_found(app: &App, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let page = WebError::NotFound.into_response();
+    match page.extensions().get::<ErrorShown>() {
+        Some(shown) => match Chrome::from_request_parts(&mut parts, app).await {
+            Ok(chrome) => shown.render(chrome),
+            Err(_) => page,
+        },
+        None => page,
+    }
 }
 
 /// Gives a visitor without one the anonymous CSRF cookie, drops the flash message
@@ -64,8 +76,31 @@ async fn page_cookies(State(app): State<App>, mut request: Request, next: Next) 
     let token = existing.unwrap_or_else(crate::app::random_token);
     request.extensions_mut().insert(AnonCsrf(token.clone()));
     let had_flash = cookie(request.headers(), FLASH_COOKIE).is_some();
+    let (uri, headers) = (request.uri().clone(), request.headers().clone());
 
     let mut response = next.run(request).await;
+    if let Some(shown) = response.extensions().get::<ErrorShown>().cloned() {
+        let mut parts = Request::builder()
+            .uri(uri)
+            .body(())
+            .expect("a request made of a valid one's parts")
+            .into_parts()
+            .0;
+        parts.headers = headers;
+        parts.extensions.insert(AnonCsrf(token.clone()));
+        if let Ok(chrome) = Chrome::from_request_parts(&mut parts, &app).await {
+            let cookies: Vec<_> = response
+                .headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .cloned()
+                .collect();
+            response = shown.render(chrome);
+            for cookie in cookies {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+        }
+    }
     let redirected = response.status().is_redirection();
     let headers = response.headers_mut();
     if fresh {

@@ -548,6 +548,34 @@ impl IntoResponse for WebError {
         };
         let mut response = render(&ErrorPage::new(status, title, &detail));
         *response.status_mut() = status;
+        // The page middleware draws it again with the visitor's theme and header.
+        response.extensions_mut().insert(ErrorShown {
+            status,
+            title,
+            detail,
+        });
+        response
+    }
+}
+
+/// Marks a response as an error page, so that it can be drawn again with the
+/// visitor's chrome (theme, who is signed in) where the request is at hand.
+#[derive(Debug, Clone)]
+pub struct ErrorShown {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub detail: String,
+}
+
+impl ErrorShown {
+    pub fn render(&self, chrome: Chrome) -> Response {
+        let mut response = render(&ErrorPage {
+            chrome,
+            status: self.status.as_u16(),
+            title: self.title.into(),
+            detail: self.detail.clone(),
+        });
+        *response.status_mut() = self.status;
         response
     }
 }
