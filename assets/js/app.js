@@ -26,11 +26,20 @@
   });
 
   // Destructive actions ask first: <form data-confirm="Cancel this visit?">.
+  // Once a form is on its way, live reloads stand aside: reloading now would cancel
+  // the submission's own page (and its message).
+  var leaving = false;
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var question = form.getAttribute && form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) event.preventDefault();
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    leaving = true;
   });
+  window.addEventListener("pagehide", function () { leaving = true; });
+  window.addEventListener("pageshow", function () { leaving = false; });
 
   // Live screens (<main data-live>) reload when an appointment they show changes,
   // unless the user is typing in a form.
@@ -38,7 +47,9 @@
   if (live && window.EventSource) {
     var source = new EventSource("/api/v1/events");
     var pending = false;
+    window.addEventListener("pagehide", function () { source.close(); });
     var reload = function () {
+      if (leaving) return;
       var active = document.activeElement;
       if (active && /INPUT|TEXTAREA|SELECT/.test(active.tagName)) {
         pending = true;

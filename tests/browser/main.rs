@@ -23,5 +23,6 @@ mod harness;
 
 mod accessibility;
 mod checks;
+mod journeys;
 mod public;
 mod screenshots;

@@ -27,7 +27,7 @@ async fn a_visitor_finds_a_cardiologist_and_sees_her_next_free_times() {
             p.contains("specialty=cardiology")
         })
         .await;
-    assert_eq!(browser.text("#results-heading").await, "1 doctors found");
+    assert_eq!(browser.text("#results-heading").await, "1 doctor found");
     assert_eq!(browser.texts(".doctor-card h3").await, ["Dora Keller"]);
     let card = browser.text(".doctor-card").await;
     assert!(card.contains("EUR 90.00"), "{card}");
