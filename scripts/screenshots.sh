@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-chromium.sh
 scripts/ensure-node-packages.sh
-CI=true CAREBOOK_SCREENSHOTS=1 cargo test --test browser screenshots -- --nocapture
+CI=true CAREBOOK_SCREENSHOTS=1 cargo test --test browser screen -- --nocapture
 ls -l docs/screenshots/

@@ -25,4 +25,5 @@ mod accessibility;
 mod checks;
 mod journeys;
 mod public;
+mod screens;
 mod screenshots;
