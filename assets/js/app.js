@@ -5,6 +5,8 @@
   "use strict";
 
   var root = document.documentElement;
+  // Tells tests (and styles, should they need it) that the script runs.
+  root.setAttribute("data-script", "on");
 
   // Theme: switch without a reload; the cookie is what the server reads next time.
   function effectiveTheme() {

@@ -210,6 +210,14 @@ impl BrowserOptions {
         self.timeout = timeout;
         self
     }
+
+    /// Pages run no scripts (WebDriver's own commands still work), to show that
+    /// what must work without JavaScript does.
+    pub fn without_javascript(mut self) -> BrowserOptions {
+        self.extra_args
+            .push("--blink-settings=scriptEnabled=false".to_owned());
+        self
+    }
 }
 
 /// A WebDriver error answer (`{"value": {"error", "message"}}`) or a transport failure.

@@ -33,6 +33,11 @@ async fn a_visit_from_registration_to_completion() {
         return;
     };
     patient.goto("/register").await;
+    assert_eq!(
+        patient.attribute("html", "data-script").await.as_deref(),
+        Some("on"),
+        "the page's script runs"
+    );
     patient.fill("#f-name", "Pia Patient").await;
     patient.fill("#f-email", "pia@example.com").await;
     patient.fill("#f-password", PASSWORD).await;

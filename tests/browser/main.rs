@@ -24,6 +24,7 @@ mod harness;
 mod accessibility;
 mod checks;
 mod journeys;
+mod no_script;
 mod public;
 mod screens;
 mod screenshots;
