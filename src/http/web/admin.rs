@@ -3,6 +3,8 @@
 //! same `app` call as the JSON API; the policy there decides, the pages only offer
 //! what makes sense (no role or status buttons on one's own account).
 
+use super::session::unprocessable;
+use super::view::{clinic_zone, day_bounds, optional, short_date};
 use std::collections::HashMap;
 
 use axum::Router;
@@ -14,7 +16,6 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use super::appointments::refusal_flash;
-use super::desk::{clinic_zone, day_bounds, short_date, unprocessable};
 use super::session::{
     Chrome, CsrfForm, Flash, WebResult, form_urlencoded_component, local_path, render, see_other,
 };
@@ -34,10 +35,6 @@ pub fn routes() -> Router<App> {
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
-
-fn optional(value: &str) -> Option<String> {
-    Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-}
 
 fn role_label(role: Role) -> &'static str {
     match role {

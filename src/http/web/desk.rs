@@ -3,10 +3,10 @@
 //! receptionist; admins may open these pages too. Every action is an `app` call;
 //! the lifecycle buttons post to the shared `/appointments/{id}/{action}`.
 
+use super::session::unprocessable;
+use super::view::{clinic_zone, day_bounds, optional, short_date};
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use carebook_domain::policy::Actor;
 use jiff::Timestamp;
@@ -37,35 +37,6 @@ const ARRIVAL_STATUSES: &str = "requested,confirmed,checked_in,completed,no_show
 
 /// At most this many pages of 100 are read for one day's desk.
 const MAX_DAY_PAGES: usize = 10;
-
-/// The clinic's zone, in which the desk's days begin and end.
-pub fn clinic_zone(app: &App) -> TimeZone {
-    view::zone(&app.settings.clinic_time_zone)
-}
-
-/// `[first instant of date, first instant of the next date)` in `zone`.
-pub fn day_bounds(date: Date, zone: &TimeZone) -> (Timestamp, Timestamp) {
-    let start = date
-        .to_zoned_datetime(zone.clone())
-        .map_or(Timestamp::UNIX_EPOCH, |z| z.timestamp());
-    let end = date
-        .tomorrow()
-        .ok()
-        .and_then(|d| d.to_zoned_datetime(zone.clone()).ok())
-        .map_or(start, |z| z.timestamp());
-    (start, end)
-}
-
-/// `Mon 2 Mar 2026` in the clinic's zone.
-pub fn short_date(at: Timestamp, zone: &TimeZone) -> String {
-    at.to_zoned_datetime(zone.clone())
-        .strftime("%a %-d %b %Y")
-        .to_string()
-}
-
-fn optional(value: &str) -> Option<String> {
-    Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-}
 
 #[derive(Deserialize, Default)]
 struct DeskQuery {
@@ -478,10 +449,4 @@ async fn create_patient(
             })))
         }
     }
-}
-
-/// A form shown again with its errors answers 422.
-pub fn unprocessable(mut response: Response) -> Response {
-    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    response
 }

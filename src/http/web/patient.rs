@@ -5,6 +5,7 @@
 //! The month calendar with its free times ([`SlotPicker`]) is shared with the
 //! reschedule page in [`super::appointments`].
 
+use super::view::optional;
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Router;
@@ -42,10 +43,6 @@ pub fn routes() -> Router<App> {
         .route("/notifications", get(list_notifications))
         .route("/notifications/read-all", post(update_all_notifications))
         .route("/notifications/{id}/read", post(update_notification))
-}
-
-fn optional(value: &str) -> Option<String> {
-    Some(value.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn query_string(pairs: &[(&str, String)]) -> String {
@@ -815,9 +812,7 @@ impl ProfilePage {
 }
 
 fn unprocessable(page: &ProfilePage) -> Response {
-    let mut response = render(page);
-    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    response
+    super::session::unprocessable(render(page))
 }
 
 /// `GET /profile`: the caller's own details, password and notification choices.

@@ -358,14 +358,13 @@ pub struct RegistrationForm {
 
 impl RegistrationForm {
     pub fn to_input(&self) -> RegisterInput {
-        let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         RegisterInput {
             email: self.email.clone(),
             password: self.password.clone(),
             name: self.name.clone(),
-            phone: optional(&self.phone),
-            date_of_birth: optional(&self.date_of_birth),
-            role: optional(&self.role),
+            phone: view::optional(&self.phone),
+            date_of_birth: view::optional(&self.date_of_birth),
+            role: view::optional(&self.role),
         }
     }
 }

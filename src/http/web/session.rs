@@ -405,6 +405,12 @@ pub fn see_other(app: &App, to: &str, flash: Option<Flash>) -> Response {
     response
 }
 
+/// A form shown again with its errors answers 422.
+pub fn unprocessable(mut response: Response) -> Response {
+    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    response
+}
+
 /// Renders a template as a page; a template that fails to render is a 500 page.
 pub fn render<T: askama::Template>(template: &T) -> Response {
     match template.render() {

@@ -92,6 +92,37 @@ pub fn long_date(date: jiff::civil::Date) -> String {
     date.strftime("%A %-d %B %Y").to_string()
 }
 
+/// The clinic's zone, in which the desk's and the statistics' days begin and end.
+pub fn clinic_zone(app: &crate::app::App) -> TimeZone {
+    zone(&app.settings.clinic_time_zone)
+}
+
+/// `[first instant of date, first instant of the next date)` in `zone` (a day may
+/// be 23 or 25 hours long).
+pub fn day_bounds(date: jiff::civil::Date, zone: &TimeZone) -> (Timestamp, Timestamp) {
+    let start = date
+        .to_zoned_datetime(zone.clone())
+        .map_or(Timestamp::UNIX_EPOCH, |z| z.timestamp());
+    let end = date
+        .tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned_datetime(zone.clone()).ok())
+        .map_or(start, |z| z.timestamp());
+    (start, end)
+}
+
+/// `Mon 2 Mar 2026` in `zone`.
+pub fn short_date(at: Timestamp, zone: &TimeZone) -> String {
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%a %-d %b %Y")
+        .to_string()
+}
+
+/// A form field left blank is `None`; others are trimmed.
+pub fn optional(value: &str) -> Option<String> {
+    Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
 /// An IANA zone by name, UTC when unknown.
 pub fn zone(name: &str) -> TimeZone {
     TimeZone::get(name).unwrap_or(TimeZone::UTC)

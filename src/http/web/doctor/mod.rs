@@ -6,6 +6,7 @@ mod day;
 mod profile;
 mod schedule;
 
+pub(super) use crate::http::web::view::day_bounds;
 use axum::Router;
 use axum::response::Redirect;
 use axum::routing::{get, post};
@@ -114,17 +115,6 @@ async fn all_appointments(
         }
     }
     Ok(all)
-}
-
-/// The first instant of local `date` and of the day after it, in `zone`.
-fn day_bounds(date: Date, zone: &TimeZone) -> (Timestamp, Timestamp) {
-    let start = local_boundary(zone, date, Time::midnight()).unwrap_or(Timestamp::MIN);
-    let end = date
-        .tomorrow()
-        .ok()
-        .and_then(|next| local_boundary(zone, next, Time::midnight()))
-        .unwrap_or(Timestamp::MAX);
-    (start, end)
 }
 
 /// The weekly hours of `date` as real instants, in order.
