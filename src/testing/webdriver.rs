@@ -2,13 +2,16 @@
 //! driven through `chromedriver` over JSON/HTTP (reqwest), with methods named after
 //! what a person does on a page (`goto`, `click`, `fill`, `select`, `press_tab`).
 //!
-//! ```ignore
+//! ```no_run
+//! # use carebook::testing::webdriver::{Browser, BrowserOptions, require_chromium};
+//! # async fn example(base: &str) {
 //! let Some(paths) = require_chromium() else { return };   // loud skip, or a CI failure
-//! let browser = Browser::launch(BrowserOptions::desktop().paths(paths).base_url(&base)).await;
+//! let browser = Browser::launch(BrowserOptions::desktop().paths(paths).base_url(base)).await;
 //! browser.goto("/login").await;
 //! browser.fill("#f-email", "ada@example.com").await;
 //! browser.click("button[type=submit]").await;
 //! browser.wait_for(".flash").await;
+//! # }
 //! ```
 //!
 //! Each [`Browser`] is its own `chromedriver` on a free port with its own Chromium
