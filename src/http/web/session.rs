@@ -338,7 +338,7 @@ impl<T: DeserializeOwned> FromRequest<App> for CsrfForm<T> {
 
     async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
-        if !same_origin(&parts.headers) {
+        if !same_origin(&parts.headers, &app.settings.public_url) {
             return Err(WebError::Csrf);
         }
         let chrome = Chrome::from_request_parts(&mut parts, app).await?;
@@ -366,11 +366,16 @@ impl<T: DeserializeOwned> FromRequest<App> for CsrfForm<T> {
     }
 }
 
-/// A browser names the page a form came from in `Origin`; it must be this server.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// A browser names the page a form came from in `Origin`; it must be this server:
+/// the host the request was sent to, or the configured `public_url` (a proxy in
+/// front may rewrite `Host`).
+fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
+    if origin.trim_end_matches('/') == public_url.trim_end_matches('/') {
+        return true;
+    }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin_host = origin
         .split_once("://")
@@ -624,16 +629,30 @@ mod tests {
     fn a_form_from_another_origin_is_refused() {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("clinic.example"));
-        assert!(same_origin(&headers), "no Origin: a same-origin navigation");
+        let public = "https://book.clinic.example";
+        assert!(
+            same_origin(&headers, public),
+            "no Origin: a same-origin navigation"
+        );
         headers.insert(
             header::ORIGIN,
             HeaderValue::from_static("https://clinic.example"),
         );
-        assert!(same_origin(&headers));
+        assert!(same_origin(&headers, public));
+        headers.insert(header::ORIGIN, HeaderValue::from_static(public));
+        assert!(
+            same_origin(&headers, public),
+            "the public address behind a proxy"
+        );
         headers.insert(
             header::ORIGIN,
             HeaderValue::from_static("https://evil.example"),
         );
-        assert!(!same_origin(&headers));
+        assert!(!same_origin(&headers, public));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(
+            !same_origin(&headers, public),
+            "an opaque origin is not ours"
+        );
     }
 }
