@@ -105,8 +105,11 @@ pub struct Config {
     pub database: Option<String>,
     /// The server's process, to sample its memory.
     pub server_pid: Option<u32>,
-    /// Windows and bookings fall within this many days from tomorrow (7..=31).
+    /// Slots and search windows start within this many days from tomorrow (7..=31).
     pub days_ahead: i64,
+    /// Bookings take free slots within this many days from tomorrow (keep it within
+    /// the doctors' booking horizon: 60 days in the demo).
+    pub booking_days: i64,
     pub contested_clients: usize,
     pub contested_slots: usize,
     pub seed: u64,
@@ -126,6 +129,7 @@ impl Default for Config {
             database: None,
             server_pid: None,
             days_ahead: 28,
+            booking_days: 56,
             contested_clients: 64,
             contested_slots: 4,
             seed: 1,
@@ -235,6 +239,9 @@ pub async fn run(config: Config) -> Result<Report, String> {
     }
     if !(7..=31).contains(&config.days_ahead) {
         return Err("--days-ahead must be within 7..=31".into());
+    }
+    if !(1..=366).contains(&config.booking_days) {
+        return Err("--booking-days must be within 1..=366".into());
     }
     let target = Target::parse(&config.url).await?;
     let started_at = Timestamp::now();

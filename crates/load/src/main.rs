@@ -46,9 +46,13 @@ struct Args {
     /// The server's process id: sample its VmRSS every 100 ms.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Windows and bookings fall within this many days from tomorrow (7..=31).
+    /// Slots and search windows start within this many days from tomorrow (7..=31).
     #[arg(long, default_value_t = 28)]
     days_ahead: i64,
+    /// Bookings take free slots within this many days from tomorrow (within the
+    /// doctors' booking horizon: 60 days in the demo).
+    #[arg(long, default_value_t = 56)]
+    booking_days: i64,
     /// Clients racing in the contested scenario.
     #[arg(long, default_value_t = 64)]
     contested_clients: usize,
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         database: args.database,
         server_pid: args.server_pid,
         days_ahead: args.days_ahead,
+        booking_days: args.booking_days,
         contested_clients: args.contested_clients,
         contested_slots: args.contested_slots,
         seed: args.seed,

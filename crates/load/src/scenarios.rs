@@ -125,7 +125,7 @@ async fn free_slots(context: &Context) -> Result<Vec<Slot>, String> {
         &context.target,
         &context.doctors,
         context.tomorrow,
-        context.config.days_ahead,
+        context.config.booking_days,
     )
     .await
 }
@@ -258,85 +258,83 @@ async fn worker(
     seed: u64,
     duration: Duration,
 ) -> Done {
-    {
-        let deadline = Instant::now() + duration;
-        let mut rng = Rng::new(seed.wrapping_add(index as u64 * 7919 + 1));
-        let mut conn = Conn::new(&context.target);
-        let mut recorder = Recorder::default();
-        let mut hand = hand.into_iter();
-        let mut attempted = Vec::new();
-        let mut ran_out = false;
-        let patient = if context.patients.is_empty() {
-            None
-        } else {
-            Some(
-                context.patients[index % context.patients.len()]
-                    .token
-                    .clone(),
-            )
+    let deadline = Instant::now() + duration;
+    let mut rng = Rng::new(seed.wrapping_add(index as u64 * 7919 + 1));
+    let mut conn = Conn::new(&context.target);
+    let mut recorder = Recorder::default();
+    let mut hand = hand.into_iter();
+    let mut attempted = Vec::new();
+    let mut ran_out = false;
+    let patient = if context.patients.is_empty() {
+        None
+    } else {
+        Some(
+            context.patients[index % context.patients.len()]
+                .token
+                .clone(),
+        )
+    };
+    while Instant::now() < deadline {
+        let context = &*context;
+        let op = match scenario {
+            Scenario::Mixed => mixed_op(rng.below(100)),
+            Scenario::Hello => Op::Hello,
+            Scenario::Slots => Op::Slots,
+            Scenario::Search => Op::Search,
+            Scenario::Book | Scenario::Contested => Op::Book,
         };
-        while Instant::now() < deadline {
-            let context = &*context;
-            let op = match scenario {
-                Scenario::Mixed => mixed_op(rng.below(100)),
-                Scenario::Hello => Op::Hello,
-                Scenario::Slots => Op::Slots,
-                Scenario::Search => Op::Search,
-                Scenario::Book | Scenario::Contested => Op::Book,
-            };
-            match op {
-                Op::Hello => {
-                    timed(
-                        &mut conn,
-                        &mut recorder,
-                        Method::GET,
-                        "/healthz",
-                        None,
-                        None,
-                    )
-                    .await;
+        match op {
+            Op::Hello => {
+                timed(
+                    &mut conn,
+                    &mut recorder,
+                    Method::GET,
+                    "/healthz",
+                    None,
+                    None,
+                )
+                .await;
+            }
+            Op::Slots => {
+                let path = slots_path(context, &mut rng);
+                timed(&mut conn, &mut recorder, Method::GET, &path, None, None).await;
+            }
+            Op::Search => {
+                let path = search_path(context, &mut rng);
+                timed(&mut conn, &mut recorder, Method::GET, &path, None, None).await;
+            }
+            Op::Book => match hand.next() {
+                Some(booking) => {
+                    book(&mut conn, &mut recorder, context, &booking).await;
+                    attempted.push(booking);
                 }
-                Op::Slots => {
+                None if scenario == Scenario::Book => {
+                    ran_out = true;
+                    break;
+                }
+                None => {
+                    ran_out = true;
                     let path = slots_path(context, &mut rng);
                     timed(&mut conn, &mut recorder, Method::GET, &path, None, None).await;
                 }
-                Op::Search => {
-                    let path = search_path(context, &mut rng);
-                    timed(&mut conn, &mut recorder, Method::GET, &path, None, None).await;
-                }
-                Op::Book => match hand.next() {
-                    Some(booking) => {
-                        book(&mut conn, &mut recorder, context, &booking).await;
-                        attempted.push(booking);
-                    }
-                    None if scenario == Scenario::Book => {
-                        ran_out = true;
-                        break;
-                    }
-                    None => {
-                        ran_out = true;
-                        let path = slots_path(context, &mut rng);
-                        timed(&mut conn, &mut recorder, Method::GET, &path, None, None).await;
-                    }
-                },
-                Op::Mine => {
-                    timed(
-                        &mut conn,
-                        &mut recorder,
-                        Method::GET,
-                        "/api/v1/appointments?limit=20",
-                        patient.as_deref(),
-                        None,
-                    )
-                    .await;
-                }
+            },
+            Op::Mine => {
+                timed(
+                    &mut conn,
+                    &mut recorder,
+                    Method::GET,
+                    "/api/v1/appointments?limit=20",
+                    patient.as_deref(),
+                    None,
+                )
+                .await;
             }
         }
-        Done {
-            recorder,
-            attempted,
-            ran_out,
-        }
+    }
+    Done {
+        recorder,
+        attempted,
+        ran_out,
     }
 }
 

@@ -270,45 +270,61 @@ pub async fn busy_times(
     .await
 }
 
-/// Every doctor's free slots from `from` for `days` days (at most 31).
+/// Every doctor's free slots from `from` for `days` days, asked for in windows of
+/// at most 31 days (the API's limit).
 pub async fn free_slots(
     target: &Target,
     doctors: &[Doctor],
     from: Date,
     days: i64,
 ) -> Result<Vec<Slot>, String> {
-    let to = from
-        .checked_add(jiff::Span::new().days(days.clamp(1, 31) - 1))
-        .map_err(|e| e.to_string())?;
-    let work: Vec<(usize, String)> = doctors
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (i, d.id.clone()))
-        .collect();
-    let per_doctor = fan_out(target, 8, work, move |mut conn, (doctor, id)| async move {
-        let path = format!("/api/v1/doctors/{id}/slots?from={from}&to={to}");
-        let result = async {
-            let body = conn.get_json(&path, None).await?;
-            body["slots"]
-                .as_array()
-                .ok_or("slots: no list")?
-                .iter()
-                .map(|item| {
-                    let (start, start_s, end_s) = span_of(item)?;
-                    Ok(Slot {
-                        doctor,
-                        start,
-                        start_s,
-                        end_s,
-                    })
-                })
-                .collect::<Result<Vec<_>, String>>()
+    let mut work: Vec<(usize, String, Date, Date)> = Vec::new();
+    let mut offset = 0;
+    while offset < days {
+        let length = (days - offset).min(31);
+        let day = |n: i64| {
+            from.checked_add(jiff::Span::new().days(n))
+                .map_err(|e| e.to_string())
+        };
+        let (first, last) = (day(offset)?, day(offset + length - 1)?);
+        for (i, doctor) in doctors.iter().enumerate() {
+            work.push((i, doctor.id.clone(), first, last));
         }
-        .await;
-        (conn, result)
-    })
+        offset += length;
+    }
+    let per_request = fan_out(
+        target,
+        8,
+        work,
+        move |mut conn, (doctor, id, first, last)| async move {
+            let path = format!("/api/v1/doctors/{id}/slots?from={first}&to={last}");
+            let result = async {
+                let body = conn.get_json(&path, None).await?;
+                body["slots"]
+                    .as_array()
+                    .ok_or("slots: no list")?
+                    .iter()
+                    .map(|item| {
+                        let (start, start_s, end_s) = span_of(item)?;
+                        Ok(Slot {
+                            doctor,
+                            start,
+                            start_s,
+                            end_s,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            }
+            .await;
+            (conn, result)
+        },
+    )
     .await?;
-    Ok(per_doctor.into_iter().flatten().collect())
+    let mut slots: Vec<Slot> = per_request.into_iter().flatten().collect();
+    // A slot on the edge of two windows could be listed twice.
+    slots.sort_by_key(|s| (s.doctor, s.start_s));
+    slots.dedup_by(|a, b| a.doctor == b.doctor && a.start_s == b.start_s);
+    Ok(slots)
 }
 
 fn overlaps(busy: &[(i64, i64)], start: i64, end: i64) -> bool {

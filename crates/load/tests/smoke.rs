@@ -46,7 +46,10 @@ async fn every_scenario_runs_against_the_small_demo() {
     let _ = server.await;
     let _ = std::fs::remove_dir_all(&mail);
 
-    assert_eq!((report.doctors, report.specialties, report.patients), (20, 8, 12));
+    assert_eq!(
+        (report.doctors, report.specialties, report.patients),
+        (20, 8, 12)
+    );
     let ran: Vec<Scenario> = report.runs.iter().map(|r| r.scenario).collect();
     assert_eq!(ran, Scenario::ALL.to_vec());
     for run in &report.runs {
@@ -59,7 +62,11 @@ async fn every_scenario_runs_against_the_small_demo() {
             "{name}: {l:?}"
         );
         assert!(l.max_us < 30_000_000, "{name}: {l:?}");
-        assert!(run.seconds >= 0.9 && run.seconds < 30.0, "{name}: {}", run.seconds);
+        assert!(
+            run.seconds >= 0.9 && run.seconds < 30.0,
+            "{name}: {}",
+            run.seconds
+        );
         assert!(run.ok_per_second > 0.0);
         let memory = run.memory.expect("our own process is sampled");
         assert!(memory.peak_rss_kib > 0 && memory.hwm_kib > 0);
@@ -75,7 +82,10 @@ async fn every_scenario_runs_against_the_small_demo() {
             assert!(c.clean());
         } else {
             assert_eq!(run.connections, 4);
-            assert_eq!(run.conflicts, 0, "{name}: distinct free slots only: {run:?}");
+            assert_eq!(
+                run.conflicts, 0,
+                "{name}: distinct free slots only: {run:?}"
+            );
         }
         if matches!(run.scenario, Scenario::Book | Scenario::Mixed) {
             assert!(run.prepared_bookings.unwrap_or(0) > 0, "{name}: {run:?}");
@@ -92,7 +102,11 @@ async fn every_scenario_runs_against_the_small_demo() {
 
 #[tokio::test]
 async fn a_target_off_this_machine_is_refused() {
-    for url in ["http://10.0.0.1:8080", "http://192.168.1.10", "http://8.8.8.8:80"] {
+    for url in [
+        "http://10.0.0.1:8080",
+        "http://192.168.1.10",
+        "http://8.8.8.8:80",
+    ] {
         let config = Config {
             url: url.into(),
             ..Config::default()
