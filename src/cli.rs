@@ -39,8 +39,9 @@ enum Command {
     Serve(ServeArgs),
     /// Create or update the database schema, then exit.
     Migrate(DatabaseArg),
-    /// Load the demo clinic into an empty database, then exit.
-    Demo(DatabaseArg),
+    /// Load the demo clinic into an empty database, then exit (`--scale large`: the
+    /// benchmark clinic).
+    Demo(DemoArgs),
     /// Check that the database is reachable and its schema current.
     Check(DatabaseArg),
     /// Manage accounts from the command line.
@@ -92,6 +93,35 @@ struct CopyArgs {
     /// Delete everything the target already holds before copying.
     #[arg(long)]
     force: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// small: 20 doctors, 50 patients, a few hundred appointments (with reminders).
+    /// large: 1,000 doctors in 40 specialties, 100,000 patients and 1,000,000
+    /// appointments over four months back and two ahead, for benchmarks.
+    #[arg(long, value_enum, default_value_t = DemoScale::Small)]
+    scale: DemoScale,
+    /// The large clinic's seed: the same seed (and day) gives the same clinic.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Instead of the large scale's 1,000 doctors.
+    #[arg(long)]
+    doctors: Option<usize>,
+    /// Instead of the large scale's 100,000 patients.
+    #[arg(long)]
+    patients: Option<usize>,
+    /// Instead of the large scale's 1,000,000 appointments.
+    #[arg(long)]
+    appointments: Option<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DemoScale {
+    Small,
+    Large,
 }
 
 #[derive(Args, Default)]
@@ -169,10 +199,23 @@ pub fn run() -> ExitCode {
                 override_database(&mut settings, &database);
                 check(&settings).await
             }
-            Command::Demo(database) => {
-                override_database(&mut settings, &database);
+            Command::Demo(args) => {
+                override_database(&mut settings, &args.database);
+                if args.scale == DemoScale::Small {
+                    if args.seed.is_some()
+                        || args.doctors.is_some()
+                        || args.patients.is_some()
+                        || args.appointments.is_some()
+                    {
+                        return Err("--seed, --doctors, --patients and --appointments \
+                                    apply to --scale large"
+                            .into());
+                    }
+                    let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
+                    return load_demo(&app).await;
+                }
                 let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
-                load_demo(&app).await
+                load_large(&app, &args).await
             }
             Command::Admin {
                 command:
@@ -405,6 +448,49 @@ async fn load_demo(app: &App) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+async fn load_large(app: &App, args: &DemoArgs) -> Result<(), String> {
+    use crate::demo::large;
+    let defaults = large::Scale::LARGE;
+    let scale = large::Scale {
+        doctors: args.doctors.unwrap_or(defaults.doctors),
+        patients: args.patients.unwrap_or(defaults.patients),
+        appointments: args.appointments.unwrap_or(defaults.appointments),
+        ..defaults
+    };
+    if scale.doctors == 0 || scale.patients == 0 {
+        return Err("the large clinic needs at least one doctor and one patient".into());
+    }
+    let seed = args.seed.unwrap_or(large::DEFAULT_SEED);
+    let mut progress = large::Progress::new(std::io::stderr().is_terminal());
+    match large::load(app, &scale, seed, &mut progress)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        large::Outcome::AlreadyHasData => Err(format!(
+            "{} already holds data; the large clinic loads only into an empty database",
+            crate::store::redact_url(&app.settings.database_url)
+        )),
+        large::Outcome::Loaded(summary) => {
+            println!(
+                "loaded the large clinic (seed {seed}) in {:.1} s: {} specialties, {} doctors \
+                 ({} periods of time off), {} patients, {} appointments ({} live, {} history \
+                 events, {} claims)",
+                summary.elapsed.as_secs_f64(),
+                summary.specialties,
+                summary.doctors,
+                summary.time_off,
+                summary.patients,
+                summary.appointments,
+                summary.live,
+                summary.events,
+                summary.claims
+            );
+            println!("{}", large::logins(&scale));
+            Ok(())
+        }
+    }
 }
 
 fn read_password(from_stdin: bool) -> Result<String, String> {

@@ -3,6 +3,8 @@
 //! three weeks in every status. Deterministic, so screenshots and walk-throughs
 //! stay comparable.
 
+pub mod large;
+
 use std::collections::HashSet;
 
 use carebook_domain::schedule::{BookingRules, ScheduleInput, WeeklyIntervalInput};
