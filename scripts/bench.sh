@@ -58,6 +58,10 @@ fi
 
 load_args=(--scenarios "$SCENARIOS" --connections "$CONNECTIONS" --duration "$DURATION"
   --patients-from-demo "$PATIENTS")
+# The large clinic's patients are patient000001.. (six digits).
+if [ -z "${PATIENT_EMAIL:-}" ] && [ "${SCALE:-}" = "large" ]; then
+  PATIENT_EMAIL='patient{n:06}@demo.carebook.test'
+fi
 [ -n "${PATIENT_EMAIL:-}" ] && load_args+=(--patient-email "$PATIENT_EMAIL")
 [ -n "${PASSWORD:-}" ] && load_args+=(--password "$PASSWORD")
 
