@@ -14,6 +14,10 @@ pub struct Settings {
     pub database_url: String,
     /// PostgreSQL only: connections (and store threads) per instance.
     pub database_pool_size: usize,
+    /// How long a doctor's availability held in memory is trusted before it is read
+    /// again (changes arrive sooner: this bounds what a missed one could cost);
+    /// 0 turns the in-memory availability off.
+    pub availability_cache_seconds: u64,
     /// IANA zone of the clinic: the default zone of new doctors' schedules.
     pub clinic_time_zone: String,
     pub clinic_name: String,
@@ -232,6 +236,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://carebook.db".into(),
             database_pool_size: 8,
+            availability_cache_seconds: 60,
             clinic_time_zone: "Europe/Berlin".into(),
             clinic_name: "carebook clinic".into(),
             session_ttl_hours: 24,
@@ -325,6 +330,7 @@ impl Settings {
                 self.login_max_failures_per_client = parse(name, value)?
             }
             "login_window_minutes" => self.login_window_minutes = parse(name, value)?,
+            "availability_cache_seconds" => self.availability_cache_seconds = parse(name, value)?,
             "cookie_secure" => self.cookie_secure = parse(name, value)?,
             "hsts_max_age_seconds" => self.hsts_max_age_seconds = parse(name, value)?,
             "trust_forwarded_for" => self.trust_forwarded_for = parse(name, value)?,
@@ -398,6 +404,9 @@ impl Settings {
         }
         if !(1..=256).contains(&self.database_pool_size) {
             return invalid("database_pool_size", "must be between 1 and 256");
+        }
+        if self.availability_cache_seconds > 24 * 3600 {
+            return invalid("availability_cache_seconds", "must be at most 86400");
         }
         if !(1..=300).contains(&self.header_timeout_seconds) {
             return invalid("header_timeout_seconds", "must be between 1 and 300");

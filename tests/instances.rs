@@ -99,6 +99,46 @@ async fn token(client: &reqwest::Client, base: &str, email: &str, password: &str
 
 const PASSWORD: &str = "a long enough secret";
 
+/// The starts of a doctor's free slots over the default window, as one instance says.
+async fn slot_starts(
+    client: &reqwest::Client,
+    base: &str,
+    doctor_id: &str,
+) -> Vec<jiff::Timestamp> {
+    let (status, body) = call(
+        client,
+        reqwest::Method::GET,
+        format!("{base}/api/v1/doctors/{doctor_id}/slots"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Waits (up to 5 s) until `condition` holds: what one instance commits reaches the
+/// other over LISTEN/NOTIFY within milliseconds, not at once.
+async fn until<F, Fut>(condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance did not follow within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_over_one_postgres_behave_as_one_system() {
     let Some(database) = fresh_database(Backend::Postgres) else {
@@ -179,6 +219,14 @@ async fn two_instances_over_one_postgres_behave_as_one_system() {
         .as_str()
         .expect("a free slot")
         .to_owned();
+    // B reads them too, so that both instances now hold the doctor's availability
+    // in memory.
+    let first_start: jiff::Timestamp = start.parse().unwrap();
+    assert!(
+        slot_starts(&client, &b_base, &doctor_id)
+            .await
+            .contains(&first_start)
+    );
 
     // 100 patients, registered and logged in half on each instance.
     let mut patients = Vec::new();
@@ -243,6 +291,33 @@ async fn two_instances_over_one_postgres_behave_as_one_system() {
     )
     .await;
     assert_eq!(live["items"].as_array().unwrap().len(), 1, "{live}");
+
+    // Both instances' copies follow the booking, wherever it was made; then a day
+    // off taken on A disappears from B's slots.
+    for base in [&a_base, &b_base] {
+        until(|| async {
+            !slot_starts(&client, base, &doctor_id)
+                .await
+                .contains(&first_start)
+        })
+        .await;
+    }
+    let day_after = first_start + jiff::SignedDuration::from_hours(24);
+    let (status, body) = call(
+        &client,
+        post.clone(),
+        format!("{a_base}/api/v1/doctors/{doctor_id}/time-off"),
+        Some(&doctor_token),
+        Some(json!({ "start": day_after.to_string(), "end": (day_after + jiff::SignedDuration::from_hours(2)).to_string() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    until(|| async {
+        !slot_starts(&client, &b_base, &doctor_id)
+            .await
+            .contains(&day_after)
+    })
+    .await;
 
     // An event raised on A reaches a live subscriber on B.
     let winner_token = patients[winner].1.clone();

@@ -4,14 +4,16 @@
 //! a loud note when PostgreSQL is unreachable, a failure under `CI=true`).
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use carebook::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentStatus,
-    AuditFilter, Conflict, Cursor, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DoctorFilter,
-    DoctorRecord, Fee, Interval, LoginAttempt, LoginKey, NewAuditEntry, PageRequest, Role,
-    SessionRecord, Specialty, SpecialtyId, Store, StoreError, TimeOffId, TimeOffRecord, UserFilter,
-    UserId, UserRecord, UserStatus,
+    AuditFilter, AvailabilityChange, BusyChange, CommittedChanges, Conflict, Cursor,
+    DeliveryOutcome, DeliveryRecord, DeliveryStatus, DoctorFilter, DoctorRecord, Fee, Interval,
+    LoginAttempt, LoginKey, NewAuditEntry, PageRequest, Role, SessionRecord, Specialty,
+    SpecialtyId, Store, StoreError, TimeOffId, TimeOffRecord, UserFilter, UserId, UserRecord,
+    UserStatus,
 };
 use carebook::testing::{Backend, open_store};
 use carebook_domain::policy::AppointmentScope;
@@ -267,7 +269,85 @@ contract! {
             .await
             .unwrap();
         assert_eq!(busy.len(), 1);
-        assert_eq!(busy[0].start, at("2026-03-02T09:00:00Z"));
+        assert_eq!(busy[0].slot.start, at("2026-03-02T09:00:00Z"));
+        assert_eq!(busy[0].appointment_id.as_str(), "a1");
+    }
+
+    #[test]
+    async fn every_committed_change_of_a_doctor_is_reported_once_under_its_next_version(store: Store, url: String) {
+        seed(&store).await;
+        let seen = Arc::new(Mutex::new(Vec::<CommittedChanges>::new()));
+        let sink = seen.clone();
+        store.observe(Arc::new(move |changes| sink.lock().unwrap().push(changes.clone())));
+        let doc1 = UserId::new("doc1");
+        let version = || {
+            let (store, doc1) = (store.clone(), doc1.clone());
+            async move { store.read(move |tx| tx.availability_version(&doc1)).await.unwrap().unwrap() }
+        };
+        let v0 = version().await;
+        let first = appointment("a1", "doc1", "pat1", "2026-03-02T09:00:00Z", 30);
+        let second = appointment("a2", "doc1", "pat2", "2026-03-02T10:00:00Z", 30);
+
+        insert(&store, first.clone()).await.unwrap();
+        // Two changes in one transaction: one version.
+        let (mut cancelled, added) = (first.clone(), second.clone());
+        cancelled.status = AppointmentStatus::Cancelled;
+        store
+            .write(move |tx| {
+                tx.update_appointment(&cancelled)?;
+                tx.insert_appointment(&added)
+            })
+            .await
+            .unwrap();
+        // A refused write changes nothing and reports nothing.
+        let clash = insert(&store, appointment("a3", "doc1", "pat1", "2026-03-02T10:00:00Z", 30)).await;
+        assert_eq!(clash, Err(StoreError::Conflict(Conflict::DoctorSlotTaken)));
+        assert_eq!(version().await, v0 + 2);
+        // Time off and the doctor's account: reload; a patient's account: nothing.
+        let time_off = TimeOffRecord {
+            id: TimeOffId::new("off1"),
+            doctor_id: doc1.clone(),
+            period: Interval::new(at("2026-03-05T00:00:00Z"), at("2026-03-06T00:00:00Z")).unwrap(),
+            reason: None,
+            created_at: at("2026-03-01T00:00:00Z"),
+        };
+        store.write(move |tx| tx.insert_time_off(&time_off)).await.unwrap();
+        store
+            .write(|tx| {
+                tx.update_user(&named("doc1", "Dr One", Role::Doctor))?;
+                tx.update_user(&named("pat1", "Pat One", Role::Patient))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.write(|tx| tx.begin_availability_change(&UserId::new("nobody"))).await.unwrap(),
+            None
+        );
+        let window = first.slot;
+        store.read(move |tx| tx.busy_slots(&UserId::new("doc1"), window)).await.unwrap();
+
+        let change = |version, appointments| CommittedChanges {
+            everything: false,
+            doctors: vec![AvailabilityChange {
+                doctor_id: UserId::new("doc1"),
+                version,
+                appointments,
+            }],
+        };
+        let busy = |record: &AppointmentRecord, live: bool| BusyChange {
+            appointment_id: record.id.clone(),
+            slot: live.then_some(record.slot),
+        };
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                change(v0 + 1, Some(vec![busy(&first, true)])),
+                change(v0 + 2, Some(vec![busy(&first, false), busy(&second, true)])),
+                change(v0 + 3, None),
+                change(v0 + 4, None),
+            ]
+        );
+        assert_eq!(version().await, v0 + 4);
     }
 
     #[test(flavor = "multi_thread", worker_threads = 4)]
@@ -1384,20 +1464,27 @@ mod postgres_only {
             .await
             .unwrap();
 
-        // The listener reconnects on its own; notify until it hears again.
+        // The listener reconnects on its own, says that it may have missed
+        // notifications, then hears again; notify until it does.
         let heard = async {
+            let mut gap = false;
             loop {
                 store.notify("carebook_events", "after").await.unwrap();
                 if let Ok(Some(payload)) =
                     tokio::time::timeout(Duration::from_millis(300), events.recv()).await
                 {
-                    return payload;
+                    if payload == carebook::store::postgres::LISTEN_GAP {
+                        gap = true;
+                        continue;
+                    }
+                    return (gap, payload);
                 }
             }
         };
-        let payload = tokio::time::timeout(Duration::from_secs(20), heard)
+        let (gap, payload) = tokio::time::timeout(Duration::from_secs(20), heard)
             .await
             .unwrap();
+        assert!(gap, "the reconnection is announced before what follows");
         assert_eq!(payload, "after");
         drop(store);
     }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::doctors::{busy_intervals, parse_instant};
 use super::notices::AppointmentChange;
-use super::{App, AppError, Event, Page, PageParams, audit, new_id, paginate};
+use super::{App, AppError, AvailabilityCache, Event, Page, PageParams, audit, new_id, paginate};
 use crate::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentView, Cursor,
     DoctorRecord, Interval, Tx, UserId,
@@ -48,6 +48,32 @@ const CHECK_MARGIN_HOURS: i64 = 24;
 fn around(start: Timestamp) -> Interval {
     let margin = SignedDuration::from_hours(CHECK_MARGIN_HOURS);
     Interval::new(start - margin, start + margin).expect("a non-empty margin")
+}
+
+/// The doctor and their busy time around `start`, as committed, once this
+/// transaction holds the doctor's availability (so that nothing changes it before
+/// the commit): from memory when the copy held is of exactly the version the
+/// transaction builds on, otherwise from the database. `None`: no such doctor.
+fn doctor_around(
+    tx: &mut dyn Tx,
+    held: &AvailabilityCache,
+    doctor_id: &UserId,
+    start: Timestamp,
+) -> Result<Option<(DoctorRecord, Vec<Interval>)>, AppError> {
+    let Some(version) = tx.begin_availability_change(doctor_id)? else {
+        return Ok(None);
+    };
+    let window = around(start);
+    if let Some(copy) = held.at_version(doctor_id, version)
+        && copy.covers(window)
+    {
+        return Ok(Some((copy.doctor.clone(), copy.busy_in(window))));
+    }
+    let Some(doctor) = tx.find_doctor(doctor_id)? else {
+        return Ok(None);
+    };
+    let busy = busy_intervals(tx, doctor_id, window)?;
+    Ok(Some((doctor, busy)))
 }
 
 /// Loads an appointment the actor may see; one they may not see is "not found".
@@ -161,6 +187,7 @@ impl App {
         let now = self.now();
         let id = AppointmentId::new(new_id("apt"));
         let notifier = self.notifier.clone();
+        let held = self.availability.clone();
         let changed = self
             .store
             .write(move |tx| {
@@ -168,13 +195,11 @@ impl App {
                     .find_user(&patient_id)?
                     .filter(|p| p.role == Role::Patient && p.status == UserStatus::Active)
                     .ok_or_else(|| AppError::invalid("patient_id", "is not an active patient"))?;
-                let doctor = tx
-                    .find_doctor(&doctor_id)?
-                    .filter(|d| d.status == UserStatus::Active)
+                let (doctor, busy) = doctor_around(tx, &held, &doctor_id, start)?
+                    .filter(|(d, _)| d.status == UserStatus::Active)
                     .ok_or_else(|| {
                         AppError::invalid("doctor_id", "is not a doctor who takes bookings")
                     })?;
-                let busy = busy_intervals(tx, &doctor_id, around(start))?;
                 let slot = doctor.schedule.check_bookable(start, &busy, now)?;
                 let record = AppointmentRecord {
                     id,
@@ -294,18 +319,17 @@ impl App {
         let actor = actor.clone();
         let now = self.now();
         let notifier = self.notifier.clone();
+        let held = self.availability.clone();
         let changed = self
             .store
             .write(move |tx| {
                 let mut view = visible_appointment(tx, &actor, &id)?;
                 let before = view.record.clone();
-                let doctor = tx
-                    .find_doctor(&before.doctor_id)?
+                let (doctor, mut busy) = doctor_around(tx, &held, &before.doctor_id, start)?
                     .ok_or(AppError::NotFound("doctor"))?;
                 let facts = facts_of(&before, &doctor);
                 let status = plan_transition(&actor, Transition::Reschedule, &facts, now)?;
                 // The appointment's own slot does not block its move.
-                let mut busy = busy_intervals(tx, &before.doctor_id, around(start))?;
                 if let Some(own) = busy.iter().position(|b| *b == before.slot) {
                     busy.swap_remove(own);
                 }

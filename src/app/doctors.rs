@@ -153,39 +153,8 @@ pub(crate) fn busy_intervals(
         .into_iter()
         .map(|t| t.period)
         .collect();
-    busy.extend(tx.busy_slots(doctor, window)?);
+    busy.extend(tx.busy_slots(doctor, window)?.into_iter().map(|b| b.slot));
     Ok(busy)
-}
-
-/// The first free slot at or after `from`, searched a week at a time up to the horizon.
-fn next_free_slot(
-    tx: &mut dyn Tx,
-    doctor: &DoctorRecord,
-    from: Timestamp,
-    until: Option<Timestamp>,
-    now: Timestamp,
-) -> StoreResult<Option<Interval>> {
-    let bookable = doctor.schedule.bookable_window(now);
-    let mut start = from.max(bookable.start);
-    // The horizon bounds slot starts; one slot length past it covers the last slot.
-    let limit = until.unwrap_or(bookable.end + doctor.schedule.slot_length());
-    while start < limit {
-        let end = (start + SignedDuration::from_hours(24 * 7)).min(limit);
-        let Some(window) = Interval::new(start, end) else {
-            break;
-        };
-        let busy = busy_intervals(tx, &doctor.user_id, window)?;
-        if let Some(slot) = doctor
-            .schedule
-            .free_slots(window, &busy, now)
-            .into_iter()
-            .next()
-        {
-            return Ok(Some(slot));
-        }
-        start = end;
-    }
-    Ok(None)
 }
 
 fn is_visible(doctor: &DoctorRecord, actor: Option<&Actor>) -> bool {
@@ -259,80 +228,82 @@ impl App {
         };
         let q = parse_text("q", search.q.as_deref(), 200)?;
         let staff = actor.is_some_and(|a| a.role.is_staff());
-        let wanted = request.limit as usize;
-        let rows = {
-            let request = request.clone();
-            self.store
-                .read(move |tx| {
-                    let specialty_id = match &search.specialty {
-                        Some(s) => match tx.find_specialty(s.trim())? {
-                            Some(found) => Some(found.id),
-                            None => {
-                                return Err(AppError::invalid(
-                                    "specialty",
-                                    "is not a known specialty id or slug",
-                                ));
-                            }
-                        },
-                        None => None,
-                    };
-                    let filter = DoctorFilter {
-                        q,
-                        specialty_id,
-                        only_active: !staff,
-                    };
-                    let all_specialties = tx.list_specialties()?;
-                    let mut found = Vec::new();
-                    let mut cursor = request.after.clone();
-                    // With an availability filter a page of doctors may hold few matches;
-                    // keep reading pages until this page is full or doctors run out.
-                    loop {
-                        let batch_request = crate::store::PageRequest {
-                            limit: request.limit.max(50),
-                            after: cursor.clone(),
-                        };
-                        let batch = tx.list_doctors(&filter, &batch_request)?;
-                        let exhausted = batch.len() < batch_request.limit as usize;
-                        for doctor in batch {
-                            cursor = Some(Cursor {
-                                key: doctor.name.clone(),
-                                id: doctor.user_id.to_string(),
-                            });
-                            let next = match availability {
-                                Some(window) => {
-                                    let slot = next_free_slot(
-                                        tx,
-                                        &doctor,
-                                        window.start,
-                                        Some(window.end),
-                                        now,
-                                    )?;
-                                    if slot.is_none() {
-                                        continue;
-                                    }
-                                    slot
-                                }
-                                None if doctor.status == UserStatus::Active => {
-                                    next_free_slot(tx, &doctor, now, None, now)?
-                                }
-                                None => None,
-                            };
-                            found.push(DoctorProfile {
-                                specialties: specialties_of(&all_specialties, &doctor),
-                                doctor,
-                                next_free_slot: next,
-                            });
-                            if found.len() == wanted {
-                                return Ok(found);
-                            }
+        let (specialty_id, all_specialties) = self
+            .store
+            .read(move |tx| {
+                let specialty_id = match &search.specialty {
+                    Some(s) => match tx.find_specialty(s.trim())? {
+                        Some(found) => Some(found.id),
+                        None => {
+                            return Err(AppError::invalid(
+                                "specialty",
+                                "is not a known specialty id or slug",
+                            ));
                         }
-                        if exhausted {
-                            return Ok(found);
+                    },
+                    None => None,
+                };
+                Ok((specialty_id, tx.list_specialties()?))
+            })
+            .await?;
+        let filter = DoctorFilter {
+            q,
+            specialty_id,
+            only_active: !staff,
+        };
+        let wanted = request.limit as usize;
+        let mut rows = Vec::new();
+        let mut cursor = request.after.clone();
+        // With an availability filter a page of doctors may hold few matches; keep
+        // reading pages until this page is full or doctors run out.
+        'pages: loop {
+            let batch_request = crate::store::PageRequest {
+                limit: request.limit.max(50),
+                after: cursor.clone(),
+            };
+            let batch = {
+                let (filter, batch_request) = (filter.clone(), batch_request.clone());
+                self.store
+                    .read(move |tx| Ok::<_, AppError>(tx.list_doctors(&filter, &batch_request)?))
+                    .await?
+            };
+            let exhausted = batch.len() < batch_request.limit as usize;
+            for doctor in batch {
+                cursor = Some(Cursor {
+                    key: doctor.name.clone(),
+                    id: doctor.user_id.to_string(),
+                });
+                let next = match availability {
+                    Some(window) => {
+                        let held = self
+                            .doctor_availability(&doctor.user_id, Some(window))
+                            .await?;
+                        match held
+                            .and_then(|h| h.next_free_slot(window.start, Some(window.end), now))
+                        {
+                            Some(slot) => Some(slot),
+                            None => continue,
                         }
                     }
-                })
-                .await?
-        };
+                    None if doctor.status == UserStatus::Active => self
+                        .doctor_availability(&doctor.user_id, None)
+                        .await?
+                        .and_then(|h| h.next_free_slot(now, None, now)),
+                    None => None,
+                };
+                rows.push(DoctorProfile {
+                    specialties: specialties_of(&all_specialties, &doctor),
+                    doctor,
+                    next_free_slot: next,
+                });
+                if rows.len() == wanted {
+                    break 'pages;
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
         Ok(paginate(rows, &request, |p| Cursor {
             key: p.doctor.name.clone(),
             id: p.doctor.user_id.to_string(),
@@ -344,26 +315,23 @@ impl App {
         actor: Option<&Actor>,
         id: UserId,
     ) -> Result<DoctorProfile, AppError> {
-        let actor = actor.cloned();
         let now = self.now();
-        self.store
-            .read(move |tx| {
-                let doctor = tx
-                    .find_doctor(&id)?
-                    .filter(|d| is_visible(d, actor.as_ref()))
-                    .ok_or(AppError::NotFound("doctor"))?;
-                let next = if doctor.status == UserStatus::Active {
-                    next_free_slot(tx, &doctor, now, None, now)?
-                } else {
-                    None
-                };
-                Ok(DoctorProfile {
-                    specialties: specialties_of(&tx.list_specialties()?, &doctor),
-                    doctor,
-                    next_free_slot: next,
-                })
-            })
-            .await
+        let held = self
+            .doctor_availability(&id, None)
+            .await?
+            .filter(|held| is_visible(&held.doctor, actor))
+            .ok_or(AppError::NotFound("doctor"))?;
+        let next = if held.doctor.status == UserStatus::Active {
+            held.next_free_slot(now, None, now)
+        } else {
+            None
+        };
+        let all_specialties = self.list_specialties().await?;
+        Ok(DoctorProfile {
+            specialties: specialties_of(&all_specialties, &held.doctor),
+            doctor: held.doctor.clone(),
+            next_free_slot: next,
+        })
     }
 
     pub async fn update_doctor(
@@ -627,33 +595,30 @@ impl App {
         to: Option<String>,
     ) -> Result<(String, Vec<Interval>), AppError> {
         let now = self.now();
-        let actor = actor.cloned();
-        self.store
-            .read(move |tx| {
-                let doctor = tx
-                    .find_doctor(&id)?
-                    .filter(|d| is_visible(d, actor.as_ref()))
-                    .ok_or(AppError::NotFound("doctor"))?;
-                let zone = doctor
-                    .schedule
-                    .time_zone
-                    .iana_name()
-                    .unwrap_or("UTC")
-                    .to_owned();
-                let window = parse_window(
-                    from.as_deref(),
-                    to.as_deref(),
-                    &doctor.schedule.time_zone,
-                    now,
-                    7,
-                )?;
-                if doctor.status != UserStatus::Active {
-                    return Ok((zone, Vec::new()));
-                }
-                let busy = busy_intervals(tx, &id, window)?;
-                Ok((zone, doctor.schedule.free_slots(window, &busy, now)))
-            })
-            .await
+        let not_found = || AppError::NotFound("doctor");
+        let held = self
+            .doctor_availability(&id, None)
+            .await?
+            .filter(|held| is_visible(&held.doctor, actor))
+            .ok_or_else(not_found)?;
+        let schedule = &held.doctor.schedule;
+        let zone = schedule.time_zone.iana_name().unwrap_or("UTC").to_owned();
+        let window = parse_window(from.as_deref(), to.as_deref(), &schedule.time_zone, now, 7)?;
+        if held.doctor.status != UserStatus::Active {
+            return Ok((zone, Vec::new()));
+        }
+        let held = if held.covers(window) {
+            held
+        } else {
+            self.doctor_availability(&id, Some(window))
+                .await?
+                .ok_or_else(not_found)?
+        };
+        let slots = held
+            .doctor
+            .schedule
+            .free_slots(window, &held.busy_in(window), now);
+        Ok((zone, slots))
     }
 }
 

@@ -33,6 +33,9 @@ pub(crate) fn hear_other_instances(store: &Store, bus: &EventBus) {
     let bus = bus.clone();
     runtime.spawn(async move {
         while let Some(payload) = payloads.recv().await {
+            if payload == crate::store::postgres::LISTEN_GAP {
+                continue;
+            }
             match serde_json::from_str::<Event>(&payload) {
                 Ok(event) => bus.deliver(event),
                 Err(_) => tracing::warn!("ignored an event this version does not understand"),

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod appointments;
+mod availability;
 mod doctors;
 mod error;
 mod events;
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 pub use accounts::*;
 pub use appointments::*;
+pub use availability::{AvailabilityCache, DoctorAvailability};
 pub use doctors::*;
 pub use error::{AppError, ConflictKind};
 pub use events::{Delivery, Event, EventBus, Subscription};
@@ -74,6 +76,8 @@ pub struct App {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub events: EventBus,
+    /// Doctors' availability held in memory (see [`availability`]).
+    pub availability: Arc<AvailabilityCache>,
     clock: Arc<dyn Clock>,
     notifier: Arc<Notifier>,
     /// Rung after a commit that wrote to the outbox, so this instance's worker
@@ -95,10 +99,15 @@ impl App {
             Templates::load(None).expect("the built-in templates compile")
         });
         let notifier = Arc::new(Notifier::new(&settings, Arc::new(templates)));
+        let availability = Arc::new(AvailabilityCache::new(std::time::Duration::from_secs(
+            settings.availability_cache_seconds,
+        )));
+        availability::follow_commits(&store, &availability);
         App {
             store,
             settings: Arc::new(settings),
             events,
+            availability,
             clock,
             notifier,
             outbox_bell: Arc::new(tokio::sync::Notify::new()),

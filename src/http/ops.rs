@@ -79,6 +79,19 @@ async fn outbox_metrics(app: &App) -> String {
     out
 }
 
+/// What the in-memory availability holds: doctors and their live appointments.
+fn availability_metrics(app: &App) -> String {
+    let (doctors, appointments) = app.availability.size();
+    format!(
+        "# HELP carebook_availability_doctors Doctors whose availability is held in memory.\n\
+         # TYPE carebook_availability_doctors gauge\n\
+         carebook_availability_doctors {doctors}\n\
+         # HELP carebook_availability_appointments Live appointments held in memory.\n\
+         # TYPE carebook_availability_appointments gauge\n\
+         carebook_availability_appointments {appointments}\n"
+    )
+}
+
 pub fn router(openapi: Arc<utoipa::openapi::OpenApi>, metrics: Arc<Metrics>) -> Router<App> {
     let document = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".to_owned()));
     let docs = Arc::new(docs_page(&openapi));
@@ -90,6 +103,7 @@ pub fn router(openapi: Arc<utoipa::openapi::OpenApi>, metrics: Arc<Metrics>) -> 
             get(move |State(app): State<App>| async move {
                 let mut text = metrics.render();
                 text.push_str(&outbox_metrics(&app).await);
+                text.push_str(&availability_metrics(&app));
                 (
                     [(
                         header::CONTENT_TYPE,

@@ -9,6 +9,7 @@
 //! PostgreSQL ([`postgres`]), `sqlite://PATH`, `sqlite:PATH` or a bare path is
 //! SQLite ([`sqlite`]).
 
+pub mod changes;
 mod model;
 mod notifications;
 pub mod postgres;
@@ -19,6 +20,10 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+pub use changes::{
+    AVAILABILITY_CHANNEL, AvailabilityChange, BusyChange, CommitObserver, CommittedChanges,
+};
+pub(crate) use changes::{ChangeLog, Observers};
 pub use model::*;
 pub use notifications::*;
 
@@ -111,8 +116,17 @@ pub trait Tx: NotificationTx {
         filter: &AppointmentFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<AppointmentView>>;
-    /// Slots of the doctor's live appointments that overlap `window`.
-    fn busy_slots(&mut self, doctor: &UserId, window: Interval) -> StoreResult<Vec<Interval>>;
+    /// The doctor's live appointments that overlap `window`, soonest first.
+    fn busy_slots(&mut self, doctor: &UserId, window: Interval) -> StoreResult<Vec<BusySlot>>;
+    /// Starts changing `doctor`'s availability in this transaction: bumps its
+    /// version once per transaction (on PostgreSQL this locks the doctor's row until
+    /// commit, so availability changes of one doctor are serialised) and returns
+    /// the version the transaction builds on; `None` when there is no such doctor.
+    /// Writes that change availability call it themselves; a use case calls it
+    /// first to learn which committed state it reads (see [`changes`]).
+    fn begin_availability_change(&mut self, doctor: &UserId) -> StoreResult<Option<i64>>;
+    /// The committed version of `doctor`'s availability; `None`: no such doctor.
+    fn availability_version(&mut self, doctor: &UserId) -> StoreResult<Option<i64>>;
     fn have_met(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool>;
     fn append_appointment_event(&mut self, event: &AppointmentEvent) -> StoreResult<()>;
     fn appointment_events(&mut self, id: &AppointmentId) -> StoreResult<Vec<AppointmentEvent>>;
@@ -286,6 +300,17 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(_) => "sqlite",
             Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Calls `observer` after each commit that changed a doctor's availability, with
+    /// what it changed (SQLite: on the writer thread, in commit order, before the
+    /// writes are answered; PostgreSQL: on the thread that committed). Other
+    /// instances' changes arrive on [`AVAILABILITY_CHANNEL`] (see [`Store::listen`]).
+    pub fn observe(&self, observer: CommitObserver) {
+        match &self.backend {
+            Backend::Sqlite(store) => store.observe(observer),
+            Backend::Postgres(store) => store.observe(observer),
         }
     }
 

@@ -8,6 +8,13 @@ pub use carebook_domain::{
 use jiff::Timestamp;
 use jiff::civil::Date;
 
+/// A live appointment's hold on its doctor's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusySlot {
+    pub appointment_id: AppointmentId,
+    pub slot: Interval,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRecord {
     pub id: UserId,

@@ -53,7 +53,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_notifications.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_availability.sql"),
+    ),
 ];
+/// Arrives on a [`listen`] receiver after its connection was lost and made again:
+/// notifications sent meanwhile are lost. (A real payload never holds a NUL.)
+pub const LISTEN_GAP: &str = "\0";
+/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+const NOTIFY_PAYLOAD_LIMIT: usize = 7900;
 /// Connections (and threads) of a store unless told otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 /// The key of the advisory lock that serialises migrations ("carebook" in ASCII).
@@ -265,6 +274,7 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 pub struct PgStore {
     config: Arc<Config>,
     jobs: mpsc::Sender<Job>,
+    observers: Arc<Observers>,
 }
 
 /// One pool thread's state: its connection, opened when first needed.
@@ -316,7 +326,11 @@ impl PgStore {
                 .spawn(move || run_worker(config, queue))
                 .map_err(internal)?;
         }
-        Ok(PgStore { config, jobs })
+        Ok(PgStore {
+            config,
+            jobs,
+            observers: Arc::default(),
+        })
     }
 
     fn submit(&self, job: Job) -> StoreResult<()> {
@@ -354,6 +368,12 @@ impl PgStore {
             .unwrap_or_else(|_| Err(E::from(internal("a PostgreSQL job was abandoned"))))
     }
 
+    /// `observer` is called after each commit that changed availability, on the
+    /// pool thread that committed.
+    pub fn observe(&self, observer: CommitObserver) {
+        self.observers.add(observer);
+    }
+
     pub async fn write<R, E>(
         &self,
         work: impl FnOnce(&mut dyn Tx) -> Result<R, E> + Send + 'static,
@@ -362,8 +382,15 @@ impl PgStore {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.run(move |worker| run_transaction(worker, Mode::Write, work))
-            .await
+        let observers = self.observers.clone();
+        self.run(move |worker| {
+            let (result, changes) = run_transaction(worker, Mode::Write, work);
+            if result.is_ok() {
+                observers.committed(&changes);
+            }
+            result
+        })
+        .await
     }
 
     pub async fn read<R, E>(
@@ -374,7 +401,7 @@ impl PgStore {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.run(move |worker| run_transaction(worker, Mode::Read, work))
+        self.run(move |worker| run_transaction(worker, Mode::Read, work).0)
             .await
     }
 
@@ -465,15 +492,19 @@ fn begin(client: &mut Client, mode: Mode) -> Result<Transaction<'_>, ::postgres:
 }
 
 /// Runs `work` in one transaction: committed when it returns `Ok`, rolled back when
-/// it returns `Err` or panics.
+/// it returns `Err` or panics. Also returns what a committed write changed about
+/// availability (empty otherwise).
 fn run_transaction<R, E: From<StoreError>>(
     worker: &mut Worker,
     mode: Mode,
     work: impl FnOnce(&mut dyn Tx) -> Result<R, E>,
-) -> Result<R, E> {
+) -> (Result<R, E>, CommittedChanges) {
     let mut retried = false;
     loop {
-        let conn = worker.connection()?;
+        let conn = match worker.connection() {
+            Ok(conn) => conn,
+            Err(error) => return (Err(E::from(error)), CommittedChanges::default()),
+        };
         let error = match begin(&mut conn.client, mode) {
             Ok(tx) => return finish_transaction(tx, &mut conn.statements, mode, work),
             Err(error) => error,
@@ -490,7 +521,7 @@ fn run_transaction<R, E: From<StoreError>>(
             worker.conn = None;
             continue;
         }
-        return Err(E::from(pg_error(error)));
+        return (Err(E::from(pg_error(error))), CommittedChanges::default());
     }
 }
 
@@ -499,27 +530,50 @@ fn finish_transaction<R, E: From<StoreError>>(
     statements: &mut HashMap<String, Statement>,
     mode: Mode,
     work: impl FnOnce(&mut dyn Tx) -> Result<R, E>,
-) -> Result<R, E> {
+) -> (Result<R, E>, CommittedChanges) {
+    let mut changes = ChangeLog::default();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        work(&mut PgTx {
+        let mut pg_tx = PgTx {
             tx: &mut tx,
             statements,
             locking: mode == Mode::Write,
-        })
+            changes: ChangeLog::default(),
+        };
+        let result = work(&mut pg_tx);
+        changes = std::mem::take(&mut pg_tx.changes);
+        result
     }));
+    let none = CommittedChanges::default;
     match outcome {
-        Ok(Ok(value)) => match tx.commit() {
-            Ok(()) => Ok(value),
-            Err(error) => Err(E::from(pg_error(error))),
-        },
+        Ok(Ok(value)) => {
+            let changes = changes.take();
+            // Sent inside the transaction: other instances hear of it only if it
+            // commits, and in commit order.
+            for payload in changes.payloads(NOTIFY_PAYLOAD_LIMIT) {
+                if let Err(error) = tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&AVAILABILITY_CHANNEL, &payload],
+                ) {
+                    let _ = tx.rollback();
+                    return (Err(E::from(pg_error(error))), none());
+                }
+            }
+            match tx.commit() {
+                Ok(()) => (Ok(value), changes),
+                Err(error) => (Err(E::from(pg_error(error))), none()),
+            }
+        }
         Ok(Err(error)) => {
             let _ = tx.rollback();
-            Err(error)
+            (Err(error), none())
         }
         Err(_) => {
             tracing::error!("a transaction's work panicked; its changes were rolled back");
             let _ = tx.rollback();
-            Err(E::from(internal("the transaction failed unexpectedly")))
+            (
+                Err(E::from(internal("the transaction failed unexpectedly"))),
+                none(),
+            )
         }
     }
 }
@@ -528,7 +582,8 @@ fn finish_transaction<R, E: From<StoreError>>(
 /// connection that runs `LISTEN channel` and forwards every notification's payload.
 /// Returns once the first `LISTEN` is active (so it blocks briefly: call it at start
 /// up or from `spawn_blocking`). If the connection drops, the thread reconnects with
-/// a short backoff and listens again; notifications sent while it was away are lost.
+/// a short backoff and listens again; notifications sent while it was away are lost,
+/// which it signals with [`LISTEN_GAP`].
 /// The thread ends soon after the receiver is dropped.
 pub fn listen(
     url: &str,
@@ -622,6 +677,9 @@ fn run_listener(
                     }
                 }
             };
+            if sender.send(LISTEN_GAP.to_owned()).is_err() {
+                return;
+            }
             last_ping = Instant::now();
         }
     }
@@ -639,6 +697,7 @@ struct PgTx<'t, 'c> {
     statements: &'t mut HashMap<String, Statement>,
     /// Inside a write: lookups that precede a read-modify-write lock their row.
     locking: bool,
+    changes: ChangeLog,
 }
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
@@ -681,6 +740,27 @@ impl PgTx<'_, '_> {
     }
 
     /// Inside a write, waits for and holds the row lock of one `users` row.
+    /// Bumps `doctor`'s availability version once in this transaction. The account
+    /// row is locked first, as every other write to a doctor does, so the two locks
+    /// are always taken in the same order.
+    fn touch(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
+        if self.changes.touched(doctor).is_none() {
+            self.lock_user(doctor)?;
+        }
+        let mut changes = std::mem::take(&mut self.changes);
+        let bumped = changes::begin_change(&mut changes, doctor, || {
+            self.query_opt(
+                "UPDATE doctors SET availability_version = availability_version + 1 \
+                 WHERE user_id = $1 RETURNING availability_version",
+                &[&doctor.as_str()],
+            )?
+            .map(|row| get(&row, 0))
+            .transpose()
+        });
+        self.changes = changes;
+        bumped
+    }
+
     fn lock_user(&mut self, id: &UserId) -> StoreResult<()> {
         if self.locking {
             self.query(
@@ -1089,6 +1169,10 @@ impl Tx for PgTx<'_, '_> {
                 &ms(user.updated_at),
             ],
         )?;
+        if user.role == Role::Doctor {
+            self.touch(&user.id)?;
+            self.changes.reload(&user.id);
+        }
         Ok(())
     }
 
@@ -1330,6 +1414,8 @@ impl Tx for PgTx<'_, '_> {
                 &[&id, &specialty.as_str()],
             )?;
         }
+        self.touch(&doctor.user_id)?;
+        self.changes.reload(&doctor.user_id);
         Ok(())
     }
 
@@ -1409,6 +1495,8 @@ impl Tx for PgTx<'_, '_> {
                 &ms(time_off.created_at),
             ],
         )?;
+        self.touch(&time_off.doctor_id)?;
+        self.changes.reload(&time_off.doctor_id);
         Ok(())
     }
 
@@ -1420,6 +1508,10 @@ impl Tx for PgTx<'_, '_> {
             "DELETE FROM time_off WHERE id = $1 AND doctor_id = $2",
             &[&id.as_str(), &doctor.as_str()],
         )?;
+        if deleted > 0 {
+            self.touch(doctor)?;
+            self.changes.reload(doctor);
+        }
         Ok(deleted > 0)
     }
 
@@ -1462,6 +1554,8 @@ impl Tx for PgTx<'_, '_> {
         if a.status.is_live() {
             self.claim(a)?;
         }
+        self.touch(&a.doctor_id)?;
+        self.changes.appointment(a);
         Ok(())
     }
 
@@ -1483,6 +1577,8 @@ impl Tx for PgTx<'_, '_> {
         if a.status.is_live() {
             self.claim(a)?;
         }
+        self.touch(&a.doctor_id)?;
+        self.changes.appointment(a);
         Ok(())
     }
 
@@ -1575,7 +1671,7 @@ impl Tx for PgTx<'_, '_> {
         rows_to(self.query_built(&sql, &query)?, appointment_from_row)
     }
 
-    fn busy_slots(&mut self, doctor: &UserId, window: Interval) -> StoreResult<Vec<Interval>> {
+    fn busy_slots(&mut self, doctor: &UserId, window: Interval) -> StoreResult<Vec<BusySlot>> {
         if has_nul(doctor.as_str()) {
             return Ok(Vec::new());
         }
@@ -1583,15 +1679,39 @@ impl Tx for PgTx<'_, '_> {
         // this an index range scan over the window instead of the doctor's history.
         let lookback = ms(window.start) - 24 * 3_600_000;
         let rows = self.query(
-            "SELECT start_at, end_at FROM appointments WHERE doctor_id = $1 AND start_at >= $2 AND start_at < $3 \
-             AND end_at > $4 AND status IN ('requested', 'confirmed', 'checked_in') ORDER BY start_at",
+            "SELECT id, start_at, end_at FROM appointments WHERE doctor_id = $1 AND start_at >= $2 \
+             AND start_at < $3 AND end_at > $4 AND status IN ('requested', 'confirmed', 'checked_in') \
+             ORDER BY start_at",
             &[&doctor.as_str(), &lookback, &ms(window.end), &ms(window.start)],
         )?;
         rows.iter()
             .map(|row| {
-                Interval::new(ts(get(row, 0)?)?, ts(get(row, 1)?)?).ok_or_else(|| bad("empty slot"))
+                Ok(BusySlot {
+                    appointment_id: AppointmentId::new(get::<String>(row, 0)?),
+                    slot: Interval::new(ts(get(row, 1)?)?, ts(get(row, 2)?)?)
+                        .ok_or_else(|| bad("empty slot"))?,
+                })
             })
             .collect()
+    }
+
+    fn begin_availability_change(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
+        if has_nul(doctor.as_str()) {
+            return Ok(None);
+        }
+        self.touch(doctor)
+    }
+
+    fn availability_version(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
+        if has_nul(doctor.as_str()) {
+            return Ok(None);
+        }
+        self.query_opt(
+            "SELECT availability_version FROM doctors WHERE user_id = $1",
+            &[&doctor.as_str()],
+        )?
+        .map(|row| get(&row, 0))
+        .transpose()
     }
 
     fn have_met(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool> {
@@ -1773,6 +1893,7 @@ impl Tx for PgTx<'_, '_> {
             // Not cached: a statement per page size would crowd out the app's own.
             self.tx.execute(sql.as_str(), &params).map_err(pg_error)?;
         }
+        self.changes.everything();
         Ok(())
     }
 
@@ -1788,7 +1909,9 @@ impl Tx for PgTx<'_, '_> {
         let table = known_table(table)?;
         self.tx
             .batch_execute(&format!("DELETE FROM {}", table.name))
-            .map_err(pg_error)
+            .map_err(pg_error)?;
+        self.changes.everything();
+        Ok(())
     }
 
     fn finish_import(&mut self) -> StoreResult<()> {

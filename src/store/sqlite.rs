@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_notifications.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_availability.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;
@@ -50,6 +54,7 @@ type Work = Box<dyn FnOnce(&mut dyn Tx) -> bool + Send>;
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<WriteJob>>,
     readers: Arc<ReaderPool>,
+    observers: Arc<Observers>,
 }
 
 struct ReaderPool {
@@ -157,17 +162,26 @@ impl SqliteStore {
         let conn = open_and_migrate(path)?;
 
         let (sender, receiver) = mpsc::channel::<WriteJob>();
+        let observers = Arc::new(Observers::default());
+        let observing = observers.clone();
         thread::Builder::new()
             .name("carebook-sqlite-writer".into())
-            .spawn(move || run_writer(conn, receiver))
+            .spawn(move || run_writer(conn, receiver, &observing))
             .map_err(internal)?;
         Ok(SqliteStore {
+            observers,
             writer: Mutex::new(sender),
             readers: Arc::new(ReaderPool {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// `observer` is called on the writer thread after each group commit, with
+    /// what the group changed, before any of its requests is answered.
+    pub fn observe(&self, observer: CommitObserver) {
+        self.observers.add(observer);
     }
 
     pub async fn write<R, E>(
@@ -222,7 +236,7 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let conn = pool.take().map_err(E::from)?;
             conn.execute_batch("BEGIN").map_err(|e| E::from(e.into()))?;
-            let result = work(&mut SqliteTx { conn: &conn });
+            let result = work(&mut SqliteTx::new(&conn));
             let ended = conn.execute_batch("COMMIT");
             if ended.is_ok() {
                 pool.give_back(conn);
@@ -283,7 +297,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>, observers: &Observers) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -292,11 +306,11 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        commit_group(&conn, group);
+        commit_group(&conn, group, observers);
     }
 }
 
-fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
+fn commit_group(conn: &Connection, group: Vec<WriteJob>, observers: &Observers) {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
         let error = internal(error);
         for job in group {
@@ -305,15 +319,18 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
         return;
     }
     let mut finishes = Vec::with_capacity(group.len());
+    let mut changes = CommittedChanges::default();
     for WriteJob { run, finish } in group {
         let began = conn.execute_batch("SAVEPOINT request");
+        let mut tx = SqliteTx::new(conn);
         let keep = began.is_ok()
-            && catch_unwind(AssertUnwindSafe(|| run(&mut SqliteTx { conn }))).unwrap_or_else(
-                |_| {
-                    tracing::error!("a write panicked; its changes were rolled back");
-                    false
-                },
-            );
+            && catch_unwind(AssertUnwindSafe(|| run(&mut tx))).unwrap_or_else(|_| {
+                tracing::error!("a write panicked; its changes were rolled back");
+                false
+            });
+        if keep {
+            changes.extend(tx.changes.take());
+        }
         if began.is_ok() {
             let end = if keep {
                 "RELEASE request"
@@ -328,6 +345,8 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
         tracing::error!("group commit failed");
+    } else {
+        observers.committed(&changes);
     }
     for finish in finishes {
         finish(committed.clone());
@@ -336,6 +355,16 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
 
 struct SqliteTx<'c> {
     conn: &'c Connection,
+    changes: ChangeLog,
+}
+
+impl<'c> SqliteTx<'c> {
+    fn new(conn: &'c Connection) -> SqliteTx<'c> {
+        SqliteTx {
+            conn,
+            changes: ChangeLog::default(),
+        }
+    }
 }
 
 fn ms(t: Timestamp) -> i64 {
@@ -487,6 +516,20 @@ fn where_sql(clauses: &[String]) -> String {
 }
 
 impl SqliteTx<'_> {
+    /// Bumps `doctor`'s availability version once in this transaction.
+    fn touch(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
+        let conn = self.conn;
+        changes::begin_change(&mut self.changes, doctor, || {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE doctors SET availability_version = availability_version + 1 \
+                     WHERE user_id = ?1 RETURNING availability_version",
+                )?
+                .query_row([doctor.as_str()], |row| row.get(0))
+                .optional()?)
+        })
+    }
+
     /// Claims every unit of the slot for the doctor, then for the patient; the first
     /// unit already held refuses the whole appointment.
     fn claim(&self, appointment: &AppointmentRecord) -> StoreResult<()> {
@@ -656,6 +699,10 @@ impl Tx for SqliteTx<'_> {
                 ms(user.updated_at),
             ])
             .map_err(on_unique(Conflict::EmailTaken))?;
+        if user.role == Role::Doctor {
+            self.touch(&user.id)?;
+            self.changes.reload(&user.id);
+        }
         Ok(())
     }
 
@@ -913,6 +960,8 @@ impl Tx for SqliteTx<'_> {
         for specialty in &doctor.specialty_ids {
             insert_specialty.execute(params![id, specialty.as_str()])?;
         }
+        self.touch(&doctor.user_id)?;
+        self.changes.reload(&doctor.user_id);
         Ok(())
     }
 
@@ -994,6 +1043,8 @@ impl Tx for SqliteTx<'_> {
                 time_off.reason,
                 ms(time_off.created_at),
             ])?;
+        self.touch(&time_off.doctor_id)?;
+        self.changes.reload(&time_off.doctor_id);
         Ok(())
     }
 
@@ -1002,6 +1053,10 @@ impl Tx for SqliteTx<'_> {
             .conn
             .prepare_cached("DELETE FROM time_off WHERE id = ?1 AND doctor_id = ?2")?
             .execute([id.as_str(), doctor.as_str()])?;
+        if deleted > 0 {
+            self.touch(doctor)?;
+            self.changes.reload(doctor);
+        }
         Ok(deleted > 0)
     }
 
@@ -1043,6 +1098,8 @@ impl Tx for SqliteTx<'_> {
         if a.status.is_live() {
             self.claim(a)?;
         }
+        self.touch(&a.doctor_id)?;
+        self.changes.appointment(a);
         Ok(())
     }
 
@@ -1065,6 +1122,8 @@ impl Tx for SqliteTx<'_> {
         if a.status.is_live() {
             self.claim(a)?;
         }
+        self.touch(&a.doctor_id)?;
+        self.changes.appointment(a);
         Ok(())
     }
 
@@ -1151,21 +1210,38 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn busy_slots(&mut self, doctor: &UserId, window: Interval) -> StoreResult<Vec<Interval>> {
+    fn busy_slots(&mut self, doctor: &UserId, window: Interval) -> StoreResult<Vec<BusySlot>> {
         // Appointments are at most a day long, so bounding start_at from below keeps
         // this an index range scan over the window instead of the doctor's history.
         let mut statement = self.conn.prepare_cached(
-            "SELECT start_at, end_at FROM appointments WHERE doctor_id = ?1 AND start_at >= ?2 AND start_at < ?3 \
-             AND end_at > ?4 AND status IN ('requested', 'confirmed', 'checked_in') ORDER BY start_at",
+            "SELECT id, start_at, end_at FROM appointments WHERE doctor_id = ?1 AND start_at >= ?2 \
+             AND start_at < ?3 AND end_at > ?4 AND status IN ('requested', 'confirmed', 'checked_in') \
+             ORDER BY start_at",
         )?;
         let lookback = ms(window.start) - 24 * 3_600_000;
         let rows = statement.query_map(
             params![doctor.as_str(), lookback, ms(window.end), ms(window.start)],
             |row| {
-                Interval::new(ts(row.get(0)?)?, ts(row.get(1)?)?).ok_or_else(|| bad("empty slot"))
+                Ok(BusySlot {
+                    appointment_id: AppointmentId::new(row.get::<_, String>(0)?),
+                    slot: Interval::new(ts(row.get(1)?)?, ts(row.get(2)?)?)
+                        .ok_or_else(|| bad("empty slot"))?,
+                })
             },
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn begin_availability_change(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
+        self.touch(doctor)
+    }
+
+    fn availability_version(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT availability_version FROM doctors WHERE user_id = ?1")?
+            .query_row([doctor.as_str()], |row| row.get(0))
+            .optional()?)
     }
 
     fn have_met(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool> {
@@ -1345,6 +1421,7 @@ impl Tx for SqliteTx<'_> {
                 .execute(params_from_iter(row.iter().map(sqlite_value)))
                 .map_err(|e| internal(format!("cannot import a row of {}: {e}", table.name)))?;
         }
+        self.changes.everything();
         Ok(())
     }
 
@@ -1361,6 +1438,7 @@ impl Tx for SqliteTx<'_> {
         let table = known_table(table)?;
         self.conn
             .execute(&format!("DELETE FROM {}", table.name), [])?;
+        self.changes.everything();
         Ok(())
     }
 

@@ -363,10 +363,12 @@ mod tests {
     const SQLITE: &[&str] = &[
         include_str!("../../migrations/sqlite/0001_core.sql"),
         include_str!("../../migrations/sqlite/0002_notifications.sql"),
+        include_str!("../../migrations/sqlite/0003_availability.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
         include_str!("../../migrations/postgres/0002_notifications.sql"),
+        include_str!("../../migrations/postgres/0003_availability.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.

@@ -645,3 +645,54 @@ async fn wall_clock_slots_survive_daylight_saving_changes() {
     );
 }
 }
+
+dual! {
+#[tokio::test]
+async fn free_slots_are_held_in_memory_and_follow_every_change() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let doctor = app.create_doctor("Dr Memory").await;
+    let patient = app.register_patient("Mia Memory").await;
+    let tuesday = || app.slot_starts(&doctor.id, "2026-03-03", "2026-03-03");
+    let all_day = tuesday().await;
+    assert!(all_day.contains(&TUE_0900.to_owned()));
+    let metrics = app.anon().get("/metrics").await;
+    let metrics = metrics.body.as_str().expect("text metrics");
+    assert!(
+        metrics.contains("carebook_availability_doctors 1"),
+        "the doctor's availability is held after the first read: {metrics}"
+    );
+
+    // A booking takes its slot; a reschedule moves it; a cancellation frees it.
+    let id = app.booked(&patient, &doctor.id, TUE_0900).await;
+    assert!(!tuesday().await.contains(&TUE_0900.to_owned()));
+    patient
+        .post(
+            &format!("/api/v1/appointments/{id}/reschedule"),
+            &json!({ "start": TUE_1000 }),
+        )
+        .await
+        .assert_status(200);
+    let moved = tuesday().await;
+    assert!(moved.contains(&TUE_0900.to_owned()));
+    assert!(!moved.contains(&TUE_1000.to_owned()));
+    patient.act(&id, "cancel").await.assert_status(200);
+    assert_eq!(tuesday().await, all_day);
+
+    // New hours: Tuesday mornings only.
+    let mut schedule = default_schedule();
+    schedule["weekly_hours"] = json!([{ "day": "tuesday", "start": "09:00", "end": "10:00" }]);
+    app.set_schedule(&doctor, schedule).await;
+    assert_eq!(tuesday().await, vec![TUE_0900.to_owned(), TUE_0930.to_owned()]);
+
+    // A deactivated doctor has no public slots at all.
+    admin
+        .patch(&format!("/api/v1/users/{}", doctor.id), &json!({ "active": false }))
+        .await
+        .assert_status(200);
+    app.anon()
+        .get(&format!("/api/v1/doctors/{}/slots?from=2026-03-03&to=2026-03-03", doctor.id))
+        .await
+        .assert_problem(404, "not-found");
+}
+}
