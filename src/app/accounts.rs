@@ -11,6 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::doctors::parse_instant;
+use super::hashing::on_hashing_thread;
 use super::{
     App, AppError, ConflictKind, Page, PageParams, audit, new_id, paginate, random_token,
     sha256_hex,
@@ -156,20 +157,21 @@ fn parse_account(input: &RegisterInput, today: Date) -> Result<NewAccount, Valid
     }
 }
 
-/// Argon2id with the crate's recommended parameters, off the async workers.
+/// Argon2id with the crate's recommended parameters, off the async workers (on the
+/// hashing threads, see [`super::hashing`]).
 pub async fn hash_password(password: Password) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         Argon2::default()
             .hash_password(password.expose().as_bytes())
             .map(|hash| hash.to_string())
             .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
     })
     .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
+    .unwrap_or_else(|| Err(AppError::Internal("password hashing is unavailable".into())))
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {
                 Argon2::default()

@@ -9,6 +9,7 @@ mod availability;
 mod doctors;
 mod error;
 mod events;
+mod hashing;
 mod notices;
 mod notifications;
 mod statistics;
