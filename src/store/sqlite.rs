@@ -80,8 +80,29 @@ fn internal(error: impl std::fmt::Display) -> StoreError {
 }
 
 impl From<rusqlite::Error> for StoreError {
+    /// A full disk, a read-only file or file system, or an I/O failure is the
+    /// operator's to fix and a retry may succeed once they have: `Unavailable`
+    /// (503 for requests). Anything else is a bug: `Internal`.
     fn from(error: rusqlite::Error) -> Self {
-        internal(error)
+        let code = match &error {
+            rusqlite::Error::SqliteFailure(e, _) => Some(e.code),
+            _ => None,
+        };
+        match code {
+            Some(ErrorCode::DiskFull) => StoreError::Unavailable(format!(
+                "the disk of the SQLite database is full; free space (nothing was written): {error}"
+            )),
+            Some(ErrorCode::ReadOnly) => StoreError::Unavailable(format!(
+                "the SQLite database is read-only (its file, its folder or its file system): {error}"
+            )),
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
+                StoreError::Unavailable(format!(
+                    "the SQLite database file cannot be read or written (is it read-only or \
+                     immutable, or is its disk failing?): {error}"
+                ))
+            }
+            _ => internal(error),
+        }
     }
 }
 
@@ -94,7 +115,7 @@ fn on_unique(conflict: Conflict) -> impl FnOnce(rusqlite::Error) -> StoreError {
         if is_unique_violation(&error) {
             StoreError::Conflict(conflict)
         } else {
-            internal(error)
+            error.into()
         }
     }
 }
@@ -112,6 +133,14 @@ fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
         std::fs::create_dir_all(parent).map_err(internal)?;
     }
     let conn = Connection::open(path)?;
+    // SQLite quietly opens a file it may not write read-only; carebook cannot work
+    // so, so say it at the start rather than on the first booking.
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(StoreError::Unavailable(format!(
+            "{} is read-only (the file, its folder or its file system); carebook must be able to write it",
+            path.display()
+        )));
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     configure(&conn)?;
     migrate(&conn)?;
@@ -298,14 +327,16 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
 
 fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let error = internal(error);
+        let error = StoreError::from(error);
         for job in group {
             (job.finish)(Err(error.clone()));
         }
         return;
     }
     let mut finishes = Vec::with_capacity(group.len());
-    for WriteJob { run, finish } in group {
+    let mut jobs = group.into_iter();
+    let mut aborted = None;
+    for WriteJob { run, finish } in jobs.by_ref() {
         let began = conn.execute_batch("SAVEPOINT request");
         let keep = began.is_ok()
             && catch_unwind(AssertUnwindSafe(|| run(&mut SqliteTx { conn }))).unwrap_or_else(
@@ -323,8 +354,28 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
             let _ = conn.execute_batch(end);
         }
         finishes.push(finish);
+        // A full disk or an I/O error can make SQLite roll back the whole
+        // transaction, not only the failing statement: then the earlier requests'
+        // writes are gone too, and a later SAVEPOINT would start a transaction of
+        // its own. Fail the whole group instead.
+        if conn.is_autocommit() {
+            aborted = Some(StoreError::Unavailable(
+                "SQLite rolled the transaction back after an error (disk full or I/O); nothing of this group was written".into(),
+            ));
+            break;
+        }
     }
-    let committed = conn.execute_batch("COMMIT").map_err(internal);
+    if let Some(error) = aborted {
+        tracing::error!("group commit aborted");
+        for finish in finishes {
+            finish(Err(error.clone()));
+        }
+        for job in jobs {
+            (job.finish)(Err(error.clone()));
+        }
+        return;
+    }
+    let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
         tracing::error!("group commit failed");
