@@ -569,6 +569,55 @@ mod tests {
     }
 
     #[test]
+    fn limits_and_trusted_proxies_are_read_and_checked() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Settings::load(Path::new("/nonexistent"), env.into_iter())
+        };
+        let settings = load(&[
+            ("CAREBOOK_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,fd00::/8"),
+            ("CAREBOOK_RATE_LIMIT_PER_TOKEN_PER_MINUTE", "0"),
+            ("CAREBOOK_MAX_JSON_DEPTH", "16"),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.trusted_proxies,
+            ["10.0.0.0/8", "127.0.0.1", "fd00::/8"]
+        );
+        assert_eq!(settings.rate_limit_per_token_per_minute, 0);
+        assert_eq!(settings.rate_limit_per_address_per_minute, 1200);
+        assert_eq!(settings.max_json_depth, 16);
+        let refused = |pairs: &[(&str, &str)]| load(pairs).unwrap_err().to_string();
+        assert!(
+            refused(&[("CAREBOOK_TRUSTED_PROXIES", "proxy.internal")]).contains("trusted_proxies")
+        );
+        assert!(
+            refused(&[("CAREBOOK_TRUSTED_PROXIES", "10.0.0.0/40")]).contains("trusted_proxies")
+        );
+        assert!(
+            refused(&[
+                ("CAREBOOK_TRUSTED_PROXIES", "10.0.0.1"),
+                ("CAREBOOK_TRUST_FORWARDED_FOR", "true"),
+            ])
+            .contains("trust_forwarded_for")
+        );
+        assert!(refused(&[("CAREBOOK_MAX_JSON_DEPTH", "2")]).contains("max_json_depth"));
+        assert!(refused(&[("CAREBOOK_BODY_TIMEOUT_SECONDS", "0")]).contains("body_timeout"));
+        // The old switch alone still works, meaning "trust every peer".
+        let old = load(&[("CAREBOOK_TRUST_FORWARDED_FOR", "true")]).unwrap();
+        let trust = crate::http::limits::ProxyTrust::from_settings(&old);
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "198.51.100.4".parse().unwrap());
+        assert_eq!(
+            trust.client_ip("203.0.113.1".parse().unwrap(), &headers),
+            "198.51.100.4".parse::<std::net::IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
     fn notification_settings_come_from_the_file_and_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("carebook.toml");
