@@ -84,11 +84,16 @@ impl From<rusqlite::Error> for StoreError {
     /// operator's to fix and a retry may succeed once they have: `Unavailable`
     /// (503 for requests). Anything else is a bug: `Internal`.
     fn from(error: rusqlite::Error) -> Self {
-        let code = match &error {
-            rusqlite::Error::SqliteFailure(e, _) => Some(e.code),
-            _ => None,
+        let (code, extended) = match &error {
+            rusqlite::Error::SqliteFailure(e, _) => (Some(e.code), e.extended_code),
+            _ => (None, 0),
         };
+        // Plain SQLITE_READONLY is a write tried on one of the read-only reader
+        // connections: a bug. A file that cannot be written fails the open (see
+        // `open_and_migrate`), or later as an I/O error or an extended READONLY code.
+        let plain_readonly = extended == rusqlite::ffi::SQLITE_READONLY;
         match code {
+            Some(ErrorCode::ReadOnly) if plain_readonly => internal(error),
             Some(ErrorCode::DiskFull) => StoreError::Unavailable(format!(
                 "the disk of the SQLite database is full; free space (nothing was written): {error}"
             )),
