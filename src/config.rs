@@ -32,11 +32,30 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// Send `Strict-Transport-Security` with this max-age (only behind TLS); 0 = off.
     pub hsts_max_age_seconds: u64,
-    /// Take the client address for login throttling from `X-Forwarded-For` (only
-    /// behind a proxy that sets it).
+    /// Proxies (addresses or CIDRs such as `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// names the client: the client address (for rate limits and login throttling)
+    /// is taken from that header only when the TCP peer is one of these.
+    pub trusted_proxies: Vec<String>,
+    /// Deprecated: `true` trusts `X-Forwarded-For` from any peer (as before
+    /// `trusted_proxies` existed); a warning is logged at start. Use `trusted_proxies`.
     pub trust_forwarded_for: bool,
     /// Largest JSON body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Largest web form body accepted, in bytes.
+    pub max_form_bytes: usize,
+    /// Deepest nesting of arrays and objects accepted in a JSON body.
+    pub max_json_depth: usize,
+    /// A client must send the whole request body within this many seconds of its
+    /// headers.
+    pub body_timeout_seconds: u64,
+    /// API requests per minute per bearer token or session (bursts up to the same
+    /// number); 0 = no limit. Per instance.
+    pub rate_limit_per_token_per_minute: u32,
+    /// API requests per minute per client address; 0 = no limit. Per instance.
+    pub rate_limit_per_address_per_minute: u32,
+    /// Requests per minute per client address to the sign-in, registration and
+    /// password-reset endpoints; 0 = no limit. Per instance.
+    pub rate_limit_auth_per_address_per_minute: u32,
     /// A client must send its request headers within this many seconds.
     pub header_timeout_seconds: u64,
     /// Largest request head (request line and headers), in bytes (at least 8192).
@@ -245,8 +264,15 @@ impl Default for Settings {
             login_window_minutes: 15,
             cookie_secure: false,
             hsts_max_age_seconds: 0,
+            trusted_proxies: Vec::new(),
             trust_forwarded_for: false,
             max_body_bytes: 1024 * 1024,
+            max_form_bytes: 128 * 1024,
+            max_json_depth: 32,
+            body_timeout_seconds: 30,
+            rate_limit_per_token_per_minute: 600,
+            rate_limit_per_address_per_minute: 1200,
+            rate_limit_auth_per_address_per_minute: 60,
             header_timeout_seconds: 10,
             max_header_bytes: 16 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
@@ -271,6 +297,10 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    pub fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_timeout_seconds)
+    }
+
     /// Defaults, then the file (if it exists), then the environment.
     pub fn load(
         file: &Path,
@@ -334,7 +364,20 @@ impl Settings {
             "cookie_secure" => self.cookie_secure = parse(name, value)?,
             "hsts_max_age_seconds" => self.hsts_max_age_seconds = parse(name, value)?,
             "trust_forwarded_for" => self.trust_forwarded_for = parse(name, value)?,
+            "trusted_proxies" => self.trusted_proxies = list(value),
             "max_body_bytes" => self.max_body_bytes = parse(name, value)?,
+            "max_form_bytes" => self.max_form_bytes = parse(name, value)?,
+            "max_json_depth" => self.max_json_depth = parse(name, value)?,
+            "body_timeout_seconds" => self.body_timeout_seconds = parse(name, value)?,
+            "rate_limit_per_token_per_minute" => {
+                self.rate_limit_per_token_per_minute = parse(name, value)?
+            }
+            "rate_limit_per_address_per_minute" => {
+                self.rate_limit_per_address_per_minute = parse(name, value)?
+            }
+            "rate_limit_auth_per_address_per_minute" => {
+                self.rate_limit_auth_per_address_per_minute = parse(name, value)?
+            }
             "header_timeout_seconds" => self.header_timeout_seconds = parse(name, value)?,
             "max_header_bytes" => self.max_header_bytes = parse(name, value)?,
             "public_url" => self.public_url = value.to_owned(),
@@ -416,6 +459,29 @@ impl Settings {
         }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes", "must be at least 1024");
+        }
+        if self.max_form_bytes < 1024 {
+            return invalid("max_form_bytes", "must be at least 1024");
+        }
+        if !(4..=1000).contains(&self.max_json_depth) {
+            return invalid("max_json_depth", "must be between 4 and 1000");
+        }
+        if !(1..=3600).contains(&self.body_timeout_seconds) {
+            return invalid("body_timeout_seconds", "must be between 1 and 3600");
+        }
+        for proxy in &self.trusted_proxies {
+            if proxy.parse::<crate::http::limits::Cidr>().is_err() {
+                return invalid(
+                    "trusted_proxies",
+                    "each must be an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8",
+                );
+            }
+        }
+        if self.trust_forwarded_for && !self.trusted_proxies.is_empty() {
+            return invalid(
+                "trust_forwarded_for",
+                "is replaced by trusted_proxies: set only trusted_proxies",
+            );
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return invalid("public_url", "must start with http:// or https://");
@@ -509,6 +575,55 @@ mod tests {
         let bad = vec![("CAREBOOK_SESSION_TTL_HOURS".to_owned(), "soon".to_owned())];
         let error = Settings::load(Path::new("/nonexistent"), bad.into_iter()).unwrap_err();
         assert!(error.to_string().contains("CAREBOOK_SESSION_TTL_HOURS"));
+    }
+
+    #[test]
+    fn limits_and_trusted_proxies_are_read_and_checked() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Settings::load(Path::new("/nonexistent"), env.into_iter())
+        };
+        let settings = load(&[
+            ("CAREBOOK_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,fd00::/8"),
+            ("CAREBOOK_RATE_LIMIT_PER_TOKEN_PER_MINUTE", "0"),
+            ("CAREBOOK_MAX_JSON_DEPTH", "16"),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.trusted_proxies,
+            ["10.0.0.0/8", "127.0.0.1", "fd00::/8"]
+        );
+        assert_eq!(settings.rate_limit_per_token_per_minute, 0);
+        assert_eq!(settings.rate_limit_per_address_per_minute, 1200);
+        assert_eq!(settings.max_json_depth, 16);
+        let refused = |pairs: &[(&str, &str)]| load(pairs).unwrap_err().to_string();
+        assert!(
+            refused(&[("CAREBOOK_TRUSTED_PROXIES", "proxy.internal")]).contains("trusted_proxies")
+        );
+        assert!(
+            refused(&[("CAREBOOK_TRUSTED_PROXIES", "10.0.0.0/40")]).contains("trusted_proxies")
+        );
+        assert!(
+            refused(&[
+                ("CAREBOOK_TRUSTED_PROXIES", "10.0.0.1"),
+                ("CAREBOOK_TRUST_FORWARDED_FOR", "true"),
+            ])
+            .contains("trust_forwarded_for")
+        );
+        assert!(refused(&[("CAREBOOK_MAX_JSON_DEPTH", "2")]).contains("max_json_depth"));
+        assert!(refused(&[("CAREBOOK_BODY_TIMEOUT_SECONDS", "0")]).contains("body_timeout"));
+        // The old switch alone still works, meaning "trust every peer".
+        let old = load(&[("CAREBOOK_TRUST_FORWARDED_FOR", "true")]).unwrap();
+        let trust = crate::http::limits::ProxyTrust::from_settings(&old);
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "198.51.100.4".parse().unwrap());
+        assert_eq!(
+            trust.client_ip("203.0.113.1".parse().unwrap(), &headers),
+            "198.51.100.4".parse::<std::net::IpAddr>().unwrap()
+        );
     }
 
     #[test]

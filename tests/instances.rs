@@ -24,6 +24,9 @@ impl Instance {
             .env("CAREBOOK_MAIL_DIR", mail.path())
             .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
             .env("CAREBOOK_LOG", "warn")
+            // 100 patients register and log in from 127.0.0.1 within seconds.
+            .env("CAREBOOK_RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE", "0")
+            .env("CAREBOOK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -4,7 +4,9 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
-use carebook_domain::validation::{Email, Password, parse_name, parse_phone, parse_text};
+use carebook_domain::validation::{
+    Email, MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, Password, parse_name, parse_phone, parse_text,
+};
 use carebook_domain::{Role, UserStatus, ValidationErrors};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -287,6 +289,24 @@ impl App {
     }
 
     pub async fn login(&self, input: LoginInput) -> Result<LoginOutcome, AppError> {
+        // No account has a longer email or password, so these can only be wrong;
+        // refusing them first keeps unbounded text out of `login_attempts`.
+        let mut errors = ValidationErrors::new();
+        if input.email.chars().count() > MAX_EMAIL_CHARS {
+            errors.add(
+                "email",
+                format!("is longer than {MAX_EMAIL_CHARS} characters"),
+            );
+        }
+        if input.password.chars().count() > MAX_PASSWORD_CHARS {
+            errors.add(
+                "password",
+                format!("must be at most {MAX_PASSWORD_CHARS} characters long"),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
         let now = self.now();
         let email = input.email.trim().to_lowercase();
         let window_start = now - SignedDuration::from_mins(self.settings.login_window_minutes);
@@ -448,6 +468,12 @@ impl App {
     ) -> Result<(), AppError> {
         let email = Email::parse("email", &session.user.email)?;
         let password = Password::parse("new_password", &new_password, Some(&email))?;
+        if current_password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(AppError::invalid(
+                "current_password",
+                "is not your current password",
+            ));
+        }
         if !verify_password(current_password, session.user.password_hash.clone()).await {
             return Err(AppError::invalid(
                 "current_password",

@@ -60,6 +60,7 @@ pub struct TimeOffCreated {
 
 pub const MAX_TIME_OFF_DAYS: i64 = 366;
 const MAX_LANGUAGES: usize = 20;
+const MAX_SPECIALTIES: usize = 20;
 
 /// Parses an RFC 3339 instant (with offset), naming the field on failure.
 pub fn parse_instant(field: &str, value: &str) -> Result<Timestamp, ValidationErrors> {
@@ -374,6 +375,16 @@ impl App {
                     errors.add(format!("languages[{i}]"), "must be 1 to 50 characters");
                 }
             }
+        }
+        if patch
+            .specialty_ids
+            .as_ref()
+            .is_some_and(|ids| ids.len() > MAX_SPECIALTIES)
+        {
+            errors.add(
+                "specialty_ids",
+                format!("may list at most {MAX_SPECIALTIES} specialties"),
+            );
         }
         if let Some(Some(fee)) = &patch.fee {
             if !(0..=100_000_000).contains(&fee.amount) {

@@ -7,18 +7,20 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use serde::de::DeserializeOwned;
 
+use super::limits::{ClientIp, ProxyTrust};
 use super::problem::ApiError;
 use crate::app::{App, AppError, Authenticated};
 
-/// A JSON body; shape errors are 400/422, never a panic. Text may not carry NUL
-/// characters: no store keeps them faithfully (PostgreSQL refuses them), so they are
-/// refused at the door.
+/// A JSON body; shape errors are 400/422, never a panic. The body is bounded in
+/// size (`max_body_bytes`, 413), in time (`body_timeout_seconds`, 408) and in
+/// nesting (`max_json_depth`, 400). Text may not carry NUL characters: no store
+/// keeps them faithfully (PostgreSQL refuses them), so they are refused at the door.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<App> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
         let json_content = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -40,15 +42,38 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "send the body as application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload-too-large",
-                    "the body is too large",
-                )
-            })?;
+        let settings = &app.settings;
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(
+            &parts.headers,
+            body,
+            settings.max_body_bytes,
+            settings.body_timeout(),
+        )
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                format!("the body is larger than {} bytes", settings.max_body_bytes),
+            ),
+            BodyError::TimedOut => ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "the body did not arrive in time",
+            ),
+            BodyError::Unreadable => ApiError::bad_request("the body could not be read"),
+        })?;
+        if json_depth_exceeds(&bytes, settings.max_json_depth) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "json-too-deep",
+                format!(
+                    "the body nests arrays and objects more than {} levels deep",
+                    settings.max_json_depth
+                ),
+            ));
+        }
         if contains_nul_escape(&bytes) {
             return Err(ApiError::bad_request(
                 "text must not contain NUL characters",
@@ -57,6 +82,75 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(ApiJson(value))
     }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the limit (by `Content-Length`, or while reading).
+    TooLarge,
+    /// Not all there before the deadline (a slow or stalled client).
+    TimedOut,
+    /// The client went away or sent a broken body.
+    Unreadable,
+}
+
+/// Reads a whole request body, at most `limit` bytes, within `timeout`.
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<axum::body::Bytes, BodyError> {
+    use http_body_util::BodyExt;
+
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(BodyError::TooLarge)
+        }
+        Ok(Err(_)) => Err(BodyError::Unreadable),
+    }
+}
+
+/// Whether arrays and objects nest deeper than `max` (strings are skipped, so
+/// brackets inside text do not count). serde_json would stop at 128 levels by
+/// itself; this refuses earlier, with its own problem type, before parsing.
+pub fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// JSON can carry a NUL character only as the escape `\u0000`.
@@ -75,10 +169,10 @@ pub struct ApiPath<T>(pub T);
 /// A JSON body that may be left out entirely (e.g. `POST /appointments/{id}/confirm`).
 pub struct OptionalJson<T>(pub Option<T>);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+impl<T: DeserializeOwned> FromRequest<App> for OptionalJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &App) -> Result<Self, Self::Rejection> {
         let has_body = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -175,33 +269,29 @@ impl FromRequestParts<App> for MaybeUser {
     }
 }
 
-/// The client's address, for login throttling.
+/// The client's address, for login throttling: the TCP peer, or the client a
+/// trusted proxy names (see `limits::ProxyTrust`).
 pub struct ClientAddr(pub String);
 
 impl FromRequestParts<App> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        if app.settings.trust_forwarded_for
-            && let Some(forwarded) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-            && let Some(first) = forwarded
-                .split(',')
-                .next()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-        {
-            return Ok(ClientAddr(first.to_owned()));
+        if let Some(ClientIp(ip)) = parts.extensions.get::<ClientIp>() {
+            return Ok(ClientAddr(ip.to_string()));
         }
+        // Without the limits layer (a router driven in-process): resolve it here.
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(
-                || "unknown".to_owned(),
-                |ConnectInfo(addr)| addr.ip().to_string(),
-            );
-        Ok(ClientAddr(peer))
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(ClientAddr(peer.map_or_else(
+            || "unknown".to_owned(),
+            |peer| {
+                ProxyTrust::from_settings(&app.settings)
+                    .client_ip(peer, &parts.headers)
+                    .to_string()
+            },
+        )))
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod extract;
+pub mod limits;
 mod ops;
 pub mod problem;
 pub mod web;
@@ -67,6 +68,7 @@ pub fn router(app: App) -> Router {
     let (api, openapi) = api_parts();
     let metrics = Arc::new(Metrics::default());
     let openapi = Arc::new(openapi);
+    let limits = Arc::new(limits::Limits::from_settings(&app.settings));
     Router::new()
         .merge(api)
         .merge(ops::router(openapi, metrics.clone()))
@@ -81,6 +83,7 @@ pub fn router(app: App) -> Router {
         })
         .layer(DefaultBodyLimit::max(app.settings.max_body_bytes))
         .layer(middleware::from_fn(refuse_nul_in_address))
+        .layer(middleware::from_fn_with_state(limits, limits::guard))
         .layer(middleware::from_fn_with_state(
             hsts_header(app.settings.hsts_max_age_seconds),
             security_headers,

@@ -108,7 +108,7 @@ impl From<AppError> for ApiError {
                     ..ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "unavailable",
-                        "the service cannot reach its database right now; please try again shortly",
+                        "the service cannot use its database right now; nothing was saved; please try again shortly",
                     )
                 }
             }

@@ -87,8 +87,34 @@ fn internal(error: impl std::fmt::Display) -> StoreError {
 }
 
 impl From<rusqlite::Error> for StoreError {
+    /// A full disk, a read-only file or file system, or an I/O failure is the
+    /// operator's to fix and a retry may succeed once they have: `Unavailable`
+    /// (503 for requests). Anything else is a bug: `Internal`.
     fn from(error: rusqlite::Error) -> Self {
-        internal(error)
+        let (code, extended) = match &error {
+            rusqlite::Error::SqliteFailure(e, _) => (Some(e.code), e.extended_code),
+            _ => (None, 0),
+        };
+        // Plain SQLITE_READONLY is a write tried on one of the read-only reader
+        // connections: a bug. A file that cannot be written fails the open (see
+        // `open_and_migrate`), or later as an I/O error or an extended READONLY code.
+        let plain_readonly = extended == rusqlite::ffi::SQLITE_READONLY;
+        match code {
+            Some(ErrorCode::ReadOnly) if plain_readonly => internal(error),
+            Some(ErrorCode::DiskFull) => StoreError::Unavailable(format!(
+                "the disk of the SQLite database is full; free space (nothing was written): {error}"
+            )),
+            Some(ErrorCode::ReadOnly) => StoreError::Unavailable(format!(
+                "the SQLite database is read-only (its file, its folder or its file system): {error}"
+            )),
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
+                StoreError::Unavailable(format!(
+                    "the SQLite database file cannot be read or written (is it read-only or \
+                     immutable, or is its disk failing?): {error}"
+                ))
+            }
+            _ => internal(error),
+        }
     }
 }
 
@@ -101,7 +127,7 @@ fn on_unique(conflict: Conflict) -> impl FnOnce(rusqlite::Error) -> StoreError {
         if is_unique_violation(&error) {
             StoreError::Conflict(conflict)
         } else {
-            internal(error)
+            error.into()
         }
     }
 }
@@ -139,6 +165,14 @@ fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
         std::fs::create_dir_all(parent).map_err(internal)?;
     }
     let conn = Connection::open(path)?;
+    // SQLite quietly opens a file it may not write read-only; carebook cannot work
+    // so, so say it at the start rather than on the first booking.
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(StoreError::Unavailable(format!(
+            "{} is read-only (the file, its folder or its file system); carebook must be able to write it",
+            path.display()
+        )));
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     configure(&conn)?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
@@ -365,7 +399,7 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>, observers: &Obse
 
 fn commit_group(conn: &Connection, group: Vec<WriteJob>, observers: &Observers) {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let error = internal(error);
+        let error = StoreError::from(error);
         for job in group {
             (job.finish)(Err(error.clone()));
         }
@@ -373,7 +407,9 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>, observers: &Observers) 
     }
     let mut finishes = Vec::with_capacity(group.len());
     let mut changes = CommittedChanges::default();
-    for WriteJob { run, finish } in group {
+    let mut jobs = group.into_iter();
+    let mut aborted = None;
+    for WriteJob { run, finish } in jobs.by_ref() {
         let began = conn
             .prepare_cached("SAVEPOINT request")
             .and_then(|mut s| s.execute([]));
@@ -395,8 +431,28 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>, observers: &Observers) 
                 .and_then(|mut s| s.execute([]));
         }
         finishes.push(finish);
+        // A full disk or an I/O error can make SQLite roll back the whole
+        // transaction, not only the failing statement: then the earlier requests'
+        // writes are gone too, and a later SAVEPOINT would start a transaction of
+        // its own. Fail the whole group instead.
+        if conn.is_autocommit() {
+            aborted = Some(StoreError::Unavailable(
+                "SQLite rolled the transaction back after an error (disk full or I/O); nothing of this group was written".into(),
+            ));
+            break;
+        }
     }
-    let committed = conn.execute_batch("COMMIT").map_err(internal);
+    if let Some(error) = aborted {
+        tracing::error!("group commit aborted");
+        for finish in finishes {
+            finish(Err(error.clone()));
+        }
+        for job in jobs {
+            (job.finish)(Err(error.clone()));
+        }
+        return;
+    }
+    let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
         tracing::error!("group commit failed");

@@ -74,6 +74,21 @@ fn admin_url() -> String {
         .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned())
 }
 
+/// For a test that needs something of the machine (root, a file system feature):
+/// prints a loud "SKIPPED" banner to stderr and returns, or panics under `CI=true`.
+pub fn capability_missing(test: &str, why: &str) {
+    if under_ci() {
+        panic!("{test} cannot run here, and under CI=true that is a failure: {why}");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+         !!! {test} was SKIPPED: {why}\n\
+         !!! Run it as root on a Linux file system with chattr and tmpfs; under CI=true this is a failure.\n\
+         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+    );
+}
+
 fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| {
         let value = value.trim();

@@ -33,6 +33,7 @@ mod concurrency;
 mod doctors;
 mod events;
 mod lifecycle;
+mod limits;
 mod lists;
 mod matrix;
 mod notifications;

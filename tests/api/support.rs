@@ -93,8 +93,13 @@ impl TestApp {
         let clock = Arc::new(ManualClock::default());
         clock.set(ts(NOW));
         let mail_dir = tempfile::tempdir().expect("a temporary folder");
+        // Every test client is 127.0.0.1: rate limits are off here, and on in the
+        // tests of the limits themselves (`limits.rs`).
         let mut settings = Settings {
             mail_dir: mail_dir.path().display().to_string(),
+            rate_limit_per_token_per_minute: 0,
+            rate_limit_per_address_per_minute: 0,
+            rate_limit_auth_per_address_per_minute: 0,
             ..Settings::default()
         };
         configure(&mut settings);

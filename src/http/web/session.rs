@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::assets;
 use super::view::FieldErrors;
 use crate::app::{App, AppError, Authenticated};
-use crate::http::extract::SESSION_COOKIE;
+use crate::http::extract::{BodyError, SESSION_COOKIE, read_body};
 use crate::store::Role;
 
 pub const FLASH_COOKIE: &str = "carebook_flash";
@@ -342,13 +342,26 @@ impl<T: DeserializeOwned> FromRequest<App> for CsrfForm<T> {
             return Err(WebError::Csrf);
         }
         let chrome = Chrome::from_request_parts(&mut parts, app).await?;
-        let bytes = axum::body::to_bytes(body, app.settings.max_body_bytes)
-            .await
-            .map_err(|_| WebError::Problem {
+        let bytes = read_body(
+            &parts.headers,
+            body,
+            app.settings.max_form_bytes,
+            app.settings.body_timeout(),
+        )
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => WebError::Problem {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 title: "Too much data",
                 detail: "The form sent more data than this server accepts.".into(),
-            })?;
+            },
+            BodyError::TimedOut => WebError::Problem {
+                status: StatusCode::REQUEST_TIMEOUT,
+                title: "The form did not arrive in time",
+                detail: "Please check your connection and send the form again.".into(),
+            },
+            BodyError::Unreadable => WebError::BadForm,
+        })?;
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::BadForm)?;
         let sent = pairs
