@@ -10,7 +10,9 @@ mod error;
 mod events;
 mod notices;
 mod notifications;
+mod security;
 mod statistics;
+pub mod totp;
 
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +23,7 @@ pub use error::{AppError, ConflictKind};
 pub use events::{Delivery, Event, EventBus, Subscription};
 pub use notices::Notifier;
 pub use notifications::*;
+pub use security::*;
 pub use statistics::*;
 
 use base64::Engine;

@@ -460,7 +460,8 @@ impl App {
                 }
                 let preferences = preferences_of(tx, &user_id)?;
                 match channel {
-                    Channel::Email if !preferences.email_enabled => {
+                    // Account security mail goes whatever the preferences say.
+                    Channel::Email if !preferences.email_enabled && !notice.kind.is_security() => {
                         return Ok(Prepared::Skip("the recipient turned email off".into()));
                     }
                     Channel::Sms if !preferences.sms_enabled => {

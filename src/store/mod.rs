@@ -12,6 +12,7 @@
 mod model;
 mod notifications;
 pub mod postgres;
+mod security;
 pub mod sqlite;
 pub mod tables;
 
@@ -21,6 +22,7 @@ use jiff::Timestamp;
 
 pub use model::*;
 pub use notifications::*;
+pub use security::*;
 
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
@@ -59,7 +61,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx: NotificationTx {
+pub trait Tx: NotificationTx + SecurityTx {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;

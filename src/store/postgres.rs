@@ -25,6 +25,7 @@
 //! repeats the offending row or key) is left out of every message.
 
 mod notifications;
+mod security;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -52,6 +53,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../migrations/postgres/0002_notifications.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_account_security.sql"),
     ),
 ];
 /// Connections (and threads) of a store unless told otherwise.

@@ -280,6 +280,7 @@ async fn create_session(
         password: form.password,
         client,
         cookie: true,
+        otp: None,
     };
     let outcome = match app.login(input).await {
         Ok(outcome) => outcome,
@@ -433,6 +434,7 @@ async fn create_registration(
             password: form.password,
             client,
             cookie: true,
+            otp: None,
         })
         .await?;
     Ok(signed_in(
