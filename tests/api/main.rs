@@ -38,6 +38,7 @@ mod matrix;
 mod notifications;
 mod openapi;
 mod pages;
+mod security;
 mod snapshots;
 mod stats;
 mod web;
