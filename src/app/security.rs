@@ -387,6 +387,23 @@ impl App {
         })
     }
 
+    /// The secret of a setup that waits for its first code, to show it again.
+    pub async fn pending_two_factor(
+        &self,
+        me: &Authenticated,
+    ) -> Result<Option<TwoFactorSetup>, AppError> {
+        let user_id = me.user.id.clone();
+        let pending = self
+            .store
+            .read(move |tx| Ok::<_, AppError>(tx.find_totp(&user_id)?))
+            .await?
+            .filter(|c| c.confirmed_at.is_none());
+        Ok(pending.map(|c| TwoFactorSetup {
+            otpauth_uri: totp::otpauth_uri(&self.settings.clinic_name, &me.user.email, &c.secret),
+            secret: c.secret,
+        }))
+    }
+
     /// `POST /me/2fa/confirm`: the first code from the app turns two-factor
     /// authentication on; the answer is the ten recovery codes, shown this once.
     pub async fn confirm_two_factor(

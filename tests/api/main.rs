@@ -46,4 +46,5 @@ mod web_admin;
 mod web_desk;
 mod web_doctor;
 mod web_patient;
+mod web_security;
 mod web_stats;

@@ -36,7 +36,7 @@ fn unquote(text: &str) -> String {
 }
 
 /// Every email in the test's mail folder addressed to `to`, decoded.
-fn mails_to(app: &TestApp, to: &str) -> Vec<String> {
+pub fn mails_to(app: &TestApp, to: &str) -> Vec<String> {
     let mut mails = Vec::new();
     for entry in std::fs::read_dir(app.mail_dir.path()).expect("the mail folder") {
         let raw = std::fs::read_to_string(entry.expect("an entry").path()).expect("an email");
@@ -49,7 +49,7 @@ fn mails_to(app: &TestApp, to: &str) -> Vec<String> {
 
 /// The tokens of every link to `path` (`/password-reset`, `/verify-email`) emailed
 /// to `to` so far.
-fn tokens_sent(app: &TestApp, to: &str, path: &str) -> BTreeSet<String> {
+pub fn tokens_sent(app: &TestApp, to: &str, path: &str) -> BTreeSet<String> {
     let needle = format!("{path}?token=");
     let mut tokens = BTreeSet::new();
     for mail in mails_to(app, to) {
@@ -65,7 +65,7 @@ fn tokens_sent(app: &TestApp, to: &str, path: &str) -> BTreeSet<String> {
 }
 
 /// Delivers what is due and returns the one token newly emailed to `to`.
-async fn new_token(app: &TestApp, to: &str, path: &str, before: &BTreeSet<String>) -> String {
+pub async fn new_token(app: &TestApp, to: &str, path: &str, before: &BTreeSet<String>) -> String {
     app.deliver().await;
     let now = tokens_sent(app, to, path);
     let fresh: Vec<&String> = now.difference(before).collect();
@@ -290,7 +290,7 @@ async fn login_with(app: &TestApp, email: &str, otp: &str) -> crate::support::Re
         .await
 }
 
-fn code(secret: &str, at: Timestamp) -> String {
+pub fn code(secret: &str, at: Timestamp) -> String {
     totp::code_at(secret, at).expect("a valid secret")
 }
 
