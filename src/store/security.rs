@@ -92,6 +92,10 @@ pub trait SecurityTx {
     ) -> StoreResult<bool>;
     fn count_recovery_codes_left(&mut self, user: &UserId) -> StoreResult<i64>;
 
+    /// Overwrites an outbox row's payload (to drop a security link once its
+    /// delivery is over).
+    fn replace_delivery_payload(&mut self, id: &str, payload: &str) -> StoreResult<()>;
+
     /// Ends every session of the account but the one with this token hash.
     fn delete_other_sessions(&mut self, user: &UserId, keep_token_hash: &str) -> StoreResult<()>;
 }

@@ -172,6 +172,19 @@ async fn a_reset_link_works_once_within_the_hour_and_ends_every_session() {
         .collect();
     assert_eq!(resets.len(), 4, "one per request for the known address");
     assert!(resets.iter().all(|d| d["user_id"] == patient.id.as_str() && d["channel"] == "email"));
+    // Once sent, the outbox keeps no copy of the link.
+    for reset in &resets {
+        assert_eq!(reset["status"], "sent");
+        let id = reset["id"].as_str().unwrap().to_owned();
+        let stored = app
+            .app
+            .store
+            .read(move |tx| tx.find_delivery(&id))
+            .await
+            .unwrap()
+            .expect("the delivery");
+        assert!(!stored.payload.contains("token="), "{}", stored.payload);
+    }
     let audit = audit_actions(&app, &patient.id).await;
     let actions: Vec<&str> = audit.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "user.password_reset_requested").count(), 4);

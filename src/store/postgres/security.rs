@@ -279,6 +279,17 @@ impl SecurityTx for PgTx<'_, '_> {
         )
     }
 
+    fn replace_delivery_payload(&mut self, id: &str, payload: &str) -> StoreResult<()> {
+        if has_nul(id) {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE deliveries SET payload = $2 WHERE id = $1",
+            &[&id, &storable(payload)],
+        )?;
+        Ok(())
+    }
+
     fn delete_other_sessions(&mut self, user: &UserId, keep_token_hash: &str) -> StoreResult<()> {
         if has_nul(user.as_str()) {
             return Ok(());

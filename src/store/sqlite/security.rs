@@ -252,6 +252,13 @@ impl SecurityTx for SqliteTx<'_> {
             .query_row([user.as_str()], |row| row.get(0))?)
     }
 
+    fn replace_delivery_payload(&mut self, id: &str, payload: &str) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE deliveries SET payload = ?2 WHERE id = ?1")?
+            .execute(params![id, payload])?;
+        Ok(())
+    }
+
     fn delete_other_sessions(&mut self, user: &UserId, keep_token_hash: &str) -> StoreResult<()> {
         self.conn
             .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2")?
