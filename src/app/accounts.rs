@@ -480,9 +480,9 @@ impl App {
                 };
                 let pending = require_staff_2fa
                     && is_staff(user.role)
-                    && !tx
+                    && tx
                         .find_totp(&user.id)?
-                        .is_some_and(|t| t.confirmed_at.is_some());
+                        .is_none_or(|t| t.confirmed_at.is_none());
                 Ok(Some((session, user, pending)))
             })
             .await?;
