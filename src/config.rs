@@ -28,6 +28,12 @@ pub struct Settings {
     /// Failed logins from one client address within the window before it is throttled.
     pub login_max_failures_per_client: i64,
     pub login_window_minutes: i64,
+    /// Self-registered patients must confirm their email address (a link by email)
+    /// before they can book; they can sign in meanwhile.
+    pub email_verification: bool,
+    /// Doctors, receptionists and admins must turn on two-factor authentication:
+    /// until they do, their sessions reach only the two-factor setup.
+    pub require_staff_2fa: bool,
     /// Mark session cookies `Secure` (set when serving behind TLS).
     pub cookie_secure: bool,
     /// Send `Strict-Transport-Security` with this max-age (only behind TLS); 0 = off.
@@ -262,6 +268,8 @@ impl Default for Settings {
             login_max_failures_per_account: 5,
             login_max_failures_per_client: 20,
             login_window_minutes: 15,
+            email_verification: false,
+            require_staff_2fa: false,
             cookie_secure: false,
             hsts_max_age_seconds: 0,
             trusted_proxies: Vec::new(),
@@ -361,6 +369,8 @@ impl Settings {
             }
             "login_window_minutes" => self.login_window_minutes = parse(name, value)?,
             "availability_cache_seconds" => self.availability_cache_seconds = parse(name, value)?,
+            "email_verification" => self.email_verification = parse(name, value)?,
+            "require_staff_2fa" => self.require_staff_2fa = parse(name, value)?,
             "cookie_secure" => self.cookie_secure = parse(name, value)?,
             "hsts_max_age_seconds" => self.hsts_max_age_seconds = parse(name, value)?,
             "trust_forwarded_for" => self.trust_forwarded_for = parse(name, value)?,

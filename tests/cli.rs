@@ -101,6 +101,49 @@ fn http_post_json(address: &str, path: &str, body: &str) -> String {
     response
 }
 
+fn http_post_json_as(address: &str, token: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+/// The string value of `"field":"…"` in a JSON answer.
+fn json_field(answer: &str, field: &str) -> String {
+    answer
+        .split(&format!("\"{field}\":\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {field} in {answer}"))
+        .to_owned()
+}
+
+/// Waits for the server's delivery worker to write an email with a link to `path`
+/// into `mail_dir`; the link's token.
+fn emailed_token(mail_dir: &std::path::Path, path: &str) -> String {
+    let needle = format!("{path}?token=3D");
+    for _ in 0..200 {
+        for entry in std::fs::read_dir(mail_dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let text = text.replace("=\r\n", "");
+            if let Some(at) = text.find(&needle) {
+                return text[at + needle.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no email with a {path} link in {}", mail_dir.display());
+}
+
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -343,6 +386,7 @@ fn logs_carry_no_password_token_or_patient_data() {
             &database(&dir),
         ])
         .env("CAREBOOK_LOG", "trace")
+        .env("CAREBOOK_MAIL_DIR", dir.path().join("mail"))
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -406,13 +450,71 @@ fn logs_carry_no_password_token_or_patient_data() {
     let search = http_get(&address, "/api/v1/doctors?q=Zelda%20Quartermaine");
     assert!(search.starts_with("HTTP/1.1 200"));
 
+    // Account security: a password reset by emailed link, then two-factor
+    // authentication with its secret, a code and the recovery codes.
+    let reset = http_post_json(
+        &address,
+        "/api/v1/auth/password-reset",
+        &format!(r#"{{"email":"{email}"}}"#),
+    );
+    assert!(reset.starts_with("HTTP/1.1 202"), "{reset}");
+    let reset_token = emailed_token(&dir.path().join("mail"), "/password-reset");
+    let new_password = "yy-another-passphrase-77";
+    let confirmed = http_post_json(
+        &address,
+        "/api/v1/auth/password-reset/confirm",
+        &format!(r#"{{"token":"{reset_token}","new_password":"{new_password}"}}"#),
+    );
+    assert!(confirmed.starts_with("HTTP/1.1 204"), "{confirmed}");
+    let login = http_post_json(
+        &address,
+        "/api/v1/auth/login",
+        &format!(r#"{{"email":"{email}","password":"{new_password}"}}"#),
+    );
+    let second_token = json_field(&login, "token");
+    let setup = http_post_json_as(&address, &second_token, "/api/v1/me/2fa/setup", "");
+    assert!(setup.starts_with("HTTP/1.1 200"), "{setup}");
+    let secret = json_field(&setup, "secret");
+    let code = carebook::app::totp::code_at(&secret, jiff::Timestamp::now()).unwrap();
+    let enabled = http_post_json_as(
+        &address,
+        &second_token,
+        "/api/v1/me/2fa/confirm",
+        &format!(r#"{{"otp":"{code}"}}"#),
+    );
+    assert!(enabled.starts_with("HTTP/1.1 200"), "{enabled}");
+    let recovery = enabled
+        .split(r#""recovery_codes":[""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("recovery codes")
+        .to_owned();
+    let with_recovery = http_post_json(
+        &address,
+        "/api/v1/auth/login",
+        &format!(r#"{{"email":"{email}","password":"{new_password}","otp":"{recovery}"}}"#),
+    );
+    assert!(with_recovery.starts_with("HTTP/1.1 200"), "{with_recovery}");
+
     assert_eq!(terminate(&mut child).code(), Some(0));
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         logged.contains("request"),
         "the journey was logged at all: {logged}"
     );
-    for secret in [password, token.as_str(), name, "Quartermaine", email, phone] {
+    for secret in [
+        password,
+        token.as_str(),
+        name,
+        "Quartermaine",
+        email,
+        phone,
+        reset_token.as_str(),
+        new_password,
+        second_token.as_str(),
+        secret.as_str(),
+        recovery.as_str(),
+    ] {
         assert!(!logged.contains(secret), "the log carries {secret:?}");
     }
 }

@@ -75,6 +75,7 @@ fn load(
                     password: "carebook-demo".into(),
                     client: "127.0.0.1".into(),
                     cookie: false,
+                    otp: None,
                 })
                 .await
                 .unwrap_or_else(|e| panic!("{email} logs in: {e}"));

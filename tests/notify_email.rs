@@ -45,6 +45,7 @@ fn notice(kind: NoticeKind, sequence: u32) -> Notice {
             sequence,
         }),
         changed_by: Some("doctor".into()),
+        action_link: None,
     }
 }
 

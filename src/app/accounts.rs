@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::doctors::parse_instant;
 use super::hashing::on_hashing_thread;
+use super::security::check_second_factor;
 use super::{
     App, AppError, ConflictKind, Page, PageParams, audit, new_id, paginate, random_token,
     sha256_hex,
@@ -43,6 +44,9 @@ pub struct LoginInput {
     pub client: String,
     /// Also start a cookie session (for the web pages), which needs a CSRF token.
     pub cookie: bool,
+    /// The current code of the authenticator app, or a recovery code: needed when
+    /// the account has two-factor authentication on.
+    pub otp: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +63,9 @@ pub struct Authenticated {
     pub actor: Actor,
     pub user: UserRecord,
     pub session: SessionRecord,
+    /// Staff who must turn on two-factor authentication (`require_staff_2fa`) and
+    /// have not: they may only set it up, see their account and sign out.
+    pub two_factor_pending: bool,
 }
 
 /// `GET /users` filters, as the client sent them.
@@ -172,7 +179,7 @@ pub async fn hash_password(password: Password) -> Result<String, AppError> {
     .unwrap_or_else(|| Err(AppError::Internal("password hashing is unavailable".into())))
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
+pub(super) async fn verify_password(password: String, hash: String) -> bool {
     on_hashing_thread(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {
@@ -190,7 +197,39 @@ async fn verify_password(password: String, hash: String) -> bool {
 /// time as a wrong password and the timing tells nothing.
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$kFJjPKsL3bcIbxNfzPDvVjs3pKV7Y1Xbf7BaIQ96PWY";
 
+/// Doctors, receptionists and admins: whom `require_staff_2fa` binds.
+pub fn is_staff(role: Role) -> bool {
+    role != Role::Patient
+}
+
 impl App {
+    /// Records a login whose password was right but whose second factor was
+    /// missing or wrong: it counts toward throttling like a wrong password.
+    async fn record_second_factor_failure(
+        &self,
+        mut attempt: LoginAttempt,
+        user: &UserId,
+        reason: &'static str,
+    ) -> Result<(), AppError> {
+        attempt.succeeded = false;
+        let user = user.clone();
+        let now = attempt.at;
+        self.store
+            .write(move |tx| {
+                tx.record_login_attempt(&attempt)?;
+                audit(
+                    tx,
+                    now,
+                    None,
+                    "login.failed",
+                    ("user", Some(user.as_str())),
+                    json!({ "reason": reason }),
+                )?;
+                Ok::<_, AppError>(())
+            })
+            .await
+    }
+
     fn today(&self) -> Date {
         self.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
     }
@@ -210,7 +249,12 @@ impl App {
         } else {
             UserStatus::Active
         };
-        self.create_account(None, account, status, true).await
+        let verify = self.settings.email_verification && account.role == Role::Patient;
+        let user = self.create_account(None, account, status, true).await?;
+        if verify {
+            self.start_email_verification(&user).await?;
+        }
+        Ok(user)
     }
 
     /// Staff create accounts: active at once, of any role the policy lets them create.
@@ -374,6 +418,24 @@ impl App {
                 ));
             }
         }
+        let second_factor = {
+            let user_id = user.id.clone();
+            self.store
+                .read(move |tx| Ok::<_, AppError>(tx.find_totp(&user_id)?))
+                .await?
+                .filter(|t| t.confirmed_at.is_some())
+        };
+        let otp = input
+            .otp
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned);
+        if second_factor.is_some() && otp.is_none() {
+            self.record_second_factor_failure(attempt, &user.id, "otp_required")
+                .await?;
+            return Err(AppError::OtpRequired);
+        }
         let token = random_token();
         let csrf_token = input.cookie.then(random_token);
         let session = SessionRecord {
@@ -385,8 +447,18 @@ impl App {
         };
         let expires_at = session.expires_at;
         let user_id = user.id.clone();
-        self.store
+        let second_factor = second_factor.map(|credential| (credential, otp.unwrap_or_default()));
+        let failed_attempt = attempt.clone();
+        let used = self
+            .store
             .write(move |tx| {
+                let mut detail = json!({});
+                if let Some((credential, code)) = &second_factor {
+                    match check_second_factor(tx, credential, code, now)? {
+                        Some(kind) => detail = json!({ "second_factor": kind }),
+                        None => return Ok::<_, AppError>(false),
+                    }
+                }
                 tx.record_login_attempt(&attempt)?;
                 tx.insert_session(&session)?;
                 tx.delete_expired_sessions(now)?;
@@ -396,11 +468,16 @@ impl App {
                     Some(&user_id),
                     "login.succeeded",
                     ("user", Some(user_id.as_str())),
-                    json!({}),
+                    detail,
                 )?;
-                Ok::<_, AppError>(())
+                Ok(true)
             })
             .await?;
+        if !used {
+            self.record_second_factor_failure(failed_attempt, &user.id, "invalid_otp")
+                .await?;
+            return Err(AppError::InvalidOtp);
+        }
         Ok(LoginOutcome {
             token,
             expires_at,
@@ -413,17 +490,26 @@ impl App {
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AppError> {
         let hash = sha256_hex(token);
         let now = self.now();
+        let require_staff_2fa = self.settings.require_staff_2fa;
         let found = self
             .store
             .read(move |tx| {
                 let Some(session) = tx.find_session(&hash)? else {
                     return Ok::<_, AppError>(None);
                 };
-                Ok(tx.find_user(&session.user_id)?.map(|user| (session, user)))
+                let Some(user) = tx.find_user(&session.user_id)? else {
+                    return Ok(None);
+                };
+                let pending = require_staff_2fa
+                    && is_staff(user.role)
+                    && tx
+                        .find_totp(&user.id)?
+                        .is_none_or(|t| t.confirmed_at.is_none());
+                Ok(Some((session, user, pending)))
             })
             .await?;
         match found {
-            Some((session, user))
+            Some((session, user, two_factor_pending))
                 if session.expires_at > now && user.status == UserStatus::Active =>
             {
                 Ok(Authenticated {
@@ -433,6 +519,7 @@ impl App {
                     },
                     user,
                     session,
+                    two_factor_pending,
                 })
             }
             _ => Err(AppError::Unauthenticated),
@@ -459,7 +546,8 @@ impl App {
             .await
     }
 
-    /// Changes the caller's password and ends every session of theirs.
+    /// Changes the caller's password and ends every other session of theirs (and
+    /// any reset link still waiting); the session that asked stays signed in.
     pub async fn change_password(
         &self,
         session: &Authenticated,
@@ -482,6 +570,7 @@ impl App {
         }
         let hash = hash_password(password).await?;
         let user_id = session.user.id.clone();
+        let keep = session.session.token_hash.clone();
         let now = self.now();
         self.store
             .write(move |tx| {
@@ -489,7 +578,8 @@ impl App {
                 user.password_hash = hash;
                 user.updated_at = now;
                 tx.update_user(&user)?;
-                tx.delete_sessions_of(&user_id)?;
+                tx.delete_other_sessions(&user_id, &keep)?;
+                tx.delete_password_resets_of(&user_id)?;
                 audit(
                     tx,
                     now,

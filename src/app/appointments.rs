@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::doctors::{busy_intervals, parse_instant};
 use super::notices::AppointmentChange;
+use super::security::unverified;
 use super::{App, AppError, AvailabilityCache, Event, Page, PageParams, audit, new_id, paginate};
 use crate::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentView, Cursor,
@@ -188,6 +189,7 @@ impl App {
         let id = AppointmentId::new(new_id("apt"));
         let notifier = self.notifier.clone();
         let held = self.availability.clone();
+        let email_verification_on = self.settings.email_verification;
         let changed = self
             .store
             .write(move |tx| {
@@ -195,6 +197,12 @@ impl App {
                     .find_user(&patient_id)?
                     .filter(|p| p.role == Role::Patient && p.status == UserStatus::Active)
                     .ok_or_else(|| AppError::invalid("patient_id", "is not an active patient"))?;
+                if patient.id == actor.user_id
+                    && email_verification_on
+                    && unverified(tx, &patient.id)?
+                {
+                    return Err(AppError::EmailUnverified);
+                }
                 let (doctor, busy) = doctor_around(tx, &held, &doctor_id, start)?
                     .filter(|(d, _)| d.status == UserStatus::Active)
                     .ok_or_else(|| {

@@ -22,6 +22,20 @@ pub enum AppError {
     Conflict { kind: ConflictKind, detail: String },
     #[error("too many attempts; try again later")]
     TooManyAttempts { retry_after_seconds: i64 },
+    /// The password was right, but the account has two-factor authentication on
+    /// and no code came with it.
+    #[error("this account needs a code from its authenticator app")]
+    OtpRequired,
+    /// A two-factor code (or recovery code) that is wrong, used before or expired.
+    #[error("the code is not valid")]
+    InvalidOtp,
+    /// Staff must turn on two-factor authentication before anything else
+    /// (`require_staff_2fa`).
+    #[error("turn on two-factor authentication first")]
+    TwoFactorSetupRequired,
+    /// A self-registered patient who has not confirmed their email address yet.
+    #[error("confirm your email address first")]
+    EmailUnverified,
     /// The account exists but may not act (pending approval or deactivated).
     #[error("{0}")]
     AccountInactive(&'static str),
@@ -53,6 +67,12 @@ pub enum ConflictKind {
     ReminderRecentlySent,
     /// Only a failed or dead delivery can be retried.
     NotRetryable,
+    /// Setting up two-factor authentication while it is on.
+    TwoFactorEnabled,
+    /// Confirming or disabling two-factor authentication that is not set up / on.
+    TwoFactorNotEnabled,
+    /// Asking for a verification email for an address that needs none.
+    NothingToVerify,
 }
 
 impl ConflictKind {
@@ -71,6 +91,9 @@ impl ConflictKind {
             ConflictKind::NotRemindable => "not-remindable",
             ConflictKind::ReminderRecentlySent => "reminder-recently-sent",
             ConflictKind::NotRetryable => "not-retryable",
+            ConflictKind::TwoFactorEnabled => "two-factor-enabled",
+            ConflictKind::TwoFactorNotEnabled => "two-factor-not-enabled",
+            ConflictKind::NothingToVerify => "nothing-to-verify",
         }
     }
 }

@@ -12,7 +12,9 @@ mod events;
 mod hashing;
 mod notices;
 mod notifications;
+mod security;
 mod statistics;
+pub mod totp;
 
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +26,7 @@ pub use error::{AppError, ConflictKind};
 pub use events::{Delivery, Event, EventBus, Subscription};
 pub use notices::Notifier;
 pub use notifications::*;
+pub use security::*;
 pub use statistics::*;
 
 use base64::Engine;

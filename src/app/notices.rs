@@ -111,7 +111,11 @@ fn audience(kind: NoticeKind, actor: &Actor, appointment: &AppointmentRecord) ->
             }
         }
         NoticeKind::PatientCheckedIn => told.push(doctor.clone()),
-        NoticeKind::Welcome | NoticeKind::DoctorApproved | NoticeKind::Reminder => {}
+        NoticeKind::Welcome
+        | NoticeKind::DoctorApproved
+        | NoticeKind::Reminder
+        | NoticeKind::PasswordReset
+        | NoticeKind::EmailVerification => {}
     }
     told
 }
@@ -167,6 +171,7 @@ impl Notifier {
             user: None,
             appointment: None,
             changed_by: None,
+            action_link: None,
         }
     }
 
@@ -187,6 +192,34 @@ impl Notifier {
         now: Timestamp,
     ) -> Result<(), AppError> {
         self.account_notice(tx, NoticeKind::DoctorApproved, user, now)
+    }
+
+    /// A security message with a single-use link (password reset, email
+    /// verification): one email to the account's owner and nothing else, so the
+    /// link reaches no webhook, no SNS topic and no in-app list.
+    pub(crate) fn security_email(
+        &self,
+        tx: &mut dyn Tx,
+        kind: NoticeKind,
+        user: &UserRecord,
+        link: String,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        debug_assert!(kind.is_security());
+        let mut notice = self.notice(kind, now);
+        notice.user = Some(UserFacts {
+            id: user.id.to_string(),
+            name: user.name.clone(),
+            role: user.role.as_str().to_owned(),
+        });
+        notice.action_link = Some(link);
+        enqueue_for(tx, Channel::Email, &notice, &user.id, now)?;
+        Ok(())
+    }
+
+    /// Where links in messages point: `public_url` without a trailing slash.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.clinic.base_url
     }
 
     fn account_notice(

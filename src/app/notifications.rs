@@ -408,6 +408,11 @@ impl App {
         let Some(channel) = Channel::parse(&delivery.channel) else {
             return Ok(Prepared::Skip("unknown channel".into()));
         };
+        if notice.kind.is_security() && notice.action_link.is_none() {
+            return Ok(Prepared::Skip(
+                "the link of this message was removed after its first delivery ended".into(),
+            ));
+        }
         let user = delivery.user_id.clone();
         let now = self.now();
         let offsets = self.settings.reminders.offsets_minutes.clone();
@@ -460,7 +465,8 @@ impl App {
                 }
                 let preferences = preferences_of(tx, &user_id)?;
                 match channel {
-                    Channel::Email if !preferences.email_enabled => {
+                    // Account security mail goes whatever the preferences say.
+                    Channel::Email if !preferences.email_enabled && !notice.kind.is_security() => {
                         return Ok(Prepared::Skip("the recipient turned email off".into()));
                     }
                     Channel::Sms if !preferences.sms_enabled => {
@@ -580,10 +586,28 @@ impl App {
     ) -> Result<bool, AppError> {
         let id = delivery.id.clone();
         let owner = owner.to_owned();
+        // A security email's link carries a live token: once the delivery is over
+        // (sent, failed, dead or skipped), the stored copy loses the link.
+        let scrubbed = (outcome.status != DeliveryStatus::Retrying)
+            .then(|| without_action_link(&delivery.payload))
+            .flatten();
         self.store
-            .write(move |tx| Ok::<_, AppError>(tx.finish_delivery(&id, &owner, &outcome)?))
+            .write(move |tx| {
+                let recorded = tx.finish_delivery(&id, &owner, &outcome)?;
+                if recorded && let Some(payload) = &scrubbed {
+                    tx.replace_delivery_payload(&id, payload)?;
+                }
+                Ok::<_, AppError>(recorded)
+            })
             .await
     }
+}
+
+/// The payload of a notice with an action link, without it; `None` for any other.
+fn without_action_link(payload: &str) -> Option<String> {
+    let mut notice: Notice = serde_json::from_str(payload).ok()?;
+    notice.action_link.take()?;
+    serde_json::to_string(&notice).ok()
 }
 
 #[cfg(test)]

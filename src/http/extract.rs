@@ -222,10 +222,29 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// The authenticated caller; 401 without a valid token. A cookie session must also
-/// echo its CSRF token on unsafe requests.
+/// echo its CSRF token on unsafe requests. Staff who must still turn on two-factor
+/// authentication (`require_staff_2fa`) get 403 `two-factor-required`: only the
+/// routes that take a [`SetupUser`] serve them.
 pub struct CurrentUser(pub Authenticated);
 
 impl FromRequestParts<App> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let SetupUser(authenticated) = SetupUser::from_request_parts(parts, app).await?;
+        if authenticated.two_factor_pending {
+            return Err(AppError::TwoFactorSetupRequired.into());
+        }
+        Ok(CurrentUser(authenticated))
+    }
+}
+
+/// The authenticated caller, even one who must still turn on two-factor
+/// authentication: for the few routes such staff may use (their account, sign-out,
+/// the two-factor setup).
+pub struct SetupUser(pub Authenticated);
+
+impl FromRequestParts<App> for SetupUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
@@ -249,7 +268,7 @@ impl FromRequestParts<App> for CurrentUser {
                 ));
             }
         }
-        Ok(CurrentUser(authenticated))
+        Ok(SetupUser(authenticated))
     }
 }
 

@@ -120,6 +120,26 @@ impl From<AppError> for ApiError {
                     "a concurrent change got in the way and nothing was saved; please try again",
                 )
             },
+            AppError::OtpRequired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "otp-required",
+                "this account has two-factor authentication: send the code from the authenticator app (or a recovery code) as otp",
+            ),
+            AppError::InvalidOtp => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-otp",
+                "the two-factor code is wrong, was used before, or has expired",
+            ),
+            AppError::TwoFactorSetupRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "two-factor-required",
+                "the clinic requires two-factor authentication for staff: set it up first (POST /api/v1/me/2fa/setup)",
+            ),
+            AppError::EmailUnverified => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "email-unverified",
+                "confirm your email address first: open the link we emailed you (or ask for a new one)",
+            ),
             AppError::AccountInactive(detail) => {
                 ApiError::new(StatusCode::FORBIDDEN, "account-inactive", detail)
             }

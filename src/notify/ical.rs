@@ -279,6 +279,7 @@ mod tests {
                 sequence,
             }),
             changed_by: Some("doctor".into()),
+            action_link: None,
         }
     }
 

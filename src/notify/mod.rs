@@ -30,10 +30,15 @@ pub enum NoticeKind {
     AppointmentRescheduled,
     PatientCheckedIn,
     Reminder,
+    /// A link to choose a new password (email only, whatever the preferences).
+    PasswordReset,
+    /// A link to confirm the account's email address (email only, whatever the
+    /// preferences).
+    EmailVerification,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 9] = [
+    pub const ALL: [NoticeKind; 11] = [
         NoticeKind::Welcome,
         NoticeKind::DoctorApproved,
         NoticeKind::AppointmentRequested,
@@ -43,6 +48,8 @@ impl NoticeKind {
         NoticeKind::AppointmentRescheduled,
         NoticeKind::PatientCheckedIn,
         NoticeKind::Reminder,
+        NoticeKind::PasswordReset,
+        NoticeKind::EmailVerification,
     ];
 
     /// Snake case, e.g. `appointment_confirmed`: template names start with it.
@@ -57,6 +64,8 @@ impl NoticeKind {
             NoticeKind::AppointmentRescheduled => "appointment_rescheduled",
             NoticeKind::PatientCheckedIn => "patient_checked_in",
             NoticeKind::Reminder => "reminder",
+            NoticeKind::PasswordReset => "password_reset",
+            NoticeKind::EmailVerification => "email_verification",
         }
     }
 
@@ -76,7 +85,19 @@ impl NoticeKind {
             NoticeKind::AppointmentRescheduled => "appointment.rescheduled",
             NoticeKind::PatientCheckedIn => "appointment.checked_in",
             NoticeKind::Reminder => "appointment.reminder",
+            NoticeKind::PasswordReset => "user.password_reset_requested",
+            NoticeKind::EmailVerification => "user.email_verification_requested",
         }
+    }
+
+    /// Account security messages: sent by email only, to the account's owner alone
+    /// (never to webhooks, SNS or the in-app list, since they carry a secret link),
+    /// and whatever the owner's preferences say.
+    pub fn is_security(self) -> bool {
+        matches!(
+            self,
+            NoticeKind::PasswordReset | NoticeKind::EmailVerification
+        )
     }
 }
 
@@ -100,6 +121,10 @@ pub struct Notice {
     /// `admin`); absent when carebook itself acts (reminders).
     #[serde(default)]
     pub changed_by: Option<String>,
+    /// A link the message exists for (password reset, email verification): it
+    /// carries a single-use token, so such notices go to their owner's email only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,8 +164,11 @@ pub struct AppointmentFacts {
 }
 
 impl Notice {
-    /// The page of the appointment (or the home page).
+    /// The action link, else the page of the appointment (or the home page).
     pub fn link(&self) -> String {
+        if let Some(link) = &self.action_link {
+            return link.clone();
+        }
         match &self.appointment {
             Some(a) => format!("{}/appointments/{}", self.clinic.base_url, a.id),
             None => format!("{}/", self.clinic.base_url),

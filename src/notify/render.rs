@@ -22,7 +22,7 @@ use super::{AppointmentFacts, ClinicFacts, Notice, NoticeKind, Recipient, UserFa
 const LAYOUT: &str = "layout.html";
 
 /// The built-in templates, by file name.
-const BUILT_IN: [(&str, &str); 19] = [
+const BUILT_IN: [(&str, &str); 23] = [
     (LAYOUT, include_str!("../../templates/notify/layout.html")),
     (
         "welcome.txt",
@@ -95,6 +95,22 @@ const BUILT_IN: [(&str, &str); 19] = [
     (
         "reminder.html",
         include_str!("../../templates/notify/reminder.html"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("../../templates/notify/password_reset.txt"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("../../templates/notify/password_reset.html"),
+    ),
+    (
+        "email_verification.txt",
+        include_str!("../../templates/notify/email_verification.txt"),
+    ),
+    (
+        "email_verification.html",
+        include_str!("../../templates/notify/email_verification.html"),
     ),
 ];
 
@@ -475,6 +491,7 @@ fn sample_notice(kind: NoticeKind) -> Notice {
             sequence: 1,
         }),
         changed_by: Some("receptionist".into()),
+        action_link: None,
     }
 }
 
@@ -523,30 +540,31 @@ mod tests {
                 time_zone: "Europe/Berlin".into(),
                 base_url: "https://clinic.example".into(),
             },
-            user: matches!(kind, NoticeKind::Welcome | NoticeKind::DoctorApproved).then(|| {
-                UserFacts {
-                    id: "pat-1".into(),
-                    name: "Jörg Müller".into(),
-                    role: "patient".into(),
-                }
+            user: (matches!(kind, NoticeKind::Welcome | NoticeKind::DoctorApproved)
+                || kind.is_security())
+            .then(|| UserFacts {
+                id: "pat-1".into(),
+                name: "Jörg Müller".into(),
+                role: "patient".into(),
             }),
-            appointment: (!matches!(kind, NoticeKind::Welcome | NoticeKind::DoctorApproved)).then(
-                || AppointmentFacts {
-                    id: "apt-42".into(),
-                    doctor_id: "doc-1".into(),
-                    doctor_name: "Anna Weber".into(),
-                    patient_id: "pat-1".into(),
-                    patient_name: "Jörg Müller".into(),
-                    start: "2026-03-03T08:30:00Z".parse().unwrap(),
-                    end: "2026-03-03T09:00:00Z".parse().unwrap(),
-                    previous_start: (kind == NoticeKind::AppointmentRescheduled)
-                        .then(|| "2026-03-02T13:15:00Z".parse().unwrap()),
-                    time_zone: "Europe/Berlin".into(),
-                    status: "confirmed".into(),
-                    sequence: 2,
-                },
-            ),
+            appointment: (!matches!(kind, NoticeKind::Welcome | NoticeKind::DoctorApproved)
+                && !kind.is_security())
+            .then(|| AppointmentFacts {
+                id: "apt-42".into(),
+                doctor_id: "doc-1".into(),
+                doctor_name: "Anna Weber".into(),
+                patient_id: "pat-1".into(),
+                patient_name: "Jörg Müller".into(),
+                start: "2026-03-03T08:30:00Z".parse().unwrap(),
+                end: "2026-03-03T09:00:00Z".parse().unwrap(),
+                previous_start: (kind == NoticeKind::AppointmentRescheduled)
+                    .then(|| "2026-03-02T13:15:00Z".parse().unwrap()),
+                time_zone: "Europe/Berlin".into(),
+                status: "confirmed".into(),
+                sequence: 2,
+            }),
             changed_by: Some("receptionist".into()),
+            action_link: None,
         }
     }
 

@@ -25,6 +25,7 @@
 //! repeats the offending row or key) is left out of every message.
 
 mod notifications;
+mod security;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -56,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../migrations/postgres/0003_availability.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_account_security.sql"),
     ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:

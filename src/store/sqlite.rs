@@ -7,6 +7,7 @@
 //! write is on disk, and many writes share one fsync.
 
 mod notifications;
+mod security;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -35,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../migrations/sqlite/0003_availability.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_account_security.sql"),
     ),
 ];
 const MAX_GROUP: usize = 256;

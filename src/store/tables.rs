@@ -254,6 +254,64 @@ pub const TABLES: &[Table] = &[
         key_columns: 1,
         generated_id: false,
     },
+    // Account security (0004_account_security.sql).
+    Table {
+        name: "password_resets",
+        columns: &[
+            ("token_hash", Text),
+            ("user_id", Text),
+            ("created_at", Integer),
+            ("expires_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "password_reset_requests",
+        columns: &[
+            ("id", Integer),
+            ("email", Text),
+            ("client", Text),
+            ("at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: true,
+    },
+    Table {
+        name: "email_verifications",
+        columns: &[
+            ("user_id", Text),
+            ("token_hash", Text),
+            ("created_at", Integer),
+            ("expires_at", Integer),
+            ("verified_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "totp_credentials",
+        columns: &[
+            ("user_id", Text),
+            ("secret", Text),
+            ("created_at", Integer),
+            ("confirmed_at", Integer),
+            ("last_step", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "recovery_codes",
+        columns: &[
+            ("user_id", Text),
+            ("code_hash", Text),
+            ("created_at", Integer),
+            ("used_at", Integer),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
 ];
 
 impl Table {
@@ -364,11 +422,13 @@ mod tests {
         include_str!("../../migrations/sqlite/0001_core.sql"),
         include_str!("../../migrations/sqlite/0002_notifications.sql"),
         include_str!("../../migrations/sqlite/0003_availability.sql"),
+        include_str!("../../migrations/sqlite/0004_account_security.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
         include_str!("../../migrations/postgres/0002_notifications.sql"),
         include_str!("../../migrations/postgres/0003_availability.sql"),
+        include_str!("../../migrations/postgres/0004_account_security.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.

@@ -84,7 +84,9 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// fixture specialty), `schedule` (the default schedule), `time-off` (a period in
 /// April), `book-A`/`book-B` (a free slot of X for patient A / of Y for patient B),
 /// `reschedule` (another free slot of the appointment's doctor), `prefs`
-/// (notification preferences).
+/// (notification preferences), `reset` (a fresh address, known to no account),
+/// `reset-token`/`verify-token` (a token the server never sent), `otp` (a code),
+/// `disable` (the caller's password and a code).
 ///
 /// Notes on cells that are not obvious:
 /// - Register and login are public and never look at the token: a dead token is
@@ -110,6 +112,14 @@ POST   /api/v1/auth/login                                -         login       2
 POST   /api/v1/auth/logout                               -         -           401  204  204  204  204  204  204  401  401
 GET    /api/v1/me                                        -         -           401  200  200  200  200  200  200  401  401
 POST   /api/v1/me/password                               -         password    401  204  204  204  204  204  204  401  401
+POST   /api/v1/auth/password-reset                       -         reset       202  202  202  202  202  202  202  202  202
+POST   /api/v1/auth/password-reset/confirm               -         reset-token 422  422  422  422  422  422  422  422  422
+POST   /api/v1/auth/email-verification/confirm           -         verify-token 422 422  422  422  422  422  422  422  422
+POST   /api/v1/me/email-verification                     -         -           401  409  409  409  409  409  409  401  401
+GET    /api/v1/me/security                               -         -           401  200  200  200  200  200  200  401  401
+POST   /api/v1/me/2fa/confirm                            -         otp         401  409  409  409  409  409  409  401  401
+POST   /api/v1/me/2fa/setup                              -         -           401  200  200  200  200  200  200  401  401
+POST   /api/v1/me/2fa/disable                            -         disable     401  409  409  409  409  409  409  401  401
 
 GET    /api/v1/users                                     -         -           401  403  403  403  403  200  200  401  401
 POST   /api/v1/users                                     -         patient     401  403  403  403  403  201  201  401  401
@@ -241,6 +251,11 @@ const BODIES: &[&str] = &[
     "book-B",
     "reschedule",
     "prefs",
+    "reset",
+    "reset-token",
+    "verify-token",
+    "otp",
+    "disable",
 ];
 
 /// One row of [`MATRIX`].
@@ -813,6 +828,14 @@ impl World {
                 "reason": "Training",
             }),
             "prefs" => json!({ "email_enabled": true, "sms_enabled": false }),
+            "reset" => json!({ "email": self.app.email_for("Rhea Set") }),
+            "reset-token" => json!({
+                "token": "not-a-token-we-sent",
+                "new_password": "an entirely new passphrase",
+            }),
+            "verify-token" => json!({ "token": "not-a-token-we-sent" }),
+            "otp" => json!({ "otp": "000000" }),
+            "disable" => json!({ "password": PASSWORD, "otp": "000000" }),
             "book-A" => json!({
                 "doctor_id": self.x.id,
                 "start": self.next_slot(Doc::X),

@@ -432,10 +432,12 @@ dual! {
                 &[("current_password", PASSWORD), ("new_password", "a brand new secret")],
             )
             .await;
-        changed.assert_redirect("/login?next=/profile");
-        assert!(pages.cookie("carebook_session").is_none());
-        let login = pages.follow(&changed).await;
-        assert!(login.flash().unwrap().contains("signed out everywhere"));
+        changed.assert_redirect("/profile");
+        // This session stays; the API token from before is ended.
+        let profile = pages.follow(&changed).await;
+        profile.assert_status(200);
+        assert!(profile.flash().unwrap().contains("Every other device was signed out"));
+        patient.get("/api/v1/me").await.assert_problem(401, "unauthenticated");
         app.log_in(&patient.email, "a brand new secret").await;
     }
 }

@@ -370,6 +370,11 @@ pub fn public_screens(clinic: &Clinic) -> Vec<Screen> {
             ready: "#f-name",
         },
         Screen {
+            name: "password-reset",
+            path: "/password-reset".into(),
+            ready: "#f-email",
+        },
+        Screen {
             name: "not-found",
             path: "/no/such/page".into(),
             ready: "h1",

@@ -64,6 +64,7 @@ fn screens_of(role: &str, busy: &Busy) -> Vec<Screen> {
                 ".status",
             ),
             screen("profile", "/profile".into(), "#f-name"),
+            screen("two-factor", "/profile/two-factor".into(), "h1"),
             screen("notifications", "/notifications".into(), "h1"),
         ],
         "doctor" => vec![

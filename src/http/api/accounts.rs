@@ -11,7 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{Paged, nullable};
 use crate::app::{App, AuditSearch, LoginInput, PageParams, RegisterInput, UserPatch, UserSearch};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, CurrentUser, SESSION_COOKIE};
+use crate::http::extract::{
+    ApiJson, ApiPath, ApiQuery, ClientAddr, CurrentUser, SESSION_COOKIE, SetupUser,
+};
 use crate::http::problem::{ApiError, Problem};
 use crate::store::{AuditEntry, Role, UserId, UserRecord, UserStatus};
 
@@ -93,6 +95,10 @@ pub struct LoginRequest {
     /// in `X-CSRF-Token`.
     #[serde(default)]
     pub cookie: bool,
+    /// Needed when the account has two-factor authentication on: the current code of
+    /// the authenticator app, or one of the recovery codes. Without it such a login
+    /// answers 401 `otp-required`; a wrong one 401 `invalid-otp`.
+    pub otp: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -105,7 +111,7 @@ pub struct LoginResponse {
     pub user: UserResponse,
 }
 
-/// Log in with email and password.
+/// Log in with email and password (and the two-factor code, when the account has it on).
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 429, body = Problem)))]
@@ -121,6 +127,7 @@ pub async fn create_session(
             password: body.password,
             client,
             cookie,
+            otp: body.otp,
         })
         .await?;
     let mut headers = HeaderMap::new();
@@ -157,7 +164,7 @@ pub async fn create_session(
     responses((status = 204), (status = 401, body = Problem)))]
 pub async fn delete_session(
     State(app): State<App>,
-    CurrentUser(me): CurrentUser,
+    SetupUser(me): SetupUser,
 ) -> Result<impl IntoResponse, ApiError> {
     app.logout(&me).await?;
     let clear =
@@ -168,7 +175,7 @@ pub async fn delete_session(
 /// The caller's own account.
 #[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = UserResponse), (status = 401, body = Problem)))]
-pub async fn find_me(CurrentUser(me): CurrentUser) -> Json<UserResponse> {
+pub async fn find_me(SetupUser(me): SetupUser) -> Json<UserResponse> {
     Json(me.user.into())
 }
 
@@ -179,7 +186,7 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Change the caller's password; every session of theirs ends.
+/// Change the caller's password; every other session of theirs ends (this one stays).
 #[utoipa::path(post, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = PasswordChange,
     responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_my_password(
@@ -188,6 +195,191 @@ pub async fn update_my_password(
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     app.change_password(&me, body.current_password, body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    pub email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub detail: String,
+}
+
+/// Ask for a password reset link by email. The answer is the same whether or not an
+/// account uses the address; requests are throttled like failed logins.
+#[utoipa::path(post, path = "/auth/password-reset", tag = "accounts", request_body = PasswordResetRequest,
+    responses((status = 202, body = Accepted), (status = 422, body = Problem), (status = 429, body = Problem)))]
+pub async fn create_password_reset(
+    State(app): State<App>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(body): ApiJson<PasswordResetRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    app.request_password_reset(&body.email, &client).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            detail: "if an account uses this address, a link to reset its password is on its way; it works once, for one hour".into(),
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The token from the emailed link.
+    pub token: String,
+    pub new_password: String,
+}
+
+/// Set a new password with the emailed token; every session of the account ends.
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "accounts", request_body = PasswordResetConfirm,
+    responses((status = 204), (status = 422, body = Problem)))]
+pub async fn confirm_password_reset(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<PasswordResetConfirm>,
+) -> Result<StatusCode, ApiError> {
+    app.confirm_password_reset(&body.token, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailVerificationConfirm {
+    /// The token from the emailed link.
+    pub token: String,
+}
+
+/// Confirm an email address with the emailed token (works once).
+#[utoipa::path(post, path = "/auth/email-verification/confirm", tag = "accounts", request_body = EmailVerificationConfirm,
+    responses((status = 204), (status = 422, body = Problem)))]
+pub async fn confirm_email_verification(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<EmailVerificationConfirm>,
+) -> Result<StatusCode, ApiError> {
+    app.verify_email(&body.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send the caller a new link to confirm their email address (the old one stops working).
+#[utoipa::path(post, path = "/me/email-verification", tag = "accounts", security(("bearer" = [])),
+    responses((status = 202, body = Accepted), (status = 401, body = Problem), (status = 409, body = Problem)))]
+pub async fn create_email_verification(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    app.resend_email_verification(&me).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            detail: "a new link is on its way to your email address".into(),
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecurityResponse {
+    /// `false` only while a self-registered patient's address waits for confirmation
+    /// (and the clinic requires it): booking is refused meanwhile.
+    pub email_verified: bool,
+    pub two_factor_enabled: bool,
+    /// A secret was set up and waits for its first code (`/me/2fa/confirm`).
+    pub two_factor_pending_confirmation: bool,
+    /// The clinic requires two-factor authentication of this account (staff, when
+    /// `require_staff_2fa` is on).
+    pub two_factor_required: bool,
+    pub recovery_codes_left: i64,
+}
+
+/// The caller's email verification and two-factor status.
+#[utoipa::path(get, path = "/me/security", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = SecurityResponse), (status = 401, body = Problem)))]
+pub async fn find_my_security(
+    State(app): State<App>,
+    SetupUser(me): SetupUser,
+) -> Result<Json<SecurityResponse>, ApiError> {
+    let status = app.security_status(&me).await?;
+    Ok(Json(SecurityResponse {
+        email_verified: status.email_verified,
+        two_factor_enabled: status.two_factor_enabled,
+        two_factor_pending_confirmation: status.two_factor_pending_confirmation,
+        two_factor_required: status.two_factor_required,
+        recovery_codes_left: status.recovery_codes_left,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TwoFactorSetupResponse {
+    /// Base32, for typing into the authenticator app by hand.
+    pub secret: String,
+    /// `otpauth://totp/…` (SHA-1, 6 digits, 30 s), for a QR code.
+    pub otpauth_uri: String,
+}
+
+/// Start turning on two-factor authentication: a new TOTP secret. It is on once
+/// `/me/2fa/confirm` gets a code from it.
+#[utoipa::path(post, path = "/me/2fa/setup", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = TwoFactorSetupResponse), (status = 401, body = Problem), (status = 409, body = Problem)))]
+pub async fn create_two_factor_setup(
+    State(app): State<App>,
+    SetupUser(me): SetupUser,
+) -> Result<Json<TwoFactorSetupResponse>, ApiError> {
+    let setup = app.setup_two_factor(&me).await?;
+    Ok(Json(TwoFactorSetupResponse {
+        secret: setup.secret,
+        otpauth_uri: setup.otpauth_uri,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactorConfirm {
+    /// The current six-digit code of the authenticator app.
+    pub otp: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodesResponse {
+    /// Ten single-use codes that stand in for the app when it is lost. Shown once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Turn two-factor authentication on with the first code from the app; answers the
+/// recovery codes, once.
+#[utoipa::path(post, path = "/me/2fa/confirm", tag = "accounts", security(("bearer" = [])), request_body = TwoFactorConfirm,
+    responses((status = 200, body = RecoveryCodesResponse), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn confirm_two_factor(
+    State(app): State<App>,
+    SetupUser(me): SetupUser,
+    ApiJson(body): ApiJson<TwoFactorConfirm>,
+) -> Result<Json<RecoveryCodesResponse>, ApiError> {
+    let recovery_codes = app.confirm_two_factor(&me, &body.otp).await?;
+    Ok(Json(RecoveryCodesResponse { recovery_codes }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactorDisable {
+    pub password: String,
+    /// A current code of the authenticator app, or an unused recovery code.
+    pub otp: String,
+}
+
+/// Turn two-factor authentication off (password and a current code needed).
+#[utoipa::path(post, path = "/me/2fa/disable", tag = "accounts", security(("bearer" = [])), request_body = TwoFactorDisable,
+    responses((status = 204), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn delete_two_factor(
+    State(app): State<App>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<TwoFactorDisable>,
+) -> Result<StatusCode, ApiError> {
+    app.disable_two_factor(&me, &body.password, &body.otp)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

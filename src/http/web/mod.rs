@@ -8,6 +8,7 @@
 //! [`desk`] (the front desk) and [`admin`]; [`appointments`] holds the pages and
 //! buttons of one appointment that every role shares.
 
+pub mod account;
 pub mod admin;
 pub mod appointments;
 pub mod assets;
@@ -42,6 +43,7 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 pub fn router(app: &App) -> Router<App> {
     Router::new()
         .merge(public::routes())
+        .merge(account::routes())
         .merge(appointments::routes())
         .merge(patient::routes())
         .merge(doctor::routes())

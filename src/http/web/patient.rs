@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use carebook_domain::policy::{Action, Subject, authorize};
@@ -22,14 +22,13 @@ use serde::Deserialize;
 use super::public::DoctorCard;
 use super::session::{
     Chrome, CsrfForm, Flash, WebError, WebResult, form_urlencoded_component, local_path, render,
-    see_other, set_cookie,
+    see_other,
 };
 use super::view::{self, FieldErrors};
 use crate::app::{
     App, AppError, AppointmentQuery, Authenticated, BookInput, DoctorProfile, PageParams,
-    PreferencesPatch, UserPatch,
+    PreferencesPatch, SecurityStatus, UserPatch,
 };
-use crate::http::extract::SESSION_COOKIE;
 use crate::store::{AppointmentStatus, AppointmentView, Role, UserId, UserRecord};
 
 pub fn routes() -> Router<App> {
@@ -779,12 +778,14 @@ struct ProfilePage {
     password_errors: FieldErrors,
     preferences: PreferencesView,
     preferences_errors: FieldErrors,
+    security: SecurityStatus,
 }
 
 impl ProfilePage {
     async fn load(app: &App, chrome: &Chrome) -> WebResult<ProfilePage> {
         let user = chrome.require()?;
         let preferences = app.notification_preferences(&user.actor).await?;
+        let security = app.security_status(user).await?;
         let account = &user.user;
         Ok(ProfilePage {
             chrome: chrome.clone(),
@@ -807,6 +808,7 @@ impl ProfilePage {
                 sms_available: preferences.sms_available,
             },
             preferences_errors: FieldErrors::new(),
+            security,
         })
     }
 }
@@ -851,8 +853,7 @@ async fn update_profile(
     }
 }
 
-/// `POST /profile/password`: every session ends, this one too, so the way on is
-/// the login page.
+/// `POST /profile/password`: every other session ends; this one stays.
 async fn update_password(
     State(app): State<App>,
     CsrfForm { chrome, form }: CsrfForm<PasswordForm>,
@@ -862,19 +863,13 @@ async fn update_password(
         .change_password(user, form.current_password, form.new_password)
         .await
     {
-        Ok(()) => {
-            let mut response = see_other(
-                &app,
-                "/login?next=/profile",
-                Some(Flash::success(
-                    "Your password is changed. For your safety you were signed out everywhere, here too: please sign in with the new password.",
-                )),
-            );
-            response
-                .headers_mut()
-                .append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, "", 0));
-            Ok(response)
-        }
+        Ok(()) => Ok(see_other(
+            &app,
+            "/profile",
+            Some(Flash::success(
+                "Your password is changed. Every other device was signed out; this one stays signed in.",
+            )),
+        )),
         Err(AppError::Invalid(errors)) => {
             let mut page = ProfilePage::load(&app, &chrome).await?;
             page.password_errors = errors.into();

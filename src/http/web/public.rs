@@ -245,6 +245,8 @@ struct LoginForm {
     #[serde(default)]
     password: String,
     next: Option<String>,
+    /// The authenticator code (or a recovery code), once the page asked for it.
+    otp: Option<String>,
 }
 
 #[derive(askama::Template)]
@@ -254,6 +256,8 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// The account has two-factor authentication on: show the code field.
+    ask_otp: bool,
 }
 
 async fn find_login(chrome: Chrome, Query(query): Query<LoginQuery>) -> Response {
@@ -266,6 +270,7 @@ async fn find_login(chrome: Chrome, Query(query): Query<LoginQuery>) -> Response
         email: String::new(),
         next: local_path(query.next.as_deref(), ""),
         error: None,
+        ask_otp: false,
     })
 }
 
@@ -280,11 +285,19 @@ async fn create_session(
         password: form.password,
         client,
         cookie: true,
+        otp: form.otp.clone(),
     };
     let outcome = match app.login(input).await {
         Ok(outcome) => outcome,
         Err(error) => {
+            let ask_otp = matches!(error, AppError::OtpRequired | AppError::InvalidOtp);
             let message = match error {
+                AppError::OtpRequired => {
+                    "Your account has two-factor authentication: enter your password again with the 6-digit code from your authenticator app (or a recovery code).".to_owned()
+                }
+                AppError::InvalidOtp => {
+                    "That code is not valid (it may have been used already). Enter your password and the current code again.".to_owned()
+                }
                 AppError::InvalidCredentials => "Wrong email or password.".to_owned(),
                 AppError::TooManyAttempts { .. } => {
                     "Too many attempts. Please wait a few minutes and try again.".to_owned()
@@ -297,6 +310,7 @@ async fn create_session(
                 email: form.email,
                 next: local_path(form.next.as_deref(), ""),
                 error: Some(message),
+                ask_otp,
             });
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             return Ok(response);
@@ -433,6 +447,7 @@ async fn create_registration(
             password: form.password,
             client,
             cookie: true,
+            otp: None,
         })
         .await?;
     Ok(signed_in(

@@ -22,6 +22,8 @@ pub const THEME_COOKIE: &str = "carebook_theme";
 /// another site cannot read it, so it cannot forge the login or register form.
 pub const ANON_CSRF_COOKIE: &str = "carebook_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
+/// The page where signed-in users manage two-factor authentication.
+pub const TWO_FACTOR_PAGE: &str = "/profile/two-factor";
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -162,10 +164,16 @@ pub struct Chrome {
 
 impl Chrome {
     /// The signed-in user, or a redirect to the login page that comes back here.
+    /// Staff who must turn on two-factor authentication first are sent to its page
+    /// from every other one.
     pub fn require(&self) -> Result<&Authenticated, WebError> {
-        self.user.as_ref().ok_or_else(|| WebError::Login {
+        let user = self.user.as_ref().ok_or_else(|| WebError::Login {
             next: self.here.clone(),
-        })
+        })?;
+        if user.two_factor_pending && !self.here.starts_with(TWO_FACTOR_PAGE) {
+            return Err(WebError::TwoFactorSetup);
+        }
+        Ok(user)
     }
 
     /// The signed-in user if they hold one of `roles`; others get the "not allowed" page.
@@ -449,6 +457,8 @@ pub enum WebError {
     },
     NotFound,
     Forbidden,
+    /// Staff who must turn on two-factor authentication first: to its page.
+    TwoFactorSetup,
     /// The form's CSRF token was missing or stale (e.g. signed out in another tab).
     Csrf,
     BadForm,
@@ -494,6 +504,19 @@ impl From<AppError> for WebError {
                 detail: "The clinic's system is briefly unavailable. Please try again in a moment."
                     .into(),
             },
+            AppError::OtpRequired | AppError::InvalidOtp => WebError::Problem {
+                status: StatusCode::UNAUTHORIZED,
+                title: "Two-factor code needed",
+                detail: "Please enter the current code from your authenticator app.".into(),
+            },
+            AppError::TwoFactorSetupRequired => WebError::TwoFactorSetup,
+            AppError::EmailUnverified => WebError::Problem {
+                status: StatusCode::FORBIDDEN,
+                title: "Please confirm your email address",
+                detail: "Open the link we emailed you to confirm your address; then you can book. \
+                    You can ask for a new link on your profile page."
+                    .into(),
+            },
             AppError::InvalidCredentials => WebError::Problem {
                 status: StatusCode::UNAUTHORIZED,
                 title: "Wrong email or password",
@@ -536,6 +559,9 @@ impl IntoResponse for WebError {
                     form_urlencoded_component(&local_path(Some(&next), "/"))
                 );
                 return Redirect::to(&to).into_response();
+            }
+            WebError::TwoFactorSetup => {
+                return Redirect::to(TWO_FACTOR_PAGE).into_response();
             }
             WebError::NotFound => (
                 StatusCode::NOT_FOUND,
