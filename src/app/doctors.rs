@@ -1,12 +1,11 @@
 //! Specialties, doctors' profiles and schedules, time off, free slots and search.
 
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
-use carebook_domain::schedule::{MAX_SLOT_WINDOW_DAYS, ScheduleInput};
+use carebook_domain::schedule::ScheduleInput;
 use carebook_domain::validation::{MAX_TEXT_CHARS, parse_name, parse_text};
 use carebook_domain::{Interval, Schedule, UserStatus, ValidationErrors};
-use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use serde_json::json;
 
 use super::{App, AppError, Page, PageParams, audit, new_id, paginate};
@@ -62,74 +61,8 @@ pub const MAX_TIME_OFF_DAYS: i64 = 366;
 const MAX_LANGUAGES: usize = 20;
 const MAX_SPECIALTIES: usize = 20;
 
-/// Parses an RFC 3339 instant (with offset), naming the field on failure.
-pub fn parse_instant(field: &str, value: &str) -> Result<Timestamp, ValidationErrors> {
-    value.trim().parse::<Timestamp>().map_err(|_| {
-        ValidationErrors::single(
-            field,
-            "must be an RFC 3339 date-time with offset, such as 2026-03-02T09:00:00+01:00",
-        )
-    })
-}
-
-/// A `from`/`to` bound: an RFC 3339 instant, or a plain date meaning that day in the
-/// doctor's zone (`from` = its first instant, `to` = the first instant after it).
-fn parse_bound(
-    field: &str,
-    value: &str,
-    zone: &TimeZone,
-    is_end: bool,
-) -> Result<Timestamp, ValidationErrors> {
-    if let Ok(date) = value.trim().parse::<Date>() {
-        let day = if is_end {
-            date.tomorrow().ok()
-        } else {
-            Some(date)
-        };
-        return day
-            .and_then(|d| d.to_zoned_datetime(zone.clone()).ok())
-            .map(|z| z.timestamp())
-            .ok_or_else(|| ValidationErrors::single(field, "is out of range"));
-    }
-    parse_instant(field, value).map_err(|_| {
-        ValidationErrors::single(
-            field,
-            "must be an RFC 3339 date-time with offset or a date such as 2026-03-02",
-        )
-    })
-}
-
-fn parse_window(
-    from: Option<&str>,
-    to: Option<&str>,
-    zone: &TimeZone,
-    now: Timestamp,
-    default_days: i64,
-) -> Result<Interval, ValidationErrors> {
-    let mut errors = ValidationErrors::new();
-    let start = match from {
-        Some(from) => errors.take(parse_bound("from", from, zone, false)),
-        None => Some(now),
-    };
-    let end = match (to, start) {
-        (Some(to), _) => errors.take(parse_bound("to", to, zone, true)),
-        (None, Some(start)) => Some(start + SignedDuration::from_hours(24 * default_days)),
-        (None, None) => None,
-    };
-    let (Some(start), Some(end)) = (start, end) else {
-        return Err(errors);
-    };
-    let Some(window) = Interval::new(start, end) else {
-        return Err(ValidationErrors::single("to", "must be after from"));
-    };
-    if window.duration() > SignedDuration::from_hours(24 * MAX_SLOT_WINDOW_DAYS) {
-        return Err(ValidationErrors::single(
-            "to",
-            "the window may span at most 31 days",
-        ));
-    }
-    Ok(window)
-}
+pub use carebook_domain::time::parse_instant;
+use carebook_domain::time::parse_window;
 
 fn slugify(name: &str) -> String {
     let mut slug = String::new();
@@ -641,18 +574,5 @@ mod tests {
     fn slugs_are_lowercase_words_joined_by_dashes() {
         assert_eq!(slugify("Ear, Nose & Throat"), "ear-nose-throat");
         assert_eq!(slugify("  Cardiology "), "cardiology");
-    }
-
-    #[test]
-    fn windows_accept_dates_in_the_doctor_zone_and_cap_at_31_days() {
-        let zone = TimeZone::get("Europe/Berlin").unwrap();
-        let now = "2026-03-01T00:00:00Z".parse().unwrap();
-        let day = parse_window(Some("2026-03-02"), Some("2026-03-02"), &zone, now, 7).unwrap();
-        assert_eq!(day.start.to_string(), "2026-03-01T23:00:00Z");
-        assert_eq!(day.end.to_string(), "2026-03-02T23:00:00Z");
-        let error =
-            parse_window(Some("2026-03-01"), Some("2026-04-02"), &zone, now, 7).unwrap_err();
-        assert_eq!(error.errors[0].field, "to");
-        assert!(parse_window(Some("yesterday"), None, &zone, now, 7).is_err());
     }
 }

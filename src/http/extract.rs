@@ -11,77 +11,87 @@ use super::limits::{ClientIp, ProxyTrust};
 use super::problem::ApiError;
 use crate::app::{App, AppError, Authenticated};
 
-/// A JSON body; shape errors are 400/422, never a panic. The body is bounded in
-/// size (`max_body_bytes`, 413), in time (`body_timeout_seconds`, 408) and in
+/// A JSON object body; shape errors are 400/422, never a panic. The body is bounded
+/// in size (`max_body_bytes`, 413), in time (`body_timeout_seconds`, 408) and in
 /// nesting (`max_json_depth`, 400). Text may not carry NUL characters: no store
 /// keeps them faithfully (PostgreSQL refuses them), so they are refused at the door.
+/// Every request body of the API is an object, so any other JSON value (an array,
+/// which serde would otherwise read as a struct's fields in order, a string, a
+/// number, `null`) is a 422.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<App> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
-        let json_content = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                let mime = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            });
-        if !json_content {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "send the body as application/json",
-            ));
-        }
-        let settings = &app.settings;
-        let (parts, body) = request.into_parts();
-        let bytes = read_body(
-            &parts.headers,
-            body,
-            settings.max_body_bytes,
-            settings.body_timeout(),
-        )
-        .await
-        .map_err(|error| match error {
-            BodyError::TooLarge => ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                format!("the body is larger than {} bytes", settings.max_body_bytes),
-            ),
-            BodyError::TimedOut => ApiError::new(
-                axum::http::StatusCode::REQUEST_TIMEOUT,
-                "request-timeout",
-                "the body did not arrive in time",
-            ),
-            BodyError::Unreadable => ApiError::bad_request("the body could not be read"),
-        })?;
-        if json_depth_exceeds(&bytes, settings.max_json_depth) {
-            return Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "json-too-deep",
-                format!(
-                    "the body nests arrays and objects more than {} levels deep",
-                    settings.max_json_depth
-                ),
-            ));
-        }
-        if contains_nul_escape(&bytes) {
-            return Err(ApiError::bad_request(
-                "text must not contain NUL characters",
-            ));
-        }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
-        Ok(ApiJson(value))
+        let bytes = json_bytes(request, app).await?;
+        Ok(ApiJson(parse_object(&bytes)?))
     }
+}
+
+/// The raw body of a JSON request: the content type says JSON, the size, the time
+/// it took and the nesting are within bounds, and no NUL character is escaped
+/// into it.
+async fn json_bytes(request: Request, app: &App) -> Result<axum::body::Bytes, ApiError> {
+    let json_content = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let mime = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if !json_content {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the body as application/json",
+        ));
+    }
+    let settings = &app.settings;
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(
+        &parts.headers,
+        body,
+        settings.max_body_bytes,
+        settings.body_timeout(),
+    )
+    .await
+    .map_err(|error| match error {
+        BodyError::TooLarge => ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the body is larger than {} bytes", settings.max_body_bytes),
+        ),
+        BodyError::TimedOut => ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            "the body did not arrive in time",
+        ),
+        BodyError::Unreadable => ApiError::bad_request("the body could not be read"),
+    })?;
+    if json_depth_exceeds(&bytes, settings.max_json_depth) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "json-too-deep",
+            format!(
+                "the body nests arrays and objects more than {} levels deep",
+                settings.max_json_depth
+            ),
+        ));
+    }
+    if contains_nul_escape(&bytes) {
+        return Err(ApiError::bad_request(
+            "text must not contain NUL characters",
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Why a request body could not be read.
@@ -153,6 +163,26 @@ pub fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
     false
 }
 
+/// The first byte after leading JSON whitespace.
+fn first_token(bytes: &[u8]) -> Option<u8> {
+    bytes
+        .iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let axum::Json(value) = axum::Json::<T>::from_bytes(bytes)?;
+    if first_token(bytes) != Some(b'{') {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "the body does not have the expected shape: it must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
 /// JSON can carry a NUL character only as the escape `\u0000`.
 fn contains_nul_escape(bytes: &[u8]) -> bool {
     bytes.windows(6).any(|w| w == b"\\u0000")
@@ -166,7 +196,8 @@ pub struct ApiQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
-/// A JSON body that may be left out entirely (e.g. `POST /appointments/{id}/confirm`).
+/// A JSON body that may be left out entirely (e.g. `POST /appointments/{id}/confirm`);
+/// a body of JSON `null` counts as left out, as the document's nullable body says.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<T: DeserializeOwned> FromRequest<App> for OptionalJson<T> {
@@ -182,8 +213,11 @@ impl<T: DeserializeOwned> FromRequest<App> for OptionalJson<T> {
         if !has_body {
             return Ok(OptionalJson(None));
         }
-        let ApiJson(value) = ApiJson::<T>::from_request(request, state).await?;
-        Ok(OptionalJson(Some(value)))
+        let bytes = json_bytes(request, state).await?;
+        if bytes.trim_ascii() == b"null" {
+            return Ok(OptionalJson(None));
+        }
+        Ok(OptionalJson(Some(parse_object(&bytes)?)))
     }
 }
 

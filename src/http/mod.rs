@@ -59,9 +59,11 @@ impl Modify for BearerAuth {
 
 /// The API router and the OpenAPI document generated from the same route table.
 pub fn api_parts() -> (Router<App>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api::router())
-        .split_for_parts()
+        .split_for_parts();
+    api::document::complete(&mut openapi);
+    (router, openapi)
 }
 
 pub fn router(app: App) -> Router {

@@ -435,3 +435,124 @@ async fn odd_requests_never_cause_a_server_error() {
     assert_eq!(patient.appointment(&apt).await.body["start"], TUE_0900);
 }
 }
+
+dual! {
+#[tokio::test]
+async fn a_body_that_is_not_an_object_changes_nothing() {
+    // Found by schemathesis: serde reads a JSON array as a struct's fields in order,
+    // so `[false, false]` turned both channels off with a 200.
+    let app = TestApp::spawn().await;
+    let patient = app.register_patient("Array Body").await;
+    let before = patient.get("/api/v1/me/notification-preferences").await;
+    before.assert_status(200);
+    for body in ["[false, false]", "[null, null]", "[]", "\"text\"", "7", " [true]"] {
+        let res = Res::from(
+            patient
+                .request(Method::PATCH, "/api/v1/me/notification-preferences")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await,
+        )
+        .await;
+        res.assert_problem(422, "validation");
+    }
+    let after = patient.get("/api/v1/me/notification-preferences").await;
+    assert_eq!(after.body, before.body);
+}
+}
+
+dual! {
+#[tokio::test]
+async fn a_null_body_counts_as_no_body_where_the_body_is_optional() {
+    // The document marks the lifecycle moves' body as nullable; `null` used to be a 422.
+    let app = TestApp::spawn().await;
+    let doctor = app.create_doctor("Null Body").await;
+    let patient = app.register_patient("Null Body Patient").await;
+    let apt = app.booked(&patient, &doctor.id, TUE_0900).await;
+    let res = Res::from(
+        doctor
+            .request(Method::POST, &format!("/api/v1/appointments/{apt}/confirm"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("null")
+            .send()
+            .await,
+    )
+    .await;
+    res.assert_status(200);
+    assert_eq!(res.body["status"], "confirmed");
+    // An array is still refused, and the appointment stays as it is.
+    let res = Res::from(
+        doctor
+            .request(Method::POST, &format!("/api/v1/appointments/{apt}/complete"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("[\"done\"]")
+            .send()
+            .await,
+    )
+    .await;
+    res.assert_problem(422, "validation");
+    assert_eq!(patient.appointment(&apt).await.body["status"], "confirmed");
+}
+}
+
+dual! {
+#[tokio::test]
+async fn the_document_describes_every_error_as_a_problem() {
+    let app = TestApp::spawn().await;
+    let doc = app.anon().get("/api/openapi.json").await.body;
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            operations += 1;
+            let responses = operation["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let content = response["content"].as_object().expect("content");
+                    assert_eq!(
+                        content.keys().collect::<Vec<_>>(),
+                        ["application/problem+json"],
+                        "{method} {path} {status}"
+                    );
+                    assert_eq!(
+                        content["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem"
+                    );
+                }
+            }
+            let has = |status: &str| responses.contains_key(status);
+            let security = operation["security"].as_array();
+            if security.is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some())) {
+                assert!(has("401"), "{method} {path} documents 401");
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(has(status), "{method} {path} documents {status}");
+                }
+            }
+            if path.contains('{') {
+                assert!(has("404"), "{method} {path} documents 404");
+            }
+            assert!(has("500") && has("503"), "{method} {path}");
+        }
+    }
+    assert!(operations >= CONTRACT.len());
+    // Optional authentication is said as such.
+    let doctors = &doc["paths"]["/api/v1/doctors"]["get"];
+    assert!(doctors["security"].as_array().unwrap().contains(&json!({})));
+    assert!(doctors["responses"].get("401").is_some());
+    assert!(doctors["responses"].get("403").is_none());
+    // Paging bounds are in the schema, so generated values can be valid.
+    let limit = doctors["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .expect("limit");
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], 100);
+}
+}

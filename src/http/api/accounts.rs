@@ -391,6 +391,7 @@ pub struct UserQuery {
     pub q: Option<String>,
     pub role: Option<String>,
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -506,6 +507,7 @@ pub struct AuditQuery {
     pub from: Option<String>,
     /// RFC 3339; entries before.
     pub to: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -153,6 +153,7 @@ pub struct AppointmentListQuery {
     pub q: Option<String>,
     /// `start` (default) or `-start`.
     pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -123,12 +123,13 @@ pub struct DoctorQuery {
     /// Only doctors with a free slot in this range (RFC 3339 or a date).
     pub available_from: Option<String>,
     pub available_to: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
 
 /// Find doctors by name, specialty and availability.
-#[utoipa::path(get, path = "/doctors", tag = "doctors", params(DoctorQuery),
+#[utoipa::path(get, path = "/doctors", tag = "doctors", security((), ("bearer" = [])), params(DoctorQuery),
     responses((status = 200, body = Paged<DoctorResponse>), (status = 422, body = Problem)))]
 pub async fn list_doctors(
     State(app): State<App>,
@@ -151,7 +152,7 @@ pub async fn list_doctors(
 }
 
 /// A doctor's public profile with the next free slot.
-#[utoipa::path(get, path = "/doctors/{id}", tag = "doctors", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/doctors/{id}", tag = "doctors", security((), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = DoctorResponse), (status = 404, body = Problem)))]
 pub async fn find_doctor(
     State(app): State<App>,
@@ -228,7 +229,7 @@ pub struct SlotsResponse {
 }
 
 /// Free slots of a doctor in a window.
-#[utoipa::path(get, path = "/doctors/{id}/slots", tag = "doctors", params(("id" = String, Path), SlotQuery),
+#[utoipa::path(get, path = "/doctors/{id}/slots", tag = "doctors", security((), ("bearer" = [])), params(("id" = String, Path), SlotQuery),
     responses((status = 200, body = SlotsResponse), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_slots(
     State(app): State<App>,

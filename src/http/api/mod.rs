@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod appointments;
 pub mod doctors;
+pub mod document;
 pub mod events;
 pub mod notifications;
 pub mod stats;
@@ -99,6 +100,7 @@ impl<T: ToSchema> Paged<T> {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -236,6 +236,7 @@ pub struct DeliveryListQuery {
     pub channel: Option<String>,
     pub appointment_id: Option<String>,
     pub user_id: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
