@@ -4,8 +4,8 @@ use carebook_domain::policy::{Action, Actor, Subject, authorize};
 use carebook_domain::schedule::ScheduleInput;
 use carebook_domain::validation::{MAX_TEXT_CHARS, parse_name, parse_text};
 use carebook_domain::{Interval, Schedule, UserStatus, ValidationErrors};
-use jiff::tz::TimeZone;
 use jiff::SignedDuration;
+use jiff::tz::TimeZone;
 use serde_json::json;
 
 use super::{App, AppError, Page, PageParams, audit, new_id, paginate};
@@ -198,36 +198,34 @@ impl App {
             let batch = {
                 let (filter, batch_request) = (filter.clone(), batch_request.clone());
                 self.store
-                    .read(move |tx| Ok::<_, AppError>(tx.list_doctors(&filter, &batch_request)?))
+                    .read(move |tx| Ok::<_, AppError>(tx.list_doctor_ids(&filter, &batch_request)?))
                     .await?
             };
             let exhausted = batch.len() < batch_request.limit as usize;
-            for doctor in batch {
+            for id in batch {
+                let Some(held) = self.doctor_availability(&id, availability).await? else {
+                    continue;
+                };
+                let doctor = &held.doctor;
                 cursor = Some(Cursor {
                     key: doctor.name.clone(),
                     id: doctor.user_id.to_string(),
                 });
                 let next = match availability {
                     Some(window) => {
-                        let held = self
-                            .doctor_availability(&doctor.user_id, Some(window))
-                            .await?;
-                        match held
-                            .and_then(|h| h.next_free_slot(window.start, Some(window.end), now))
-                        {
+                        match held.next_free_slot(window.start, Some(window.end), now) {
                             Some(slot) => Some(slot),
                             None => continue,
                         }
                     }
-                    None if doctor.status == UserStatus::Active => self
-                        .doctor_availability(&doctor.user_id, None)
-                        .await?
-                        .and_then(|h| h.next_free_slot(now, None, now)),
+                    None if doctor.status == UserStatus::Active => {
+                        held.next_free_slot(now, None, now)
+                    }
                     None => None,
                 };
                 rows.push(DoctorProfile {
-                    specialties: specialties_of(&all_specialties, &doctor),
-                    doctor,
+                    specialties: specialties_of(&all_specialties, doctor),
+                    doctor: doctor.clone(),
                     next_free_slot: next,
                 });
                 if rows.len() == wanted {

@@ -98,6 +98,12 @@ pub trait Tx: NotificationTx + SecurityTx {
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>>;
+    /// The ids of the doctors [`Tx::list_doctors`] would return, in the same order.
+    fn list_doctor_ids(
+        &mut self,
+        filter: &DoctorFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<UserId>>;
     fn insert_time_off(&mut self, time_off: &TimeOffRecord) -> StoreResult<()>;
     fn delete_time_off(&mut self, doctor: &UserId, id: &TimeOffId) -> StoreResult<bool>;
     fn list_time_off(

@@ -841,6 +841,41 @@ impl PgTx<'_, '_> {
     }
 }
 
+/// The SQL of a doctor search selecting `columns`, by name then id; `None` when it
+/// can match nothing.
+fn doctor_search(
+    filter: &DoctorFilter,
+    page: &PageRequest,
+    columns: &str,
+) -> StoreResult<Option<(String, Query)>> {
+    let mut query = Query::default();
+    query.clause("u.role = 'doctor'".to_owned());
+    if filter.only_active {
+        query.clause("u.status = 'active'".to_owned());
+    }
+    if let Some(q) = &filter.q {
+        let p = query.text(&like_pattern(q));
+        query.clause(format!("u.name ILIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(specialty) = &filter.specialty_id {
+        let p = query.text(specialty.as_str());
+        query.clause(format!(
+            "EXISTS (SELECT 1 FROM doctor_specialties s WHERE s.doctor_id = d.user_id AND s.specialty_id = {p})"
+        ));
+    }
+    query.cursor(("u.name", "u.id"), page.after.as_ref(), false, false)?;
+    if query.matches_nothing {
+        return Ok(None);
+    }
+    let limit = query.limit(page);
+    let sql = format!(
+        "SELECT {columns} FROM doctors d JOIN users u ON u.id = d.user_id {} \
+         ORDER BY u.name, u.id LIMIT {limit}",
+        query.where_sql()
+    );
+    Ok(Some((sql, query)))
+}
+
 /// The first and the last 5-minute unit an interval covers.
 fn unit_range(slot: Interval) -> (i64, i64) {
     let first = ms(slot.start).div_euclid(CLAIM_UNIT_MS) * CLAIM_UNIT_MS;
@@ -1456,36 +1491,28 @@ impl Tx for PgTx<'_, '_> {
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>> {
-        let mut query = Query::default();
-        query.clause("u.role = 'doctor'".to_owned());
-        if filter.only_active {
-            query.clause("u.status = 'active'".to_owned());
-        }
-        if let Some(q) = &filter.q {
-            let p = query.text(&like_pattern(q));
-            query.clause(format!("u.name ILIKE {p} ESCAPE '\\'"));
-        }
-        if let Some(specialty) = &filter.specialty_id {
-            let p = query.text(specialty.as_str());
-            query.clause(format!(
-                "EXISTS (SELECT 1 FROM doctor_specialties s WHERE s.doctor_id = d.user_id AND s.specialty_id = {p})"
-            ));
-        }
-        query.cursor(("u.name", "u.id"), page.after.as_ref(), false, false)?;
-        if query.matches_nothing {
+        let Some((sql, query)) = doctor_search(filter, page, DOCTOR_COLUMNS)? else {
             return Ok(Vec::new());
-        }
-        let limit = query.limit(page);
-        let sql = format!(
-            "SELECT {DOCTOR_COLUMNS} FROM doctors d JOIN users u ON u.id = d.user_id {} \
-             ORDER BY u.name, u.id LIMIT {limit}",
-            query.where_sql()
-        );
+        };
         let mut doctors = rows_to(self.query_built(&sql, &query)?, doctor_from_row)?;
         for doctor in &mut doctors {
             self.doctor_details(doctor)?;
         }
         Ok(doctors)
+    }
+
+    fn list_doctor_ids(
+        &mut self,
+        filter: &DoctorFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<UserId>> {
+        let Some((sql, query)) = doctor_search(filter, page, "d.user_id")? else {
+            return Ok(Vec::new());
+        };
+        self.query_built(&sql, &query)?
+            .iter()
+            .map(|row| Ok(UserId::new(get::<String>(row, 0)?)))
+            .collect()
     }
 
     fn insert_time_off(&mut self, time_off: &TimeOffRecord) -> StoreResult<()> {

@@ -708,6 +708,48 @@ impl SqliteTx<'_> {
     }
 }
 
+/// The SQL and values of a doctor search selecting `columns`, by name then id;
+/// `None` when it can match nothing.
+fn doctor_search(
+    filter: &DoctorFilter,
+    page: &PageRequest,
+    columns: &str,
+) -> StoreResult<Option<(String, Vec<Value>)>> {
+    if matches_nothing(filter.q.as_ref()) {
+        return Ok(None);
+    }
+    let mut clauses = vec!["u.role = 'doctor'".to_owned()];
+    let mut values = Vec::new();
+    if filter.only_active {
+        clauses.push("u.status = 'active'".to_owned());
+    }
+    if let Some(q) = &filter.q {
+        clauses.push("u.name LIKE ? ESCAPE '\\'".to_owned());
+        values.push(Value::Text(like_pattern(q)));
+    }
+    if let Some(specialty) = &filter.specialty_id {
+        clauses.push(
+            "EXISTS (SELECT 1 FROM doctor_specialties s WHERE s.doctor_id = d.user_id AND s.specialty_id = ?)"
+                .to_owned(),
+        );
+        values.push(Value::Text(specialty.as_str().to_owned()));
+    }
+    push_cursor(
+        &mut clauses,
+        &mut values,
+        ("u.name", "u.id"),
+        page.after.as_ref(),
+        false,
+        false,
+    )?;
+    values.push(Value::Integer(i64::from(page.limit)));
+    let sql = format!(
+        "SELECT {columns} FROM doctors d JOIN users u ON u.id = d.user_id {} ORDER BY u.name, u.id LIMIT ?",
+        where_sql(&clauses)
+    );
+    Ok(Some((sql, values)))
+}
+
 const DOCTOR_COLUMNS: &str = "d.user_id, u.name, u.status, d.bio, d.qualifications, d.years_experience, d.languages, \
      d.fee_amount, d.fee_currency, d.time_zone, d.slot_minutes, d.min_notice_minutes, d.horizon_days, \
      d.auto_confirm, d.cancel_window_hours";
@@ -1103,38 +1145,9 @@ impl Tx for SqliteTx<'_> {
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>> {
-        if matches_nothing(filter.q.as_ref()) {
+        let Some((sql, values)) = doctor_search(filter, page, DOCTOR_COLUMNS)? else {
             return Ok(Vec::new());
-        }
-        let mut clauses = vec!["u.role = 'doctor'".to_owned()];
-        let mut values = Vec::new();
-        if filter.only_active {
-            clauses.push("u.status = 'active'".to_owned());
-        }
-        if let Some(q) = &filter.q {
-            clauses.push("u.name LIKE ? ESCAPE '\\'".to_owned());
-            values.push(Value::Text(like_pattern(q)));
-        }
-        if let Some(specialty) = &filter.specialty_id {
-            clauses.push(
-                "EXISTS (SELECT 1 FROM doctor_specialties s WHERE s.doctor_id = d.user_id AND s.specialty_id = ?)"
-                    .to_owned(),
-            );
-            values.push(Value::Text(specialty.as_str().to_owned()));
-        }
-        push_cursor(
-            &mut clauses,
-            &mut values,
-            ("u.name", "u.id"),
-            page.after.as_ref(),
-            false,
-            false,
-        )?;
-        values.push(Value::Integer(i64::from(page.limit)));
-        let sql = format!(
-            "SELECT {DOCTOR_COLUMNS} FROM doctors d JOIN users u ON u.id = d.user_id {} ORDER BY u.name, u.id LIMIT ?",
-            where_sql(&clauses)
-        );
+        };
         let mut doctors: Vec<DoctorRecord> = {
             let mut statement = self.conn.prepare_cached(&sql)?;
             let rows = statement.query_map(params_from_iter(values), doctor_from_row)?;
@@ -1144,6 +1157,21 @@ impl Tx for SqliteTx<'_> {
             self.doctor_details(doctor)?;
         }
         Ok(doctors)
+    }
+
+    fn list_doctor_ids(
+        &mut self,
+        filter: &DoctorFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<UserId>> {
+        let Some((sql, values)) = doctor_search(filter, page, "d.user_id")? else {
+            return Ok(Vec::new());
+        };
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), |row| {
+            Ok(UserId::new(row.get::<_, String>(0)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn insert_time_off(&mut self, time_off: &TimeOffRecord) -> StoreResult<()> {
