@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::doctors::parse_instant;
 use super::hashing::on_hashing_thread;
-use super::security::check_second_factor;
+use super::security::{MAX_OTP_CHARS, check_second_factor};
 use super::{
     App, AppError, ConflictKind, Page, PageParams, audit, new_id, paginate, random_token,
     sha256_hex,
@@ -346,6 +346,16 @@ impl App {
             errors.add(
                 "password",
                 format!("must be at most {MAX_PASSWORD_CHARS} characters long"),
+            );
+        }
+        if input
+            .otp
+            .as_deref()
+            .is_some_and(|otp| otp.chars().count() > MAX_OTP_CHARS)
+        {
+            errors.add(
+                "otp",
+                format!("must be at most {MAX_OTP_CHARS} characters long"),
             );
         }
         if !errors.is_empty() {

@@ -6,7 +6,7 @@
 //! logs a token, a code, a secret or a password, and audit rows carry none.
 
 use carebook_domain::UserStatus;
-use carebook_domain::validation::{Email, Password};
+use carebook_domain::validation::{Email, MAX_PASSWORD_CHARS, Password};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -103,6 +103,23 @@ pub(crate) fn unverified(tx: &mut dyn Tx, user: &UserId) -> Result<bool, AppErro
         .is_some_and(|v| v.verified_at.is_none()))
 }
 
+/// The longest one-time code accepted: a 6-digit code or a recovery code is far
+/// shorter.
+pub(crate) const MAX_OTP_CHARS: usize = 64;
+/// The longest link token accepted (ours are 43 characters).
+const MAX_TOKEN_CHARS: usize = 128;
+
+/// `value`, unless it is longer than `max` characters (a 422 naming `field`).
+fn bounded<'v>(field: &str, value: &'v str, max: usize) -> Result<&'v str, AppError> {
+    if value.chars().count() > max {
+        return Err(AppError::invalid(
+            field,
+            &format!("must be at most {max} characters long"),
+        ));
+    }
+    Ok(value)
+}
+
 fn invalid_token(field: &str) -> AppError {
     AppError::invalid(
         field,
@@ -195,6 +212,8 @@ impl App {
         token: &str,
         new_password: &str,
     ) -> Result<(), AppError> {
+        let token = bounded("token", token, MAX_TOKEN_CHARS)?;
+        bounded("new_password", new_password, MAX_PASSWORD_CHARS)?;
         let now = self.now();
         let hash = sha256_hex(token.trim());
         let user = {
@@ -298,6 +317,7 @@ impl App {
 
     /// `POST /auth/email-verification/confirm`: the link from the email, once.
     pub async fn verify_email(&self, token: &str) -> Result<(), AppError> {
+        let token = bounded("token", token, MAX_TOKEN_CHARS)?;
         let now = self.now();
         let hash = sha256_hex(token.trim());
         self.store
@@ -411,6 +431,7 @@ impl App {
         me: &Authenticated,
         otp: &str,
     ) -> Result<Vec<String>, AppError> {
+        bounded("otp", otp, MAX_OTP_CHARS)?;
         let now = self.now();
         let user_id = me.user.id.clone();
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
@@ -461,6 +482,8 @@ impl App {
         password: &str,
         otp: &str,
     ) -> Result<(), AppError> {
+        bounded("password", password, MAX_PASSWORD_CHARS)?;
+        bounded("otp", otp, MAX_OTP_CHARS)?;
         let now = self.now();
         let user_id = me.user.id.clone();
         let credential = {

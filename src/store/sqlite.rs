@@ -181,9 +181,12 @@ fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     configure(&conn)?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-    // Checkpoints run on a thread of their own (see `run_checkpointer`), not inside
-    // a group commit where every waiting request would wait for them too.
-    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // Checkpoints run on a thread of their own (see `start_checkpointer`), not inside
+    // a group commit where every waiting request would wait for them too. The
+    // writer checkpoints only as a backstop, when a burst of writes (an import) has
+    // outrun that thread; and a WAL that grew is cut back once it starts over.
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
     migrate(&conn)?;
     Ok(conn)
 }
@@ -364,6 +367,10 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// WAL pages (4 KiB) after which the writer checkpoints by itself.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+/// What a WAL file is cut back to when it starts over.
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 

@@ -242,16 +242,23 @@ dual! {
             probe(Method::POST, "/appointments", json!({ "doctor_id": d, "start": long(300) }), "start"),
             probe(Method::POST, format!("/appointments/{a}/reschedule"), json!({ "start": WED_1000, "reason": long(1001) }), "reason"),
             probe(Method::PATCH, "/me/notification-preferences", json!({ "phone": format!("+49{}", "1".repeat(300)) }), "phone"),
+            probe(Method::POST, "/auth/login", json!({ "email": "n@example.com", "password": PASSWORD, "otp": "1".repeat(65) }), "otp"),
+            probe(Method::POST, "/auth/password-reset", json!({ "email": email(255) }), "email"),
+            probe(Method::POST, "/auth/password-reset/confirm", json!({ "token": "t".repeat(129), "new_password": PASSWORD }), "token"),
+            probe(Method::POST, "/auth/password-reset/confirm", json!({ "token": "t", "new_password": long(257) }), "new_password"),
+            probe(Method::POST, "/auth/email-verification/confirm", json!({ "token": "t".repeat(129) }), "token"),
+            probe(Method::POST, "/me/2fa/confirm", json!({ "otp": "1".repeat(65) }), "otp"),
+            probe(Method::POST, "/me/2fa/disable", json!({ "password": PASSWORD, "otp": "1".repeat(65) }), "otp"),
+            probe(Method::POST, "/me/2fa/disable", json!({ "password": long(257), "otp": "123456" }), "password"),
         ];
         for action in ["confirm", "reject", "cancel", "check-in", "complete", "no-show"] {
             probes.push(probe(Method::POST, format!("/appointments/{a}/{action}"), json!({ "reason": long(1001) }), "reason"));
         }
         for probe in &probes {
             let caller = match probe.path.as_str() {
-                "/auth/register" | "/auth/login" => app.anon(),
-                "/me/password" | "/me/notification-preferences" | "/appointments" => {
-                    patient.api.clone()
-                }
+                p if p.starts_with("/auth/") => app.anon(),
+                p if p.starts_with("/me/") => patient.api.clone(),
+                "/appointments" => patient.api.clone(),
                 p if p.ends_with("/cancel") || p.ends_with("/reschedule") => patient.api.clone(),
                 p if p.starts_with("/doctors/") => doctor.api.clone(),
                 _ => admin.api.clone(),
