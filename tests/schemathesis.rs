@@ -105,6 +105,11 @@ impl Server {
             .arg(database.url())
             .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
             .env("CAREBOOK_LOG", "warn")
+            // Rate limits would answer most generated requests with 429 before
+            // they reach a handler (they have tests of their own).
+            .env("CAREBOOK_RATE_LIMIT_PER_TOKEN_PER_MINUTE", "0")
+            .env("CAREBOOK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE", "0")
+            .env("CAREBOOK_RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE", "0")
             .env("CAREBOOK_MAIL_DIR", mail.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

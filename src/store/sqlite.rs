@@ -734,11 +734,15 @@ fn doctor_search(
         clauses.push("u.name LIKE ? ESCAPE '\\'".to_owned());
         values.push(Value::Text(like_pattern(q)));
     }
+    // A specialty's few doctors are found through its index, not by testing every
+    // doctor of the clinic in name order: without statistics SQLite prefers the
+    // name order (no sort), so CROSS JOIN fixes the order (18x faster for one of
+    // 40 specialties among 1,000 doctors).
+    let mut from = "doctors d JOIN users u ON u.id = d.user_id";
     if let Some(specialty) = &filter.specialty_id {
-        clauses.push(
-            "EXISTS (SELECT 1 FROM doctor_specialties s WHERE s.doctor_id = d.user_id AND s.specialty_id = ?)"
-                .to_owned(),
-        );
+        from = "doctor_specialties s CROSS JOIN doctors d ON d.user_id = s.doctor_id \
+                CROSS JOIN users u ON u.id = d.user_id";
+        clauses.push("s.specialty_id = ?".to_owned());
         values.push(Value::Text(specialty.as_str().to_owned()));
     }
     push_cursor(
@@ -751,7 +755,7 @@ fn doctor_search(
     )?;
     values.push(Value::Integer(i64::from(page.limit)));
     let sql = format!(
-        "SELECT {columns} FROM doctors d JOIN users u ON u.id = d.user_id {} ORDER BY u.name, u.id LIMIT ?",
+        "SELECT {columns} FROM {from} {} ORDER BY u.name, u.id LIMIT ?",
         where_sql(&clauses)
     );
     Ok(Some((sql, values)))

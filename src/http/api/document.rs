@@ -8,6 +8,8 @@
 //! - a path parameter may name nothing: 404;
 //! - a query string may not parse (400) or hold values that are not valid (422);
 //! - a body may be malformed (400), too large (413), not JSON (415) or not valid (422);
+//! - a body may arrive too slowly (408);
+//! - any request may be over a rate limit (429);
 //! - any operation may meet an unreachable or busy database (503) or a bug (500).
 //!
 //! The per-handler annotations keep the answers that are particular to them
@@ -37,6 +39,10 @@ const COMMON: &[(u16, &str)] = &[
         404,
         "No such thing, or one the caller may not see (`/problems/not-found`)",
     ),
+    (
+        408,
+        "The body did not arrive within `body_timeout_seconds` (`/problems/request-timeout`)",
+    ),
     (413, "The body is too large (`/problems/payload-too-large`)"),
     (
         415,
@@ -45,6 +51,10 @@ const COMMON: &[(u16, &str)] = &[
     (
         422,
         "Values that parse but are not valid; `errors` names each field (`/problems/validation`)",
+    ),
+    (
+        429,
+        "Too many requests from this token or client address (`/problems/rate-limited`); retry after `Retry-After`",
     ),
     (
         500,
@@ -99,7 +109,8 @@ fn complete_operation(operation: &mut Operation) {
     let (has_path, has_query) = (params_in(ParameterIn::Path), params_in(ParameterIn::Query));
     let has_body = operation.request_body.is_some();
 
-    let mut statuses = vec![500, 503];
+    // Every API request passes the rate limits (`http::limits`).
+    let mut statuses = vec![429, 500, 503];
     if takes {
         statuses.push(401);
     }
@@ -113,7 +124,7 @@ fn complete_operation(operation: &mut Operation) {
         statuses.extend([400, 422]);
     }
     if has_body {
-        statuses.extend([400, 413, 415, 422]);
+        statuses.extend([400, 408, 413, 415, 422]);
     }
     let responses = &mut operation.responses.responses;
     for status in statuses {
