@@ -14,8 +14,8 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Threads that hash; more would not help on the 2-core machines we size for.
 const HASHING_THREADS: usize = 2;
 
-fn queue() -> &'static Mutex<mpsc::Sender<Job>> {
-    static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+fn queue() -> &'static mpsc::Sender<Job> {
+    static QUEUE: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     QUEUE.get_or_init(|| {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = std::sync::Arc::new(Mutex::new(receiver));
@@ -39,7 +39,7 @@ fn queue() -> &'static Mutex<mpsc::Sender<Job>> {
                 tracing::error!(%error, "cannot start a password hashing thread");
             }
         }
-        Mutex::new(sender)
+        sender
     })
 }
 
@@ -51,7 +51,7 @@ pub(crate) async fn on_hashing_thread<T: Send + 'static>(
     let job: Job = Box::new(move || {
         let _ = answer.send(work());
     });
-    queue().lock().ok()?.send(job).ok()?;
+    queue().send(job).ok()?;
     answered.await.ok()
 }
 

@@ -59,7 +59,7 @@ type Work = Box<dyn FnOnce(&mut dyn Tx) -> bool + Send>;
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<WriteJob>>,
     /// Dropped with the store, which stops the checkpointer.
-    _checkpointer: Mutex<mpsc::Sender<()>>,
+    _checkpointer: mpsc::Sender<()>,
     readers: Arc<ReaderPool>,
     observers: Arc<Observers>,
 }
@@ -238,7 +238,7 @@ impl SqliteStore {
             .spawn(move || run_writer(conn, receiver, &observing))
             .map_err(internal)?;
         Ok(SqliteStore {
-            _checkpointer: Mutex::new(checkpointer),
+            _checkpointer: checkpointer,
             observers,
             writer: Mutex::new(sender),
             readers: Arc::new(ReaderPool {
