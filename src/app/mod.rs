@@ -6,12 +6,14 @@
 mod accounts;
 mod appointments;
 mod availability;
+pub mod clinical;
 mod doctors;
 mod error;
 mod events;
 mod hashing;
 mod notices;
 mod notifications;
+mod records;
 mod security;
 mod statistics;
 pub mod totp;
@@ -26,6 +28,7 @@ pub use error::{AppError, ConflictKind};
 pub use events::{Delivery, Event, EventBus, Subscription};
 pub use notices::Notifier;
 pub use notifications::*;
+pub use records::*;
 pub use security::*;
 pub use statistics::*;
 

@@ -8,6 +8,7 @@
 pub mod appointment;
 pub mod ids;
 pub mod policy;
+pub mod record;
 pub mod role;
 pub mod schedule;
 pub mod time;
