@@ -39,6 +39,7 @@ mod matrix;
 mod notifications;
 mod openapi;
 mod pages;
+mod records;
 mod security;
 mod snapshots;
 mod stats;

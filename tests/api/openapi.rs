@@ -41,6 +41,14 @@ const CONTRACT: &[(&str, &str)] = &[
     ("patch", "/api/v1/users/{id}"),
     ("post", "/api/v1/users/{id}/approve"),
     ("get", "/api/v1/audit"),
+    ("get", "/api/v1/appointments/{id}/record"),
+    ("post", "/api/v1/appointments/{id}/record"),
+    ("post", "/api/v1/records/{id}/amendments"),
+    ("get", "/api/v1/records/{id}/versions"),
+    ("get", "/api/v1/patients/{id}/records"),
+    ("get", "/api/v1/patients/{id}/summary"),
+    ("put", "/api/v1/patients/{id}/summary"),
+    ("get", "/api/v1/me/access-log"),
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
