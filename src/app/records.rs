@@ -392,6 +392,10 @@ impl App {
         if amendment.base_version < 1 {
             return Err(AppError::invalid("base_version", "must be 1 or more"));
         }
+        // The changed fields are checked before anything is looked up.
+        amendment
+            .apply(&RecordContent::default())
+            .validate_fields()?;
         let actor = actor.clone();
         let now = self.now();
         self.store

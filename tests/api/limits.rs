@@ -251,6 +251,25 @@ dual! {
             probe(Method::POST, "/me/2fa/disable", json!({ "password": PASSWORD, "otp": "1".repeat(65) }), "otp"),
             probe(Method::POST, "/me/2fa/disable", json!({ "password": long(257), "otp": "123456" }), "password"),
         ];
+        let record = format!("/appointments/{a}/record");
+        let amendments = format!("/records/{a}/amendments");
+        let summary = format!("/patients/{p}/summary");
+        for field in ["symptoms", "diagnosis", "notes", "follow_up_advice"] {
+            probes.push(probe(Method::POST, record.clone(), json!({ field: long(4001) }), field));
+            probes.push(probe(Method::POST, amendments.clone(), json!({ "base_version": 1, "reason": "r", field: long(4001) }), field));
+        }
+        probes.push(probe(Method::POST, record.clone(), json!({ "icd10_code": long(17) }), "icd10_code"));
+        probes.push(probe(Method::POST, amendments.clone(), json!({ "base_version": 1, "reason": "r", "icd10_code": long(17) }), "icd10_code"));
+        probes.push(probe(Method::POST, amendments.clone(), json!({ "base_version": 1, "reason": long(501), "notes": "n" }), "reason"));
+        for (field, item) in [
+            ("allergies", "allergies[0]"),
+            ("chronic_conditions", "chronic_conditions[0]"),
+            ("current_medications", "current_medications[0]"),
+        ] {
+            probes.push(probe(Method::PUT, summary.clone(), json!({ field: [long(201)] }), item));
+        }
+        probes.push(probe(Method::PUT, summary.clone(), json!({ "blood_group": long(300) }), "blood_group"));
+        probes.push(probe(Method::PUT, summary.clone(), json!({ "note": long(1001) }), "note"));
         for action in ["confirm", "reject", "cancel", "check-in", "complete", "no-show"] {
             probes.push(probe(Method::POST, format!("/appointments/{a}/{action}"), json!({ "reason": long(1001) }), "reason"));
         }
@@ -314,6 +333,8 @@ dual! {
             "PUT /api/v1/doctors/{id}/schedule weekly_hours[].end",
             "POST /api/v1/doctors/{id}/time-off end",
             "POST /api/v1/appointments/{id}/reschedule start",
+            "POST /api/v1/appointments/{id}/record follow_up_date", // YYYY-MM-DD
+            "POST /api/v1/records/{id}/amendments follow_up_date",
         ];
         let covered: BTreeSet<String> = probes
             .iter()
@@ -337,6 +358,7 @@ async fn every_list_takes_1_to_100_items_a_page() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let doctor = app.create_doctor("Dora Keller").await;
+    let patient = app.register_patient("Pia Patient").await;
     let document = app.anon().get("/api/openapi.json").await;
     let mut lists = Vec::new();
     for (path, operations) in document.body["paths"].as_object().expect("paths") {
@@ -344,7 +366,13 @@ async fn every_list_takes_1_to_100_items_a_page() {
             .as_array()
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == "limit"));
         if takes_limit {
-            lists.push(path.replace("{id}", &doctor.id));
+            // A patient's lists name a patient; the others a doctor.
+            let id = if path.starts_with("/api/v1/patients/") {
+                &patient.id
+            } else {
+                &doctor.id
+            };
+            lists.push(path.replace("{id}", id));
         }
     }
     assert!(lists.len() >= 6, "{lists:?}");

@@ -48,5 +48,6 @@ mod web_admin;
 mod web_desk;
 mod web_doctor;
 mod web_patient;
+mod web_records;
 mod web_security;
 mod web_stats;

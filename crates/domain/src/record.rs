@@ -138,6 +138,19 @@ impl RecordContent {
     /// Trims and bounds the texts, normalises the ICD-10 code, checks the vitals.
     /// A record must say something: at least one field must be present.
     pub fn validate(self) -> Result<RecordContent, ValidationErrors> {
+        let content = self.validate_fields()?;
+        if content.is_empty() {
+            return Err(ValidationErrors::single(
+                "diagnosis",
+                "a record needs at least one field",
+            ));
+        }
+        Ok(content)
+    }
+
+    /// [`RecordContent::validate`] without the rule that something must be present:
+    /// for checking the fields of an amendment on their own.
+    pub fn validate_fields(self) -> Result<RecordContent, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let mut text = |field: &str, value: Option<String>| {
             errors
@@ -162,9 +175,6 @@ impl RecordContent {
             follow_up_advice,
             follow_up_date: self.follow_up_date,
         };
-        if errors.is_empty() && content.is_empty() {
-            errors.add("diagnosis", "a record needs at least one field");
-        }
         errors.into_result(|| content)
     }
 

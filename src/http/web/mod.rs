@@ -17,6 +17,7 @@ pub mod desk;
 pub mod doctor;
 pub mod patient;
 pub mod public;
+pub mod records;
 pub mod session;
 pub mod stats;
 pub mod view;
@@ -46,6 +47,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(account::routes())
         .merge(appointments::routes())
         .merge(patient::routes())
+        .merge(records::routes())
         .merge(doctor::routes())
         .merge(desk::routes())
         .merge(admin::routes())

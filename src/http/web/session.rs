@@ -240,6 +240,7 @@ fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
         Some(Role::Patient) => &[
             ("/", "Find a doctor"),
             ("/visits", "My visits"),
+            ("/records", "My records"),
             ("/profile", "Profile"),
         ],
         Some(Role::Doctor) => &[
