@@ -73,6 +73,20 @@ pub enum ConflictKind {
     TwoFactorNotEnabled,
     /// Asking for a verification email for an address that needs none.
     NothingToVerify,
+    /// A prescription for a visit whose patient is not checked in (nor done).
+    VisitNotStarted,
+    /// Revoking a prescription that is revoked already.
+    AlreadyRevoked,
+    /// Rating a visit that is not completed.
+    VisitNotCompleted,
+    /// Rating a visit a second time.
+    FeedbackExists,
+    /// Editing feedback more than 14 days after giving it.
+    EditWindowClosed,
+    /// Replying a second time.
+    AlreadyReplied,
+    /// Hiding a comment that is hidden already.
+    AlreadyHidden,
 }
 
 impl ConflictKind {
@@ -94,6 +108,13 @@ impl ConflictKind {
             ConflictKind::TwoFactorEnabled => "two-factor-enabled",
             ConflictKind::TwoFactorNotEnabled => "two-factor-not-enabled",
             ConflictKind::NothingToVerify => "nothing-to-verify",
+            ConflictKind::VisitNotStarted => "visit-not-started",
+            ConflictKind::AlreadyRevoked => "already-revoked",
+            ConflictKind::VisitNotCompleted => "visit-not-completed",
+            ConflictKind::FeedbackExists => "feedback-exists",
+            ConflictKind::EditWindowClosed => "edit-window-closed",
+            ConflictKind::AlreadyReplied => "already-replied",
+            ConflictKind::AlreadyHidden => "already-hidden",
         }
     }
 }

@@ -12,6 +12,7 @@ mod events;
 mod hashing;
 mod notices;
 mod notifications;
+mod prescriptions;
 mod security;
 mod statistics;
 pub mod totp;
@@ -26,6 +27,7 @@ pub use error::{AppError, ConflictKind};
 pub use events::{Delivery, Event, EventBus, Subscription};
 pub use notices::Notifier;
 pub use notifications::*;
+pub use prescriptions::*;
 pub use security::*;
 pub use statistics::*;
 

@@ -13,6 +13,7 @@ pub mod changes;
 mod model;
 mod notifications;
 pub mod postgres;
+mod prescriptions;
 mod security;
 pub mod sqlite;
 pub mod tables;
@@ -27,6 +28,7 @@ pub use changes::{
 pub(crate) use changes::{ChangeLog, Observers};
 pub use model::*;
 pub use notifications::*;
+pub use prescriptions::*;
 pub use security::*;
 
 use crate::store::postgres::PgStore;
@@ -66,7 +68,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx: NotificationTx + SecurityTx {
+pub trait Tx: NotificationTx + SecurityTx + PrescriptionTx {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;

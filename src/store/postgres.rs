@@ -25,6 +25,7 @@
 //! repeats the offending row or key) is left out of every message.
 
 mod notifications;
+mod prescriptions;
 mod security;
 
 use std::collections::HashMap;
@@ -61,6 +62,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/postgres/0004_account_security.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_prescriptions.sql"),
     ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:

@@ -7,6 +7,7 @@
 //! write is on disk, and many writes share one fsync.
 
 mod notifications;
+mod prescriptions;
 mod security;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -40,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_prescriptions.sql"),
     ),
 ];
 const MAX_GROUP: usize = 256;

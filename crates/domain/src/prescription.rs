@@ -344,7 +344,10 @@ mod tests {
         assert!(parse_revoke_reason(None).is_err());
         assert!(parse_revoke_reason(Some("  ")).is_err());
         assert!(parse_revoke_reason(Some(&"r".repeat(1001))).is_err());
-        assert_eq!(parse_revoke_reason(Some(" wrong dose ")).unwrap(), "wrong dose");
+        assert_eq!(
+            parse_revoke_reason(Some(" wrong dose ")).unwrap(),
+            "wrong dose"
+        );
     }
 
     #[test]
@@ -412,7 +415,10 @@ mod tests {
         );
         assert_eq!(normalize_verification_code("UUUUU-00000-00000-00000"), None);
         assert_eq!(normalize_verification_code("00000-00000-00000-0000"), None);
-        assert_eq!(normalize_verification_code("00000-00000-00000-00000-0"), None);
+        assert_eq!(
+            normalize_verification_code("00000-00000-00000-00000-0"),
+            None
+        );
         assert_eq!(normalize_verification_code("é0000-00000-00000-0000"), None);
         assert_eq!(normalize_verification_code(&"0".repeat(100)), None);
     }
