@@ -38,6 +38,7 @@ mod lists;
 mod matrix;
 mod notifications;
 mod openapi;
+mod prescriptions;
 mod pages;
 mod security;
 mod snapshots;
