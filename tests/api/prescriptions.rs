@@ -28,7 +28,10 @@ async fn checked_in_visit() -> Visit {
     let appointment = app.booked(&patient, &doctor.id, MON_1400).await;
     doctor.act(&appointment, "confirm").await.assert_status(200);
     app.set_clock("2026-03-02T12:00:00Z");
-    doctor.act(&appointment, "check-in").await.assert_status(200);
+    doctor
+        .act(&appointment, "check-in")
+        .await
+        .assert_status(200);
     Visit {
         app,
         admin,
