@@ -6,6 +6,7 @@
 mod accounts;
 mod appointments;
 mod availability;
+pub mod clinical;
 mod doctors;
 mod error;
 mod events;
@@ -14,6 +15,7 @@ mod hashing;
 mod notices;
 mod notifications;
 mod prescriptions;
+mod records;
 mod security;
 mod statistics;
 pub mod totp;
@@ -30,6 +32,7 @@ pub use feedback::*;
 pub use notices::Notifier;
 pub use notifications::*;
 pub use prescriptions::*;
+pub use records::*;
 pub use security::*;
 pub use statistics::*;
 

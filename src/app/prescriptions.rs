@@ -3,24 +3,27 @@
 //! break-glass reason), the PDF, revoking (the issuing doctor), and the public
 //! verification of a code.
 //!
-//! Every read of a prescription, of its PDF or of a patient's list is a clinical read
-//! and writes an audit row (`clinical.read`, subject the patient) in the same
-//! transaction as the read, so a read that is served is a read that is recorded.
+//! Every read of a prescription, of its PDF or of a patient's list is a clinical read,
+//! recorded with the foundation's `audit_clinical_read` (the patient's access log;
+//! break-glass reads also in the audit log) in the same transaction as the read, so
+//! a read that is served is a read that is recorded.
 
 use base64::Engine;
+use carebook_domain::Role;
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
 use carebook_domain::prescription::{
     CODE_RANDOM_BYTES, MedicationLineInput, PrescriptionStatus, completes_at,
     format_verification_code, may_issue_for, normalize_verification_code, parse_prescription,
     parse_revoke_reason,
 };
-use carebook_domain::validation::{MAX_REASON_CHARS, parse_text};
-use carebook_domain::{Role, ValidationErrors};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::json;
 
 use super::appointments::visible_appointment;
+use super::clinical::{
+    BreakGlass, ClinicalSubject, audit_clinical_read, authorize_clinical_read, has_care,
+};
 use super::{App, AppError, ConflictKind, Page, PageParams, audit, new_id, paginate, sha256_hex};
 use crate::pdf::{Document, Font};
 use crate::store::{
@@ -63,63 +66,51 @@ impl Verification {
     }
 }
 
-/// `?break_glass_reason=`: an admin's stated reason for an emergency read.
-pub(crate) fn parse_break_glass(value: Option<&str>) -> Result<Option<String>, ValidationErrors> {
-    parse_text("break_glass_reason", value, MAX_REASON_CHARS)
-}
-
-/// Decides a clinical read of `patient`'s data by `actor`, and how it was allowed:
-/// `Ok(None)` for the patient or a caring doctor, `Ok(Some(reason))` for an admin's
-/// break-glass read. Refusals: 404 for patients and doctors (they may not learn what
-/// exists), 403 for staff (who may know the patient, but not read this).
-pub(crate) fn authorize_clinical_read(
+/// Decides a clinical read of a prescription (R's foundation: [`authorize_clinical_read`]
+/// on [`Subject::Record`], the prescriber as author). Refusals tell nothing to those
+/// who may not see its appointment (404); the others (the front desk, an admin
+/// without a break-glass reason) get 403.
+fn decide_prescription_read(
     tx: &mut dyn Tx,
     actor: &Actor,
-    patient: &UserId,
+    record: &PrescriptionRecord,
     break_glass: Option<&str>,
-    hidden: &'static str,
 ) -> Result<Option<String>, AppError> {
-    let care = actor.role == Role::Doctor && tx.has_care_relationship(&actor.user_id, patient)?;
-    let chart = Subject::Chart { patient, care };
-    if authorize(actor, Action::ReadClinical, chart).is_ok() {
-        return Ok(None);
-    }
-    if let Some(reason) = break_glass
-        && authorize(actor, Action::ReadClinicalBreakGlass, chart).is_ok()
-    {
-        return Ok(Some(reason.to_owned()));
-    }
-    if actor.role.is_staff() {
-        Err(AppError::Forbidden)
-    } else {
-        Err(AppError::NotFound(hidden))
-    }
+    let care = has_care(tx, actor, &record.patient_id)?;
+    let subject = Subject::Record {
+        patient: &record.patient_id,
+        author: &record.doctor_id,
+        care,
+    };
+    authorize_clinical_read(actor, subject, break_glass).map_err(|_| {
+        let appointment = Subject::Appointment {
+            patient: &record.patient_id,
+            doctor: &record.doctor_id,
+        };
+        if authorize(actor, Action::ViewAppointment, appointment).is_ok() {
+            AppError::Forbidden
+        } else {
+            AppError::NotFound("prescription")
+        }
+    })
 }
 
-/// The audit row of one clinical read. The detail names what was read, never its
-/// content; a break-glass read carries its reason and is flagged.
-pub(crate) fn record_clinical_read(
-    tx: &mut dyn Tx,
-    now: Timestamp,
-    actor: &Actor,
-    patient: &UserId,
-    what: &str,
-    id: Option<&str>,
-    break_glass: Option<&str>,
-) -> Result<(), AppError> {
-    audit(
-        tx,
-        now,
-        Some(&actor.user_id),
-        "clinical.read",
-        ("patient", Some(patient.as_str())),
-        json!({
-            "what": what,
-            "id": id,
-            "break_glass": break_glass.is_some(),
-            "break_glass_reason": break_glass,
-        }),
-    )?;
+/// The patient behind `/patients/{id}/prescriptions`, hidden (404) from those who
+/// may not see the account, as accounts are.
+fn visible_patient(tx: &mut dyn Tx, actor: &Actor, id: &UserId) -> Result<(), AppError> {
+    let user = tx.find_user(id)?.ok_or(AppError::NotFound("patient"))?;
+    let treated_by_actor = actor.role == Role::Doctor
+        && user.role == Role::Patient
+        && tx.have_met(&actor.user_id, id)?;
+    let subject = Subject::User {
+        id: &user.id,
+        role: user.role,
+        treated_by_actor,
+    };
+    authorize(actor, Action::ViewUser, subject).map_err(|_| AppError::NotFound("patient"))?;
+    if user.role != Role::Patient {
+        return Err(AppError::NotFound("patient"));
+    }
     Ok(())
 }
 
@@ -325,9 +316,9 @@ impl App {
         &self,
         actor: &Actor,
         id: PrescriptionId,
-        break_glass: Option<String>,
+        break_glass: BreakGlass,
     ) -> Result<Prescription, AppError> {
-        let break_glass = parse_break_glass(break_glass.as_deref())?;
+        let break_glass = break_glass.parse()?;
         let (actor, now) = (actor.clone(), self.now());
         let view = self
             .store
@@ -335,21 +326,14 @@ impl App {
                 let view = tx
                     .find_prescription(&id)?
                     .ok_or(AppError::NotFound("prescription"))?;
-                let patient = view.record.patient_id.clone();
-                let grant = authorize_clinical_read(
-                    tx,
-                    &actor,
-                    &patient,
-                    break_glass.as_deref(),
-                    "prescription",
-                )?;
-                record_clinical_read(
+                let grant =
+                    decide_prescription_read(tx, &actor, &view.record, break_glass.as_deref())?;
+                audit_clinical_read(
                     tx,
                     now,
                     &actor,
-                    &patient,
-                    "prescription",
-                    Some(id.as_str()),
+                    &view.record.patient_id,
+                    ClinicalSubject::new("prescription", id.as_str()),
                     grant.as_deref(),
                 )?;
                 Ok::<_, AppError>(view)
@@ -363,9 +347,9 @@ impl App {
         &self,
         actor: &Actor,
         id: PrescriptionId,
-        break_glass: Option<String>,
+        break_glass: BreakGlass,
     ) -> Result<Vec<u8>, AppError> {
-        let break_glass = parse_break_glass(break_glass.as_deref())?;
+        let break_glass = break_glass.parse()?;
         let (actor, now) = (actor.clone(), self.now());
         let pdf = self
             .store
@@ -373,24 +357,17 @@ impl App {
                 let view = tx
                     .find_prescription(&id)?
                     .ok_or(AppError::NotFound("prescription"))?;
-                let patient = view.record.patient_id.clone();
-                let grant = authorize_clinical_read(
-                    tx,
-                    &actor,
-                    &patient,
-                    break_glass.as_deref(),
-                    "prescription",
-                )?;
+                let grant =
+                    decide_prescription_read(tx, &actor, &view.record, break_glass.as_deref())?;
                 let pdf = tx
                     .prescription_pdf(&id)?
                     .ok_or(AppError::NotFound("prescription"))?;
-                record_clinical_read(
+                audit_clinical_read(
                     tx,
                     now,
                     &actor,
-                    &patient,
-                    "prescription_pdf",
-                    Some(id.as_str()),
+                    &view.record.patient_id,
+                    ClinicalSubject::new("prescription_pdf", id.as_str()),
                     grant.as_deref(),
                 )?;
                 Ok::<_, AppError>(pdf)
@@ -407,35 +384,30 @@ impl App {
         &self,
         actor: &Actor,
         patient: UserId,
-        break_glass: Option<String>,
+        break_glass: BreakGlass,
         page: PageParams,
     ) -> Result<Page<Prescription>, AppError> {
         let request = page.to_request()?;
-        let break_glass = parse_break_glass(break_glass.as_deref())?;
+        let break_glass = break_glass.parse()?;
         let (actor, now) = (actor.clone(), self.now());
         let rows = {
             let request = request.clone();
             self.store
                 .write(move |tx| {
-                    let user = tx.find_user(&patient)?;
-                    if user.is_none_or(|u| u.role != Role::Patient) {
-                        return Err(AppError::NotFound("patient"));
-                    }
-                    let grant = authorize_clinical_read(
-                        tx,
-                        &actor,
-                        &patient,
-                        break_glass.as_deref(),
-                        "patient",
-                    )?;
+                    visible_patient(tx, &actor, &patient)?;
+                    let care = has_care(tx, &actor, &patient)?;
+                    let chart = Subject::Chart {
+                        patient: &patient,
+                        care,
+                    };
+                    let grant = authorize_clinical_read(&actor, chart, break_glass.as_deref())?;
                     let rows = tx.list_prescriptions(&patient, &request)?;
-                    record_clinical_read(
+                    audit_clinical_read(
                         tx,
                         now,
                         &actor,
                         &patient,
-                        "prescription_list",
-                        None,
+                        ClinicalSubject::new("prescription_list", patient.as_str()),
                         grant.as_deref(),
                     )?;
                     Ok::<_, AppError>(rows)
@@ -472,14 +444,16 @@ impl App {
                     .find_prescription(&id)?
                     .ok_or(AppError::NotFound("prescription"))?;
                 let r = &view.record;
-                let subject = Subject::Prescription {
+                let care = has_care(tx, &actor, &r.patient_id)?;
+                let subject = Subject::Record {
                     patient: &r.patient_id,
-                    prescriber: &r.doctor_id,
+                    author: &r.doctor_id,
+                    care,
                 };
                 if authorize(&actor, Action::RevokePrescription, subject).is_err() {
-                    // Those who may read it learn they may not revoke it; others
-                    // learn nothing.
-                    authorize_clinical_read(tx, &actor, &r.patient_id, None, "prescription")?;
+                    // Those who may read it (or see its visit) learn they may not
+                    // revoke it; others learn nothing.
+                    decide_prescription_read(tx, &actor, r, None)?;
                     return Err(AppError::Forbidden);
                 }
                 if !tx.revoke_prescription(&id, now, &reason)? {

@@ -10,6 +10,7 @@
 //! SQLite ([`sqlite`]).
 
 pub mod changes;
+mod clinical;
 mod model;
 mod notifications;
 pub mod postgres;
@@ -26,6 +27,7 @@ pub use changes::{
     AVAILABILITY_CHANNEL, AvailabilityChange, BusyChange, CommitObserver, CommittedChanges,
 };
 pub(crate) use changes::{ChangeLog, Observers};
+pub use clinical::*;
 pub use model::*;
 pub use notifications::*;
 pub use prescriptions::*;
@@ -62,13 +64,18 @@ pub enum Conflict {
     PatientBusy,
     EmailTaken,
     SpecialtyExists,
+    /// The appointment has a visit record already.
+    RecordExists,
+    /// A new version of a record or health summary that does not follow the latest:
+    /// someone else's change got in first.
+    StaleVersion,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx: NotificationTx + SecurityTx + PrescriptionTx {
+pub trait Tx: NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;
@@ -137,6 +144,8 @@ pub trait Tx: NotificationTx + SecurityTx + PrescriptionTx {
     fn begin_availability_change(&mut self, doctor: &UserId) -> StoreResult<Option<i64>>;
     /// The committed version of `doctor`'s availability; `None`: no such doctor.
     fn availability_version(&mut self, doctor: &UserId) -> StoreResult<Option<i64>>;
+    /// Whether `doctor` and `patient` have any appointment together, whatever its
+    /// status (see [`ClinicalTx::care_relationship`] for the clinical one).
     fn have_met(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool>;
     fn append_appointment_event(&mut self, event: &AppointmentEvent) -> StoreResult<()>;
     fn appointment_events(&mut self, id: &AppointmentId) -> StoreResult<Vec<AppointmentEvent>>;

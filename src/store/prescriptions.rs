@@ -81,10 +81,6 @@ pub trait PrescriptionTx {
         at: Timestamp,
         reason: &str,
     ) -> StoreResult<bool>;
-    /// A doctor has a care relationship with a patient when they have an
-    /// appointment together that is requested, confirmed, checked in or completed.
-    fn has_care_relationship(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool>;
-
     /// Inserts it unless the appointment has feedback already: `false` then.
     fn insert_feedback(&mut self, feedback: &FeedbackRecord) -> StoreResult<bool>;
     /// Inside a write on PostgreSQL, locks the row until commit.

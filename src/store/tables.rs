@@ -312,6 +312,64 @@ pub const TABLES: &[Table] = &[
         key_columns: 2,
         generated_id: false,
     },
+    // Clinical records (0005_records.sql).
+    Table {
+        name: "clinical_reads",
+        columns: &[
+            ("id", Integer),
+            ("at", Integer),
+            ("actor_id", Text),
+            ("actor_role", Text),
+            ("patient_id", Text),
+            ("subject_kind", Text),
+            ("subject_id", Text),
+            ("break_glass_reason", Text),
+        ],
+        key_columns: 1,
+        generated_id: true,
+    },
+    Table {
+        name: "records",
+        columns: &[
+            ("id", Text),
+            ("appointment_id", Text),
+            ("patient_id", Text),
+            ("author_id", Text),
+            ("version", Integer),
+            ("created_at", Integer),
+            ("updated_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "record_versions",
+        columns: &[
+            ("record_id", Text),
+            ("version", Integer),
+            ("at", Integer),
+            ("author_id", Text),
+            ("reason", Text),
+            ("content", Text),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
+    Table {
+        name: "health_summaries",
+        columns: &[
+            ("patient_id", Text),
+            ("version", Integer),
+            ("at", Integer),
+            ("author_id", Text),
+            ("author_role", Text),
+            ("kind", Text),
+            ("note", Text),
+            ("content", Text),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
     // Prescriptions and feedback (0006_prescriptions.sql).
     Table {
         name: "prescriptions",
@@ -473,6 +531,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0002_notifications.sql"),
         include_str!("../../migrations/sqlite/0003_availability.sql"),
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
+        include_str!("../../migrations/sqlite/0005_records.sql"),
         include_str!("../../migrations/sqlite/0006_prescriptions.sql"),
     ];
     const POSTGRES: &[&str] = &[
@@ -480,6 +539,7 @@ mod tests {
         include_str!("../../migrations/postgres/0002_notifications.sql"),
         include_str!("../../migrations/postgres/0003_availability.sql"),
         include_str!("../../migrations/postgres/0004_account_security.sql"),
+        include_str!("../../migrations/postgres/0005_records.sql"),
         include_str!("../../migrations/postgres/0006_prescriptions.sql"),
     ];
 

@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod ids;
 pub mod policy;
 pub mod prescription;
+pub mod record;
 pub mod role;
 pub mod schedule;
 pub mod time;

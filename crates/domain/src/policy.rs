@@ -47,21 +47,30 @@ pub enum Action {
     ManageDeliveries,
     /// Clinic statistics: appointments by day and status, doctors' utilisation.
     ViewStatistics,
-    /// Read a patient's clinical data (prescriptions): the patient, or a doctor with
-    /// a care relationship. Every such read is audited by the app.
+    /// Write the visit record of an appointment (its doctor).
+    WriteRecord,
+    /// Amend a visit record: a new version (its author only).
+    AmendRecord,
+    /// Read clinical content: a record, its versions, the health summary, a
+    /// prescription, an attachment (the patient; a doctor with a care relationship).
     ReadClinical,
-    /// Read a patient's clinical data in an emergency, with a stated reason: admins
-    /// only; flagged in the audit.
+    /// Read clinical content with a stated reason, flagged in the audit log and in
+    /// the patient's access history (admins only).
     ReadClinicalBreakGlass,
-    /// Issue a prescription for the subject appointment.
+    /// List a patient's record entries: dates and authors, no clinical field.
+    ListRecordEntries,
+    /// State (patient) or confirm / correct (doctor with care) the health summary.
+    EditHealthSummary,
+    /// Issue a prescription for the subject appointment (its doctor).
     IssuePrescription,
-    /// Revoke a prescription: only the doctor who issued it.
+    /// Revoke a prescription ([`Subject::Record`], its author): only the doctor who
+    /// issued it.
     RevokePrescription,
-    /// Rate a completed visit and edit that rating.
+    /// Rate a completed visit and edit that rating (its patient).
     RateVisit,
-    /// Reply to the feedback on a visit.
+    /// Reply to the feedback on a visit (its doctor).
     ReplyToFeedback,
-    /// Hide an abusive feedback comment (it is kept).
+    /// Hide an abusive feedback comment; it is kept (admins).
     HideFeedback,
 }
 
@@ -85,14 +94,17 @@ pub enum Subject<'a> {
         patient: &'a UserId,
         doctor: &'a UserId,
     },
-    /// A patient's clinical data. `care`: the actor is a doctor with a care
-    /// relationship with this patient (an appointment together that is requested,
-    /// confirmed, checked in or completed); looked up by the app.
+    /// A patient's clinical data as a whole. `care`: the actor is a doctor with a
+    /// care relationship with this patient (see [`AppointmentStatus::makes_care_relationship`]).
+    ///
+    /// [`AppointmentStatus::makes_care_relationship`]: crate::AppointmentStatus::makes_care_relationship
     Chart { patient: &'a UserId, care: bool },
-    /// One prescription, and the doctor who issued it.
-    Prescription {
+    /// One clinical item (a visit record, a prescription) of `patient`, written by
+    /// `author`. `care` as for [`Subject::Chart`].
+    Record {
         patient: &'a UserId,
-        prescriber: &'a UserId,
+        author: &'a UserId,
+        care: bool,
     },
 }
 
@@ -199,19 +211,30 @@ fn allows(actor: &Actor, action: Action, subject: Subject<'_>) -> bool {
         (Action::SendReminder, Subject::Appointment { doctor, .. }) => {
             role.is_staff() || is_that_doctor(actor, doctor)
         }
-        // Clinical data: the patient, or a doctor caring for them. Staff see none of
-        // it, except an admin's break-glass read (a separate action, so that the app
-        // must ask for it explicitly and audit it as such).
-        (Action::ReadClinical, Subject::Chart { patient, care }) => {
-            is_self(actor, patient) || (role == Role::Doctor && care)
+        // Clinical data. The front desk and admins never read it in the normal way;
+        // an admin may break the glass, with a reason the app records.
+        (Action::WriteRecord, Subject::Appointment { doctor, .. }) => is_that_doctor(actor, doctor),
+        (Action::AmendRecord, Subject::Record { author, .. }) => is_that_doctor(actor, author),
+        (
+            Action::ReadClinical,
+            Subject::Chart { patient, care } | Subject::Record { patient, care, .. },
+        ) => is_self(actor, patient) || has_care(actor, care),
+        (Action::ReadClinicalBreakGlass, Subject::Chart { .. } | Subject::Record { .. }) => {
+            is_admin
         }
-        (Action::ReadClinicalBreakGlass, Subject::Chart { .. }) => is_admin,
+        (Action::ListRecordEntries, Subject::Chart { patient, care }) => {
+            role.is_staff() || is_self(actor, patient) || has_care(actor, care)
+        }
+        (Action::EditHealthSummary, Subject::Chart { patient, care }) => {
+            is_self(actor, patient) || has_care(actor, care)
+        }
         (Action::IssuePrescription, Subject::Appointment { doctor, .. }) => {
             is_that_doctor(actor, doctor)
         }
-        (Action::RevokePrescription, Subject::Prescription { prescriber, .. }) => {
-            is_that_doctor(actor, prescriber)
+        (Action::RevokePrescription, Subject::Record { author, .. }) => {
+            is_that_doctor(actor, author)
         }
+        // Feedback: the visit's patient rates it, its doctor replies, an admin hides.
         (Action::RateVisit, Subject::Appointment { patient, .. }) => is_self(actor, patient),
         (Action::ReplyToFeedback, Subject::Appointment { doctor, .. }) => {
             is_that_doctor(actor, doctor)
@@ -227,6 +250,11 @@ fn is_self(actor: &Actor, id: &UserId) -> bool {
 
 fn is_that_doctor(actor: &Actor, doctor: &UserId) -> bool {
     actor.role == Role::Doctor && actor.user_id == *doctor
+}
+
+/// A care relationship carries clinical authority only while the actor is a doctor.
+fn has_care(actor: &Actor, care: bool) -> bool {
+    actor.role == Role::Doctor && care
 }
 
 /// Which appointments an actor's lists may show.
@@ -293,14 +321,17 @@ mod tests {
         PatientPat,
         /// The appointment of patient `pat` with doctor `doc`.
         Appt,
-        /// Patient `pat`'s clinical data; `care` is true for `doc` (and only `doc`).
-        Chart,
-        /// A prescription of patient `pat` issued by `doc`.
-        Rx,
+        /// Patient `pat`'s clinical data; `doc` (only) has a care relationship.
+        ChartPat,
+        /// A visit record of `pat` written by `doc`; `doc` (only) has care.
+        RecordDoc,
+        /// A visit record of `pat` written by `doc2`, who no longer has care (the
+        /// author's right to amend does not depend on it); `doc` has care.
+        RecordDoc2,
     }
 
     impl Subj {
-        const ALL: [Subj; 13] = [
+        const ALL: [Subj; 14] = [
             Subj::Clinic,
             Subj::UserPat,
             Subj::UserDoc,
@@ -312,8 +343,9 @@ mod tests {
             Subj::DoctorDoc,
             Subj::PatientPat,
             Subj::Appt,
-            Subj::Chart,
-            Subj::Rx,
+            Subj::ChartPat,
+            Subj::RecordDoc,
+            Subj::RecordDoc2,
         ];
     }
 
@@ -362,13 +394,19 @@ mod tests {
                     patient: &self.pat,
                     doctor: &self.doc,
                 },
-                Subj::Chart => Subject::Chart {
+                Subj::ChartPat => Subject::Chart {
                     patient: &self.pat,
                     care: by_doc,
                 },
-                Subj::Rx => Subject::Prescription {
+                Subj::RecordDoc => Subject::Record {
                     patient: &self.pat,
-                    prescriber: &self.doc,
+                    author: &self.doc,
+                    care: by_doc,
+                },
+                Subj::RecordDoc2 => Subject::Record {
+                    patient: &self.pat,
+                    author: &self.doc2,
+                    care: by_doc,
                 },
             }
         }
@@ -459,10 +497,28 @@ mod tests {
         Move(Transition::CheckIn)      => [Appt:       ".  .  Y  .  Y  Y"],
         Move(Transition::Complete)     => [Appt:       ".  .  Y  .  .  Y"],
         Move(Transition::NoShow)       => [Appt:       ".  .  Y  .  Y  Y"],
-        ReadClinical                   => [Chart:      "Y  .  Y  .  .  ."],
-        ReadClinicalBreakGlass         => [Chart:      ".  .  .  .  .  Y"],
+        WriteRecord                    => [Appt:       ".  .  Y  .  .  ."],
+        AmendRecord                    => [
+                                           RecordDoc:  ".  .  Y  .  .  .",
+                                           RecordDoc2: ".  .  .  Y  .  .",
+                                          ],
+        ReadClinical                   => [
+                                           ChartPat:   "Y  .  Y  .  .  .",
+                                           RecordDoc:  "Y  .  Y  .  .  .",
+                                           RecordDoc2: "Y  .  Y  .  .  .",
+                                          ],
+        ReadClinicalBreakGlass         => [
+                                           ChartPat:   ".  .  .  .  .  Y",
+                                           RecordDoc:  ".  .  .  .  .  Y",
+                                           RecordDoc2: ".  .  .  .  .  Y",
+                                          ],
+        ListRecordEntries              => [ChartPat:   "Y  .  Y  .  Y  Y"],
+        EditHealthSummary              => [ChartPat:   "Y  .  Y  .  .  ."],
         IssuePrescription              => [Appt:       ".  .  Y  .  .  ."],
-        RevokePrescription             => [Rx:         ".  .  Y  .  .  ."],
+        RevokePrescription             => [
+                                           RecordDoc:  ".  .  Y  .  .  .",
+                                           RecordDoc2: ".  .  .  Y  .  .",
+                                          ],
         RateVisit                      => [Appt:       "Y  .  .  .  .  ."],
         ReplyToFeedback                => [Appt:       ".  .  Y  .  .  ."],
         HideFeedback                   => [Clinic:     ".  .  .  .  .  Y"],
@@ -534,7 +590,7 @@ mod tests {
     fn the_table_covers_every_action_once() {
         // Exhaustiveness is the compiler's (see `policy_table!`); this checks the
         // parameterised variants are walked for every value and nothing twice.
-        let expected = Role::ALL.len() + 23 + Transition::ALL.len();
+        let expected = Role::ALL.len() + 27 + Transition::ALL.len();
         assert_eq!(ACTIONS.len(), expected);
         for (i, a) in ACTIONS.iter().enumerate() {
             assert!(!ACTIONS[..i].contains(a), "{a:?} listed twice");
@@ -589,37 +645,65 @@ mod tests {
     }
 
     #[test]
-    fn care_only_counts_for_doctors() {
-        // The app passes `care` for whoever asks; only a doctor's counts, and a
-        // former doctor loses it with the role.
+    fn a_care_relationship_counts_only_for_doctors() {
+        // `care` is the app's fact about the actor's appointments; it carries
+        // clinical authority only while the actor is a doctor.
         let ids = Ids::new();
         let chart = Subject::Chart {
             patient: &ids.pat,
             care: true,
         };
-        for (id, role) in [
-            ("pat2", Role::Patient),
-            ("rec", Role::Receptionist),
-            ("adm", Role::Admin),
-            ("doc", Role::Patient),
-        ] {
-            assert_eq!(
-                authorize(&actor(id, role), Action::ReadClinical, chart),
-                Err(Denied),
-                "{id} as {role:?}"
-            );
+        for role in [Role::Patient, Role::Receptionist, Role::Admin] {
+            let other = actor("doc", role);
+            for action in [Action::ReadClinical, Action::EditHealthSummary] {
+                assert_eq!(authorize(&other, action, chart), Err(Denied), "{role:?}");
+            }
         }
         assert_eq!(
             authorize(&actor("doc2", Role::Doctor), Action::ReadClinical, chart),
             Ok(())
         );
-        // A former doctor may not revoke what they issued.
-        let rx = Subject::Prescription {
+        // Without care, no doctor reads or edits, and the front desk lists but never
+        // reads.
+        let no_care = Subject::Chart {
             patient: &ids.pat,
-            prescriber: &ids.doc,
+            care: false,
+        };
+        let doc = actor("doc", Role::Doctor);
+        assert_eq!(authorize(&doc, Action::ReadClinical, no_care), Err(Denied));
+        assert_eq!(
+            authorize(&doc, Action::ListRecordEntries, no_care),
+            Err(Denied)
+        );
+        // A former doctor loses the right to amend what they wrote.
+        let record = Subject::Record {
+            patient: &ids.pat,
+            author: &ids.doc,
+            care: true,
         };
         assert_eq!(
-            authorize(&actor("doc", Role::Patient), Action::RevokePrescription, rx),
+            authorize(&actor("doc", Role::Admin), Action::AmendRecord, record),
+            Err(Denied)
+        );
+    }
+
+    #[test]
+    fn prescribing_and_replying_need_the_doctor_role() {
+        // A former doctor may no longer issue, revoke or reply.
+        let ids = Ids::new();
+        let former = actor("doc", Role::Patient);
+        let appt = ids.subject(Subj::Appt, &former);
+        let rx = ids.subject(Subj::RecordDoc, &former);
+        assert_eq!(
+            authorize(&former, Action::IssuePrescription, appt),
+            Err(Denied)
+        );
+        assert_eq!(
+            authorize(&former, Action::RevokePrescription, rx),
+            Err(Denied)
+        );
+        assert_eq!(
+            authorize(&former, Action::ReplyToFeedback, appt),
             Err(Denied)
         );
     }

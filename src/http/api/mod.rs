@@ -9,6 +9,7 @@ pub mod events;
 pub mod feedback;
 pub mod notifications;
 pub mod prescriptions;
+pub mod records;
 pub mod stats;
 
 use carebook_domain::Interval;
@@ -85,6 +86,12 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(feedback::reply_to_feedback))
         .routes(routes!(feedback::hide_feedback))
         .routes(routes!(feedback::list_reviews))
+        .routes(routes!(records::find_record, records::create_record))
+        .routes(routes!(records::create_amendment))
+        .routes(routes!(records::list_record_versions))
+        .routes(routes!(records::list_patient_records))
+        .routes(routes!(records::find_summary, records::update_summary))
+        .routes(routes!(records::list_access_log))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{PageQuery, Paged};
+use crate::app::clinical::BreakGlass;
 use crate::app::{App, IssuedPrescription, Prescription, PrescriptionInput};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
 use crate::http::problem::{ApiError, Problem};
@@ -187,7 +188,7 @@ pub async fn create_prescription(
 pub struct ClinicalReadQuery {
     /// Admins only: the reason for an emergency read. It is recorded and shown to
     /// the patient.
-    #[param(max_length = 1000)]
+    #[param(max_length = 500)]
     pub break_glass_reason: Option<String>,
 }
 
@@ -195,7 +196,7 @@ pub struct ClinicalReadQuery {
 #[into_params(parameter_in = Query)]
 pub struct PrescriptionListQuery {
     /// Admins only: the reason for an emergency read.
-    #[param(max_length = 1000)]
+    #[param(max_length = 500)]
     pub break_glass_reason: Option<String>,
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -223,7 +224,7 @@ pub async fn list_prescriptions(
         .list_prescriptions(
             &me.actor,
             UserId::new(id),
-            query.break_glass_reason,
+            BreakGlass(query.break_glass_reason),
             page.into(),
         )
         .await?;
@@ -242,7 +243,11 @@ pub async fn find_prescription(
     ApiQuery(query): ApiQuery<ClinicalReadQuery>,
 ) -> Result<Json<PrescriptionResponse>, ApiError> {
     let found = app
-        .find_prescription(&me.actor, PrescriptionId::new(id), query.break_glass_reason)
+        .find_prescription(
+            &me.actor,
+            PrescriptionId::new(id),
+            BreakGlass(query.break_glass_reason),
+        )
         .await?;
     Ok(Json(found.into()))
 }
@@ -266,7 +271,11 @@ pub async fn find_prescription_pdf(
             .collect::<String>()
     );
     let pdf = app
-        .prescription_pdf(&me.actor, PrescriptionId::new(id), query.break_glass_reason)
+        .prescription_pdf(
+            &me.actor,
+            PrescriptionId::new(id),
+            BreakGlass(query.break_glass_reason),
+        )
         .await?;
     Ok((
         [

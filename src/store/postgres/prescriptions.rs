@@ -193,20 +193,6 @@ impl PrescriptionTx for PgTx<'_, '_> {
         Ok(changed == 1)
     }
 
-    fn has_care_relationship(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool> {
-        if has_nul(doctor.as_str()) || has_nul(patient.as_str()) {
-            return Ok(false);
-        }
-        get(
-            &self.query_one(
-                "SELECT EXISTS (SELECT 1 FROM appointments WHERE doctor_id = $1 AND patient_id = $2 \
-                 AND status IN ('requested', 'confirmed', 'checked_in', 'completed'))",
-                &[&doctor.as_str(), &patient.as_str()],
-            )?,
-            0,
-        )
-    }
-
     fn insert_feedback(&mut self, f: &FeedbackRecord) -> StoreResult<bool> {
         let inserted = self.execute(
             &format!(

@@ -170,16 +170,6 @@ impl PrescriptionTx for SqliteTx<'_> {
         Ok(changed == 1)
     }
 
-    fn has_care_relationship(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM appointments WHERE doctor_id = ?1 AND patient_id = ?2 \
-                 AND status IN ('requested', 'confirmed', 'checked_in', 'completed'))",
-            )?
-            .query_row([doctor.as_str(), patient.as_str()], |row| row.get(0))?)
-    }
-
     fn insert_feedback(&mut self, f: &FeedbackRecord) -> StoreResult<bool> {
         let inserted = self
             .conn
