@@ -207,9 +207,7 @@ impl App {
                     ("feedback", Some(id.as_str())),
                     json!({}),
                 )?;
-                Ok(tx
-                    .find_feedback(&id)?
-                    .ok_or(AppError::NotFound("feedback"))?)
+                tx.find_feedback(&id)?.ok_or(AppError::NotFound("feedback"))
             })
             .await
     }
@@ -242,9 +240,7 @@ impl App {
                     ("feedback", Some(id.as_str())),
                     json!({ "reason": reason }),
                 )?;
-                Ok(tx
-                    .find_feedback(&id)?
-                    .ok_or(AppError::NotFound("feedback"))?)
+                tx.find_feedback(&id)?.ok_or(AppError::NotFound("feedback"))
             })
             .await
     }

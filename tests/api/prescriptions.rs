@@ -350,7 +350,7 @@ async fn only_the_patient_and_caring_doctors_read_prescriptions_and_every_read_i
     patient.get(&pdf).await.assert_status(200);
     let res = patient.get(&list).await;
     res.assert_status(200);
-    assert_eq!(res.ids(), [id.clone()]);
+    assert_eq!(res.ids(), std::slice::from_ref(&id));
     doctor.get(&one).await.assert_status(200);
     doctor.get(&list).await.assert_status(200);
 
