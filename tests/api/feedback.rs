@@ -142,6 +142,22 @@ async fn patients_rate_completed_visits_once_doctors_reply_once_admins_hide_comm
         .get("/api/v1/doctors/usr_nobody/reviews")
         .await
         .assert_problem(404, "not-found");
+    // The profile page shows the average and the latest reviews, never a hidden
+    // comment; search results show the average.
+    let page = app.anon().get(&format!("/doctors/{}", doctor.id)).await;
+    page.assert_status(200);
+    let html = page.body.as_str().expect("a page");
+    for expected in [
+        "3.5 of 5 (2 ratings)",
+        "Kind and clear.",
+        "Thank you!",
+        "This comment was hidden by the clinic.",
+    ] {
+        assert!(html.contains(expected), "{expected:?} not on the profile");
+    }
+    assert!(!html.contains("idiots"));
+    let results = app.anon().get("/?q=Rhea").await;
+    assert!(results.body.as_str().unwrap().contains("3.5 of 5 (2 ratings)"));
 
     // Fourteen days after rating, edits are closed (sessions last a day: sign in).
     app.set_clock("2026-03-16T13:45:00Z");

@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::appointment::AppointmentStatus;
 use crate::ids::opaque_id;
-use crate::validation::{ValidationErrors, parse_text};
+use crate::validation::{ValidationErrors, parse_bounded_text as parse_text};
 
 pub const MAX_COMMENT_CHARS: usize = 2000;
 pub const MAX_REPLY_CHARS: usize = 2000;
@@ -86,6 +86,9 @@ mod tests {
         assert_eq!(parse_comment(Some("  ")).unwrap(), None);
         assert!(parse_comment(Some(&"c".repeat(MAX_COMMENT_CHARS))).is_ok());
         assert!(parse_comment(Some(&"c".repeat(MAX_COMMENT_CHARS + 1))).is_err());
+        // The bound is on the text as sent (the API's maxLength), spaces included.
+        let padded = format!(" {} ", "c".repeat(MAX_COMMENT_CHARS - 1));
+        assert!(parse_comment(Some(&padded)).is_err());
         assert!(parse_reply(None).is_err());
         assert!(parse_reply(Some(&"r".repeat(MAX_REPLY_CHARS + 1))).is_err());
         assert_eq!(parse_reply(Some(" thanks ")).unwrap(), "thanks");

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::appointment::AppointmentStatus;
 use crate::ids::opaque_id;
-use crate::validation::{ValidationErrors, parse_text};
+use crate::validation::{ValidationErrors, parse_bounded_text as parse_text};
 
 pub const MAX_LINES: usize = 20;
 pub const MAX_MEDICATION_NAME_CHARS: usize = 200;
