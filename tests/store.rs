@@ -11,9 +11,9 @@ use carebook::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentStatus,
     AuditFilter, AvailabilityChange, BusyChange, CommittedChanges, Conflict, Cursor,
     DeliveryOutcome, DeliveryRecord, DeliveryStatus, DoctorFilter, DoctorRecord, Fee, Interval,
-    LoginAttempt, LoginKey, NewAuditEntry, PageRequest, Role, SessionRecord, Specialty,
-    SpecialtyId, Store, StoreError, TimeOffId, TimeOffRecord, UserFilter, UserId, UserRecord,
-    UserStatus,
+    LoginAttempt, LoginKey, NewAuditEntry, PageRequest, RecordRow, RecordVersion, Role,
+    SessionRecord, Specialty, SpecialtyId, Store, StoreError, TimeOffId, TimeOffRecord, UserFilter,
+    UserId, UserRecord, UserStatus,
 };
 use carebook::testing::{Backend, open_store};
 use carebook_domain::policy::AppointmentScope;
@@ -1128,6 +1128,103 @@ contract! {
             .await
             .unwrap();
         assert_eq!(met, (true, false));
+    }
+
+    /// Live and treated appointments make a care relationship; rejected, cancelled
+    /// and no-show ones alone do not (`have_met` counts them all).
+    #[test]
+    async fn a_care_relationship_follows_the_appointment_status(store: Store, url: String) {
+        seed(&store).await;
+        for (i, status) in AppointmentStatus::ALL.into_iter().enumerate() {
+            let id = format!("care{i}");
+            let mut record = appointment(&id, "doc1", "pat1", "2026-03-10T08:00:00Z", 30);
+            record.slot = Interval::new(
+                record.slot.start + SignedDuration::from_hours(i as i64),
+                record.slot.end + SignedDuration::from_hours(i as i64),
+            )
+            .unwrap();
+            insert(&store, record.clone()).await.unwrap();
+            let (care, met) = store
+                .write(move |tx| {
+                    record.status = status;
+                    tx.update_appointment(&record)?;
+                    let care = tx.care_relationship(&UserId::new("doc1"), &UserId::new("pat1"))?;
+                    let met = tx.have_met(&UserId::new("doc1"), &UserId::new("pat1"))?;
+                    // Undo, so the next status is judged alone.
+                    record.status = AppointmentStatus::Cancelled;
+                    tx.update_appointment(&record)?;
+                    Ok::<_, StoreError>((care, met))
+                })
+                .await
+                .unwrap();
+            assert!(met, "{status:?}");
+            assert_eq!(care, status.makes_care_relationship(), "{status:?}");
+        }
+        let odd = store
+            .read(|tx| tx.care_relationship(&UserId::new("doc1\0"), &UserId::new("pat1")))
+            .await
+            .unwrap();
+        assert!(!odd);
+    }
+
+    /// Of two new versions built on the same one, the second is refused and writes
+    /// nothing; a second record for one appointment is refused.
+    #[test]
+    async fn record_versions_are_never_overwritten(store: Store, url: String) {
+        seed(&store).await;
+        insert(&store, appointment("apt1", "doc1", "pat1", "2026-03-10T08:00:00Z", 30))
+            .await
+            .unwrap();
+        let now = at("2026-03-10T09:00:00Z");
+        let row = RecordRow {
+            id: "rec1".into(),
+            appointment_id: AppointmentId::new("apt1"),
+            patient_id: UserId::new("pat1"),
+            author_id: UserId::new("doc1"),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let version = |n: i64, content: &str| RecordVersion {
+            record_id: "rec1".into(),
+            version: n,
+            at: now,
+            author_id: UserId::new("doc1"),
+            reason: (n > 1).then(|| format!("amendment {n}")),
+            content: content.into(),
+        };
+        let (first, again) = (version(1, "{}"), version(1, "{}"));
+        let twice = RecordRow {
+            id: "rec2".into(),
+            ..row.clone()
+        };
+        store
+            .write(move |tx| tx.insert_record(&row, &first))
+            .await
+            .unwrap();
+        let refused = store
+            .write(move |tx| tx.insert_record(&twice, &again))
+            .await;
+        assert_eq!(refused, Err(StoreError::Conflict(Conflict::RecordExists)));
+        let (v2, stale) = (version(2, r#"{"a":1}"#), version(2, r#"{"a":2}"#));
+        store
+            .write(move |tx| tx.append_record_version(&v2))
+            .await
+            .unwrap();
+        let refused = store
+            .write(move |tx| tx.append_record_version(&stale))
+            .await;
+        assert_eq!(refused, Err(StoreError::Conflict(Conflict::StaleVersion)));
+        let (record, versions) = store
+            .read(|tx| {
+                Ok::<_, StoreError>((tx.find_record("rec1")?, tx.record_versions("rec1")?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(record.unwrap().version, 2);
+        let contents: Vec<_> = versions.iter().map(|v| v.version.content.as_str()).collect();
+        assert_eq!(contents, ["{}", r#"{"a":1}"#]);
+        assert_eq!(versions[1].author_name, "doc1");
     }
 
     #[test]

@@ -41,6 +41,7 @@ mod notifications;
 mod openapi;
 mod pages;
 mod prescriptions;
+mod records;
 mod security;
 mod snapshots;
 mod stats;

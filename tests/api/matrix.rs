@@ -73,7 +73,9 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// - `due:A-X`: a fresh appointment of A with X today, confirmed, and the clock moved
 ///   to 22:00 local that day: it has started (a no-show may be recorded) and check-in
 ///   is open (from 60 min before the start until local midnight).
-/// - `in:A-X`: as `due:A-X`, and checked in (so it can be completed).
+/// - `in:A-X`: as `due:A-X`, and checked in (so it can be completed, or its record
+///   written).
+/// - `rec:A-X`: as `in:A-X`, and X wrote its visit record (`rec`, version 1).
 /// - `seen:A-X`: the fixture visit of A with X today, checked in (prescriptions
 ///   may be issued for it, any number of times).
 /// - `rx:A-X`: the fixture prescription X issued for that visit (`rx`); for reads.
@@ -97,8 +99,10 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// `reschedule` (another free slot of the appointment's doctor), `prefs`
 /// (notification preferences), `reset` (a fresh address, known to no account),
 /// `reset-token`/`verify-token` (a token the server never sent), `otp` (a code),
-/// `disable` (the caller's password and a code), `rx` (one medication line),
-/// `revoke`/`hide` (a reason), `rate`/`rate-edit` (stars), `reply` (a reply).
+/// `disable` (the caller's password and a code), `record` (a visit record's
+/// diagnosis), `amend` (an amendment of version 1), `summary` (a health summary), `rx` (one
+/// medication line), `revoke`/`hide` (a reason), `rate`/`rate-edit` (stars), `reply`
+/// (a reply).
 ///
 /// Notes on cells that are not obvious:
 /// - Register and login are public and never look at the token: a dead token is
@@ -193,6 +197,16 @@ GET    /api/v1/events                                    -         -           4
 
 GET    /api/v1/stats                                     -         -           401  403  403  403  403  403  200  401  401
 
+POST   /api/v1/appointments/{id=apt}/record              in:A-X    record      401  403  404  201  404  403  403  401  401
+GET    /api/v1/appointments/{id=apt}/record              rec:A-X   -           401  200  404  200  404  403  403  401  401
+POST   /api/v1/records/{id=rec}/amendments               rec:A-X   amend       401  403  404  201  404  403  403  401  401
+GET    /api/v1/records/{id=rec}/versions                 rec:A-X   -           401  200  404  200  404  403  403  401  401
+GET    /api/v1/patients/{id=A}/records                   -         -           401  200  404  200  404  200  200  401  401
+GET    /api/v1/patients/{id=B}/records                   -         -           401  404  200  404  200  200  200  401  401
+GET    /api/v1/patients/{id=A}/summary                   -         -           401  200  404  200  404  403  403  401  401
+PUT    /api/v1/patients/{id=A}/summary                   -         summary     401  200  404  200  404  403  403  401  401
+GET    /api/v1/me/access-log                             -         -           401  200  200  200  200  200  200  401  401
+
 POST   /api/v1/appointments/{id=apt}/prescriptions       seen:A-X  rx          401  403  404  201  404  403  403  401  401
 GET    /api/v1/patients/{id=A}/prescriptions             -         -           401  200  404  200  404  403  403  401  401
 GET    /api/v1/prescriptions/{id=rx}                     rx:A-X    -           401  200  404  200  404  403  403  401  401
@@ -237,6 +251,7 @@ enum Setup {
     Requested(Pair),
     Due,
     CheckedIn,
+    Recorded,
     Seen,
     Prescription,
     NewPrescription,
@@ -257,6 +272,7 @@ impl Setup {
             "new:B-Y" => Setup::Requested(Pair::BY),
             "due:A-X" => Setup::Due,
             "in:A-X" => Setup::CheckedIn,
+            "rec:A-X" => Setup::Recorded,
             "seen:A-X" => Setup::Seen,
             "rx:A-X" => Setup::Prescription,
             "rx-new:A-X" => Setup::NewPrescription,
@@ -290,6 +306,9 @@ const BODIES: &[&str] = &[
     "verify-token",
     "otp",
     "disable",
+    "record",
+    "amend",
+    "summary",
     "rx",
     "revoke",
     "rate",
@@ -489,7 +508,7 @@ async fn every_caller_gets_the_expected_status_from_every_operation() {
 /// purges expired sessions, which would leave the `exp` column nothing to expire), or
 /// moves the clock and uses up the day's few slots (`due:`, `in:`).
 fn needs_own_app(row: &Row) -> bool {
-    matches!(row.setup, Setup::Due | Setup::CheckedIn)
+    matches!(row.setup, Setup::Due | Setup::CheckedIn | Setup::Recorded)
         || matches!(row.body, "password" | "deactivate")
         || matches!(
             row.template.as_str(),
@@ -572,6 +591,8 @@ struct Subject {
     doctor: Option<Doc>,
     time_off: Option<String>,
     pending_doctor: Option<String>,
+    /// The visit record of `appointment`.
+    record: Option<String>,
     prescription: Option<String>,
     feedback: Option<String>,
 }
@@ -850,13 +871,26 @@ impl World {
                 subject.appointment = Some(self.book(&patient, doc, &start).await);
                 subject.doctor = Some(doc);
             }
-            Setup::Due | Setup::CheckedIn => {
+            Setup::Due | Setup::CheckedIn | Setup::Recorded => {
                 let start = self.today_x.pop_front().expect("a free slot today");
                 let id = self.book(&self.a, Doc::X, &start).await;
                 self.app.set_clock(EVENING);
                 self.admin.act(&id, "confirm").await.assert_status(200);
-                if setup == Setup::CheckedIn {
+                if setup != Setup::Due {
                     self.admin.act(&id, "check-in").await.assert_status(200);
+                }
+                if setup == Setup::Recorded {
+                    let record = self
+                        .x
+                        .post(
+                            &format!("/api/v1/appointments/{id}/record"),
+                            &json!({ "diagnosis": "Common cold", "icd10_code": "J00" }),
+                        )
+                        .await
+                        .assert_status(201)
+                        .str("id")
+                        .to_owned();
+                    subject.record = Some(record);
                 }
                 subject.appointment = Some(id);
                 subject.doctor = Some(Doc::X);
@@ -910,6 +944,7 @@ impl World {
                 "P" => subject.pending_doctor.clone().expect("setup `pending`"),
                 "apt" => subject.appointment.clone().expect("an appointment setup"),
                 "off" => subject.time_off.clone().expect("a time-off setup"),
+                "rec" => subject.record.clone().expect("a record setup"),
                 "ntfA" => self.notification_a.clone(),
                 "rx" => subject.prescription.clone().expect("a prescription setup"),
                 "fbk" => subject.feedback.clone().expect("setup `rated:A-X`"),
@@ -966,6 +1001,17 @@ impl World {
             "verify-token" => json!({ "token": "not-a-token-we-sent" }),
             "otp" => json!({ "otp": "000000" }),
             "disable" => json!({ "password": PASSWORD, "otp": "000000" }),
+            "record" => json!({
+                "symptoms": "Sore throat",
+                "diagnosis": "Common cold",
+                "vitals": { "temperature_c": 37.8 },
+            }),
+            "amend" => json!({
+                "base_version": 1,
+                "reason": "Coded the diagnosis",
+                "icd10_code": "J06.9",
+            }),
+            "summary" => json!({ "allergies": ["Penicillin"], "blood_group": "O+" }),
             "book-A" => json!({
                 "doctor_id": self.x.id,
                 "start": self.next_slot(Doc::X),
