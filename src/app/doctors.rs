@@ -8,7 +8,7 @@ use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use serde_json::json;
 
-use super::{App, AppError, Page, PageParams, audit, new_id, paginate};
+use super::{App, AppError, Page, PageParams, RatingSummary, audit, new_id, paginate};
 use crate::store::{
     Cursor, DoctorFilter, DoctorRecord, Fee, Specialty, SpecialtyId, StoreResult, TimeOffId,
     TimeOffRecord, Tx, UserId,
@@ -20,6 +20,8 @@ pub struct DoctorProfile {
     pub doctor: DoctorRecord,
     pub specialties: Vec<Specialty>,
     pub next_free_slot: Option<Interval>,
+    /// From completed visits' feedback (`doctor_ratings`, one row per doctor).
+    pub rating: RatingSummary,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -195,10 +197,16 @@ impl App {
                 limit: request.limit.max(50),
                 after: cursor.clone(),
             };
-            let batch = {
+            // The page's rating totals come with its ids: one indexed row per doctor,
+            // in the same read.
+            let (batch, ratings) = {
                 let (filter, batch_request) = (filter.clone(), batch_request.clone());
                 self.store
-                    .read(move |tx| Ok::<_, AppError>(tx.list_doctor_ids(&filter, &batch_request)?))
+                    .read(move |tx| {
+                        let ids = tx.list_doctor_ids(&filter, &batch_request)?;
+                        let ratings = tx.rating_totals(&ids)?;
+                        Ok::<_, AppError>((ids, ratings))
+                    })
                     .await?
             };
             let exhausted = batch.len() < batch_request.limit as usize;
@@ -223,10 +231,16 @@ impl App {
                     }
                     None => None,
                 };
+                let rating = ratings
+                    .iter()
+                    .find(|(rated, _)| *rated == doctor.user_id)
+                    .map(|(_, totals)| RatingSummary::from(*totals))
+                    .unwrap_or_default();
                 rows.push(DoctorProfile {
                     specialties: specialties_of(&all_specialties, doctor),
                     doctor: doctor.clone(),
                     next_free_slot: next,
+                    rating,
                 });
                 if rows.len() == wanted {
                     break 'pages;
@@ -258,11 +272,21 @@ impl App {
         } else {
             None
         };
-        let all_specialties = self.list_specialties().await?;
+        let (all_specialties, ratings) = self
+            .store
+            .read(move |tx| {
+                let ratings = tx.rating_totals(std::slice::from_ref(&id))?;
+                Ok::<_, AppError>((tx.list_specialties()?, ratings))
+            })
+            .await?;
         Ok(DoctorProfile {
             specialties: specialties_of(&all_specialties, &held.doctor),
             doctor: held.doctor.clone(),
             next_free_slot: next,
+            rating: ratings
+                .first()
+                .map(|(_, totals)| RatingSummary::from(*totals))
+                .unwrap_or_default(),
         })
     }
 
@@ -382,10 +406,16 @@ impl App {
                     ("user", Some(id.as_str())),
                     json!({}),
                 )?;
+                let rating = tx
+                    .rating_totals(std::slice::from_ref(&id))?
+                    .first()
+                    .map(|(_, totals)| RatingSummary::from(*totals))
+                    .unwrap_or_default();
                 Ok(DoctorProfile {
                     specialties: specialties_of(&tx.list_specialties()?, &doctor),
                     doctor,
                     next_free_slot: None,
+                    rating,
                 })
             })
             .await

@@ -79,6 +79,20 @@ pub enum ConflictKind {
     StaleVersion,
     /// A visit record for an appointment that is not checked in or completed.
     NotTreated,
+    /// A prescription for a visit whose patient is not checked in (nor done).
+    VisitNotStarted,
+    /// Revoking a prescription that is revoked already.
+    AlreadyRevoked,
+    /// Rating a visit that is not completed.
+    VisitNotCompleted,
+    /// Rating a visit a second time.
+    FeedbackExists,
+    /// Editing feedback more than 14 days after giving it.
+    EditWindowClosed,
+    /// Replying a second time.
+    AlreadyReplied,
+    /// Hiding a comment that is hidden already.
+    AlreadyHidden,
 }
 
 impl ConflictKind {
@@ -103,6 +117,13 @@ impl ConflictKind {
             ConflictKind::RecordExists => "record-exists",
             ConflictKind::StaleVersion => "stale-version",
             ConflictKind::NotTreated => "not-treated",
+            ConflictKind::VisitNotStarted => "visit-not-started",
+            ConflictKind::AlreadyRevoked => "already-revoked",
+            ConflictKind::VisitNotCompleted => "visit-not-completed",
+            ConflictKind::FeedbackExists => "feedback-exists",
+            ConflictKind::EditWindowClosed => "edit-window-closed",
+            ConflictKind::AlreadyReplied => "already-replied",
+            ConflictKind::AlreadyHidden => "already-hidden",
         }
     }
 }

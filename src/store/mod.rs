@@ -14,6 +14,7 @@ mod clinical;
 mod model;
 mod notifications;
 pub mod postgres;
+mod prescriptions;
 mod security;
 pub mod sqlite;
 pub mod tables;
@@ -29,6 +30,7 @@ pub(crate) use changes::{ChangeLog, Observers};
 pub use clinical::*;
 pub use model::*;
 pub use notifications::*;
+pub use prescriptions::*;
 pub use security::*;
 
 use crate::store::postgres::PgStore;
@@ -73,7 +75,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx: NotificationTx + SecurityTx + ClinicalTx {
+pub trait Tx: NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;

@@ -26,6 +26,7 @@
 
 mod clinical;
 mod notifications;
+mod prescriptions;
 mod security;
 
 use std::collections::HashMap;
@@ -66,6 +67,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../migrations/postgres/0005_records.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_prescriptions.sql"),
     ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:

@@ -8,6 +8,7 @@
 
 mod clinical;
 mod notifications;
+mod prescriptions;
 mod security;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -43,6 +44,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
     ),
     (5, include_str!("../../migrations/sqlite/0005_records.sql")),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_prescriptions.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;

@@ -370,6 +370,56 @@ pub const TABLES: &[Table] = &[
         key_columns: 2,
         generated_id: false,
     },
+    // Prescriptions and feedback (0006_prescriptions.sql).
+    Table {
+        name: "prescriptions",
+        columns: &[
+            ("id", Text),
+            ("appointment_id", Text),
+            ("patient_id", Text),
+            ("doctor_id", Text),
+            ("lines", Text),
+            ("notes", Text),
+            ("issued_at", Integer),
+            ("completes_at", Integer),
+            ("verify_hash", Text),
+            ("pdf", Text),
+            ("revoked_at", Integer),
+            ("revoked_reason", Text),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "feedback",
+        columns: &[
+            ("id", Text),
+            ("appointment_id", Text),
+            ("patient_id", Text),
+            ("doctor_id", Text),
+            ("rating", Integer),
+            ("comment", Text),
+            ("created_at", Integer),
+            ("updated_at", Integer),
+            ("reply", Text),
+            ("replied_at", Integer),
+            ("hidden_at", Integer),
+            ("hidden_by", Text),
+            ("hidden_reason", Text),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "doctor_ratings",
+        columns: &[
+            ("doctor_id", Text),
+            ("rating_count", Integer),
+            ("rating_sum", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
 ];
 
 impl Table {
@@ -482,6 +532,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0003_availability.sql"),
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
         include_str!("../../migrations/sqlite/0005_records.sql"),
+        include_str!("../../migrations/sqlite/0006_prescriptions.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -489,6 +540,7 @@ mod tests {
         include_str!("../../migrations/postgres/0003_availability.sql"),
         include_str!("../../migrations/postgres/0004_account_security.sql"),
         include_str!("../../migrations/postgres/0005_records.sql"),
+        include_str!("../../migrations/postgres/0006_prescriptions.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.

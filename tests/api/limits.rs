@@ -250,6 +250,22 @@ dual! {
             probe(Method::POST, "/me/2fa/confirm", json!({ "otp": "1".repeat(65) }), "otp"),
             probe(Method::POST, "/me/2fa/disable", json!({ "password": PASSWORD, "otp": "1".repeat(65) }), "otp"),
             probe(Method::POST, "/me/2fa/disable", json!({ "password": long(257), "otp": "123456" }), "password"),
+            // Prescriptions and feedback check values before anything else, so any id
+            // will do (`a` stands for a prescription's and a feedback's).
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": [rx_line("name", long(201))] }), "lines[0].name"),
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": [rx_line("strength", long(101))] }), "lines[0].strength"),
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": [rx_line("dose", long(101))] }), "lines[0].dose"),
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": [rx_line("route", long(51))] }), "lines[0].route"),
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": [rx_line("frequency", long(101))] }), "lines[0].frequency"),
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": [rx_line("quantity", long(101))] }), "lines[0].quantity"),
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": [rx_line("instructions", long(1001))] }), "lines[0].instructions"),
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": [rx_line("name", "Ibuprofen".into())], "notes": long(2001) }), "notes"),
+            probe(Method::POST, format!("/appointments/{a}/prescriptions"), json!({ "lines": vec![rx_line("name", "Ibuprofen".into()); 21] }), "lines"),
+            probe(Method::POST, format!("/prescriptions/{a}/revoke"), json!({ "reason": long(1001) }), "reason"),
+            probe(Method::POST, format!("/appointments/{a}/feedback"), json!({ "rating": 5, "comment": long(2001) }), "comment"),
+            probe(Method::PATCH, format!("/appointments/{a}/feedback"), json!({ "comment": long(2001) }), "comment"),
+            probe(Method::POST, format!("/feedback/{a}/reply"), json!({ "reply": long(2001) }), "reply"),
+            probe(Method::POST, format!("/feedback/{a}/hide"), json!({ "reason": long(1001) }), "reason"),
         ];
         let record = format!("/appointments/{a}/record");
         let amendments = format!("/records/{a}/amendments");
@@ -358,6 +374,8 @@ async fn every_list_takes_1_to_100_items_a_page() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let doctor = app.create_doctor("Dora Keller").await;
+    // A patient's lists (`/patients/{id}/...`) are read by the patient: clinical
+    // lists are closed to the admin without a break-glass reason.
     let patient = app.register_patient("Pia Patient").await;
     let document = app.anon().get("/api/openapi.json").await;
     let mut lists = Vec::new();
@@ -365,18 +383,15 @@ async fn every_list_takes_1_to_100_items_a_page() {
         let takes_limit = operations["get"]["parameters"]
             .as_array()
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == "limit"));
-        if takes_limit {
-            // A patient's lists name a patient; the others a doctor.
-            let id = if path.starts_with("/api/v1/patients/") {
-                &patient.id
-            } else {
-                &doctor.id
-            };
-            lists.push(path.replace("{id}", id));
+        if takes_limit && path.starts_with("/api/v1/patients/") {
+            lists.push((&patient, path.replace("{id}", &patient.id)));
+        } else if takes_limit {
+            lists.push((&admin, path.replace("{id}", &doctor.id)));
         }
     }
-    assert!(lists.len() >= 6, "{lists:?}");
-    for path in &lists {
+    let paths: Vec<&String> = lists.iter().map(|(_, path)| path).collect();
+    assert!(lists.len() >= 6, "{paths:?}");
+    for (admin, path) in &lists {
         for bad in ["0", "101"] {
             admin
                 .get(&format!("{path}?limit={bad}"))
@@ -674,4 +689,13 @@ async fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
     Res::from(login(&proxied, "198.51.100.2").await)
         .await
         .assert_status(401);
+}
+
+/// A valid medication line with `field` set to `value`.
+fn rx_line(field: &str, value: String) -> Value {
+    let mut line = json!({
+        "name": "Ibuprofen", "dose": "1 tablet", "frequency": "daily", "duration_days": 5,
+    });
+    line[field] = json!(value);
+    line
 }

@@ -58,7 +58,8 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 ///
 /// Bindings: `A`, `B`, `X`, `Y` (those callers' user ids), `P` (the setup's pending
 /// doctor), `nobody` (a well-formed id of no account), `apt` (the setup's
-/// appointment), `off` (the setup's time off), `ntfA` (patient A's welcome notification).
+/// appointment), `off` (the setup's time off), `ntfA` (patient A's welcome notification),
+/// `rx` (the setup's prescription), `fbk` (the setup's feedback).
 ///
 /// Setups, made before each cell:
 /// - `-`: nothing beyond the fixtures.
@@ -75,6 +76,16 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// - `in:A-X`: as `due:A-X`, and checked in (so it can be completed, or its record
 ///   written).
 /// - `rec:A-X`: as `in:A-X`, and X wrote its visit record (`rec`, version 1).
+/// - `seen:A-X`: the fixture visit of A with X today, checked in (prescriptions
+///   may be issued for it, any number of times).
+/// - `rx:A-X`: the fixture prescription X issued for that visit (`rx`); for reads.
+/// - `rx-new:A-X`: a fresh prescription X issued for that visit (`rx`).
+/// - `done:A-X`: the fixture completed visit of A with X today, not yet rated. Only
+///   A may rate it, and every other caller is refused before the "rated already"
+///   check, so the one 201 is A's.
+/// - `rated:A-X`: the fixture completed visit that A rated (`fbk` is its feedback):
+///   only X replies and only the admin hides, each once; the others are refused by
+///   the policy first.
 ///
 /// So every move below is judged by the policy and then passes the state and time
 /// rules: an allowed move is a 2xx, never a 409.
@@ -89,7 +100,9 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// (notification preferences), `reset` (a fresh address, known to no account),
 /// `reset-token`/`verify-token` (a token the server never sent), `otp` (a code),
 /// `disable` (the caller's password and a code), `record` (a visit record's
-/// diagnosis), `amend` (an amendment of version 1), `summary` (a health summary).
+/// diagnosis), `amend` (an amendment of version 1), `summary` (a health summary), `rx` (one
+/// medication line), `revoke`/`hide` (a reason), `rate`/`rate-edit` (stars), `reply`
+/// (a reply).
 ///
 /// Notes on cells that are not obvious:
 /// - Register and login are public and never look at the token: a dead token is
@@ -193,6 +206,18 @@ GET    /api/v1/patients/{id=B}/records                   -         -           4
 GET    /api/v1/patients/{id=A}/summary                   -         -           401  200  404  200  404  403  403  401  401
 PUT    /api/v1/patients/{id=A}/summary                   -         summary     401  200  404  200  404  403  403  401  401
 GET    /api/v1/me/access-log                             -         -           401  200  200  200  200  200  200  401  401
+
+POST   /api/v1/appointments/{id=apt}/prescriptions       seen:A-X  rx          401  403  404  201  404  403  403  401  401
+GET    /api/v1/patients/{id=A}/prescriptions             -         -           401  200  404  200  404  403  403  401  401
+GET    /api/v1/prescriptions/{id=rx}                     rx:A-X    -           401  200  404  200  404  403  403  401  401
+GET    /api/v1/prescriptions/{id=rx}/pdf                 rx:A-X    -           401  200  404  200  404  403  403  401  401
+POST   /api/v1/prescriptions/{id=rx}/revoke              rx-new:A-X revoke     401  403  404  200  404  403  403  401  401
+
+POST   /api/v1/appointments/{id=apt}/feedback            done:A-X  rate        401  201  404  403  404  403  403  401  401
+PATCH  /api/v1/appointments/{id=apt}/feedback            rated:A-X rate-edit   401  200  404  403  404  403  403  401  401
+POST   /api/v1/feedback/{id=fbk}/reply                   rated:A-X reply       401  403  403  200  403  403  403  401  401
+POST   /api/v1/feedback/{id=fbk}/hide                    rated:A-X hide        401  403  403  403  403  403  200  401  401
+GET    /api/v1/doctors/{id=X}/reviews                    -         -           200  200  200  200  200  200  200  401  401
 ";
 
 /// A well-formed user id that no account has.
@@ -227,6 +252,11 @@ enum Setup {
     Due,
     CheckedIn,
     Recorded,
+    Seen,
+    Prescription,
+    NewPrescription,
+    Done,
+    Rated,
 }
 
 impl Setup {
@@ -243,6 +273,11 @@ impl Setup {
             "due:A-X" => Setup::Due,
             "in:A-X" => Setup::CheckedIn,
             "rec:A-X" => Setup::Recorded,
+            "seen:A-X" => Setup::Seen,
+            "rx:A-X" => Setup::Prescription,
+            "rx-new:A-X" => Setup::NewPrescription,
+            "done:A-X" => Setup::Done,
+            "rated:A-X" => Setup::Rated,
             _ => return None,
         })
     }
@@ -274,6 +309,12 @@ const BODIES: &[&str] = &[
     "record",
     "amend",
     "summary",
+    "rx",
+    "revoke",
+    "rate",
+    "rate-edit",
+    "reply",
+    "hide",
 ];
 
 /// One row of [`MATRIX`].
@@ -552,6 +593,8 @@ struct Subject {
     pending_doctor: Option<String>,
     /// The visit record of `appointment`.
     record: Option<String>,
+    prescription: Option<String>,
+    feedback: Option<String>,
 }
 
 /// A running app with the fixtures every row shares.
@@ -569,6 +612,13 @@ struct World {
     appointment_by: String,
     /// Patient A's welcome notification.
     notification_a: String,
+    /// A's visit with X today, checked in; the prescription X issued for it.
+    seen_ax: String,
+    prescription_ax: String,
+    /// A's completed visits with X today: not rated, and rated (`feedback_ax`).
+    done_ax: String,
+    rated_ax: String,
+    feedback_ax: String,
     /// Free slots of X and Y from next Tuesday on, and of X later on the day of `NOW`.
     slots_x: VecDeque<String>,
     slots_y: VecDeque<String>,
@@ -616,7 +666,54 @@ impl World {
         let appointment_by = app.booked(&b, &y.id, TUE_0900).await;
         let slots_x = app.slot_starts(&x.id, "2026-03-03", "2026-03-13").await;
         let slots_y = app.slot_starts(&y.id, "2026-03-03", "2026-03-13").await;
-        let today_x = app.slot_starts(&x.id, "2026-03-02", "2026-03-02").await;
+        let mut today_x: VecDeque<String> = app
+            .slot_starts(&x.id, "2026-03-02", "2026-03-02")
+            .await
+            .into();
+        // Visits of A with X today, seen in the evening: one checked in with a
+        // prescription, two completed, one of them rated. The slots come off the
+        // end of the day's list, which the `due:`/`in:` setups take from the front.
+        let mut today_visit = || today_x.pop_back().expect("a free slot today");
+        let (seen_at, done_at, rated_at) = (today_visit(), today_visit(), today_visit());
+        let mut visits = Vec::new();
+        for start in [&seen_at, &done_at, &rated_at] {
+            let booked = admin
+                .post(
+                    "/api/v1/appointments",
+                    &json!({ "doctor_id": x.id, "start": start, "patient_id": a.id }),
+                )
+                .await;
+            visits.push(booked.assert_status(201).str("id").to_owned());
+        }
+        app.set_clock(EVENING);
+        for (i, visit) in visits.iter().enumerate() {
+            admin.act(visit, "confirm").await.assert_status(200);
+            admin.act(visit, "check-in").await.assert_status(200);
+            if i > 0 {
+                admin.act(visit, "complete").await.assert_status(200);
+            }
+        }
+        let (seen_ax, done_ax, rated_ax) =
+            (visits[0].clone(), visits[1].clone(), visits[2].clone());
+        let prescription_ax = x
+            .post(
+                &format!("/api/v1/appointments/{seen_ax}/prescriptions"),
+                &prescription_body(),
+            )
+            .await
+            .assert_status(201)
+            .str("id")
+            .to_owned();
+        let feedback_ax = a
+            .post(
+                &format!("/api/v1/appointments/{rated_ax}/feedback"),
+                &json!({ "rating": 5, "comment": "Very kind." }),
+            )
+            .await
+            .assert_status(201)
+            .str("id")
+            .to_owned();
+        app.set_clock(NOW);
         let notifications = a.get("/api/v1/notifications?limit=100").await;
         notifications.assert_status(200);
         let notification_a = notifications.items().last().expect("A was welcomed")["id"]
@@ -656,9 +753,14 @@ impl World {
             appointment_ax,
             appointment_by,
             notification_a,
+            seen_ax,
+            prescription_ax,
+            done_ax,
+            rated_ax,
+            feedback_ax,
             slots_x: slots_x.into(),
             slots_y: slots_y.into(),
-            today_x: today_x.into(),
+            today_x,
             made: 0,
         }
     }
@@ -793,6 +895,33 @@ impl World {
                 subject.appointment = Some(id);
                 subject.doctor = Some(Doc::X);
             }
+            Setup::Seen => {
+                subject.appointment = Some(self.seen_ax.clone());
+                subject.doctor = Some(Doc::X);
+            }
+            Setup::Prescription => subject.prescription = Some(self.prescription_ax.clone()),
+            Setup::NewPrescription => {
+                let id = self
+                    .x
+                    .post(
+                        &format!("/api/v1/appointments/{}/prescriptions", self.seen_ax),
+                        &prescription_body(),
+                    )
+                    .await
+                    .assert_status(201)
+                    .str("id")
+                    .to_owned();
+                subject.prescription = Some(id);
+            }
+            Setup::Done => {
+                subject.appointment = Some(self.done_ax.clone());
+                subject.doctor = Some(Doc::X);
+            }
+            Setup::Rated => {
+                subject.appointment = Some(self.rated_ax.clone());
+                subject.doctor = Some(Doc::X);
+                subject.feedback = Some(self.feedback_ax.clone());
+            }
         }
         subject
     }
@@ -817,6 +946,8 @@ impl World {
                 "off" => subject.time_off.clone().expect("a time-off setup"),
                 "rec" => subject.record.clone().expect("a record setup"),
                 "ntfA" => self.notification_a.clone(),
+                "rx" => subject.prescription.clone().expect("a prescription setup"),
+                "fbk" => subject.feedback.clone().expect("setup `rated:A-X`"),
                 other => panic!("{path}: unknown binding {other:?}"),
             };
             filled.push_str(&rest[..open]);
@@ -895,7 +1026,20 @@ impl World {
                 let doc = subject.doctor.expect("an appointment setup");
                 json!({ "start": self.next_slot(doc) })
             }
+            "rx" => prescription_body(),
+            "revoke" => json!({ "reason": "Issued in error" }),
+            "rate" => json!({ "rating": 4, "comment": "Good visit." }),
+            "rate-edit" => json!({ "rating": 3 }),
+            "reply" => json!({ "reply": "Thank you." }),
+            "hide" => json!({ "reason": "Abusive" }),
             other => panic!("no body named {other:?}"),
         })
     }
+}
+
+fn prescription_body() -> Value {
+    json!({ "lines": [{
+        "name": "Ibuprofen", "strength": "400 mg", "dose": "1 tablet",
+        "frequency": "3 times a day", "duration_days": 5,
+    }] })
 }

@@ -49,6 +49,17 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/patients/{id}/summary"),
     ("put", "/api/v1/patients/{id}/summary"),
     ("get", "/api/v1/me/access-log"),
+    // Issue 9: prescriptions and feedback.
+    ("post", "/api/v1/appointments/{id}/prescriptions"),
+    ("get", "/api/v1/patients/{id}/prescriptions"),
+    ("get", "/api/v1/prescriptions/{id}"),
+    ("get", "/api/v1/prescriptions/{id}/pdf"),
+    ("post", "/api/v1/prescriptions/{id}/revoke"),
+    ("post", "/api/v1/appointments/{id}/feedback"),
+    ("patch", "/api/v1/appointments/{id}/feedback"),
+    ("post", "/api/v1/feedback/{id}/reply"),
+    ("post", "/api/v1/feedback/{id}/hide"),
+    ("get", "/api/v1/doctors/{id}/reviews"),
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];

@@ -24,6 +24,7 @@ macro_rules! opaque_id {
         }
     };
 }
+pub(crate) use opaque_id;
 
 opaque_id!(
     /// A user of any role; a doctor's id is their user id.

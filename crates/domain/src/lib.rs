@@ -6,8 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod appointment;
+pub mod feedback;
 pub mod ids;
 pub mod policy;
+pub mod prescription;
 pub mod record;
 pub mod role;
 pub mod schedule;

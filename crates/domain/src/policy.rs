@@ -61,6 +61,17 @@ pub enum Action {
     ListRecordEntries,
     /// State (patient) or confirm / correct (doctor with care) the health summary.
     EditHealthSummary,
+    /// Issue a prescription for the subject appointment (its doctor).
+    IssuePrescription,
+    /// Revoke a prescription ([`Subject::Record`], its author): only the doctor who
+    /// issued it.
+    RevokePrescription,
+    /// Rate a completed visit and edit that rating (its patient).
+    RateVisit,
+    /// Reply to the feedback on a visit (its doctor).
+    ReplyToFeedback,
+    /// Hide an abusive feedback comment; it is kept (admins).
+    HideFeedback,
 }
 
 /// What an action is about. Relationship facts are looked up by the app and passed in.
@@ -217,6 +228,18 @@ fn allows(actor: &Actor, action: Action, subject: Subject<'_>) -> bool {
         (Action::EditHealthSummary, Subject::Chart { patient, care }) => {
             is_self(actor, patient) || has_care(actor, care)
         }
+        (Action::IssuePrescription, Subject::Appointment { doctor, .. }) => {
+            is_that_doctor(actor, doctor)
+        }
+        (Action::RevokePrescription, Subject::Record { author, .. }) => {
+            is_that_doctor(actor, author)
+        }
+        // Feedback: the visit's patient rates it, its doctor replies, an admin hides.
+        (Action::RateVisit, Subject::Appointment { patient, .. }) => is_self(actor, patient),
+        (Action::ReplyToFeedback, Subject::Appointment { doctor, .. }) => {
+            is_that_doctor(actor, doctor)
+        }
+        (Action::HideFeedback, Subject::Clinic) => is_admin,
         _ => false,
     }
 }
@@ -491,6 +514,14 @@ mod tests {
                                           ],
         ListRecordEntries              => [ChartPat:   "Y  .  Y  .  Y  Y"],
         EditHealthSummary              => [ChartPat:   "Y  .  Y  .  .  ."],
+        IssuePrescription              => [Appt:       ".  .  Y  .  .  ."],
+        RevokePrescription             => [
+                                           RecordDoc:  ".  .  Y  .  .  .",
+                                           RecordDoc2: ".  .  .  Y  .  .",
+                                          ],
+        RateVisit                      => [Appt:       "Y  .  .  .  .  ."],
+        ReplyToFeedback                => [Appt:       ".  .  Y  .  .  ."],
+        HideFeedback                   => [Clinic:     ".  .  .  .  .  Y"],
     }
 
     fn actor(id: &str, role: Role) -> Actor {
@@ -559,7 +590,7 @@ mod tests {
     fn the_table_covers_every_action_once() {
         // Exhaustiveness is the compiler's (see `policy_table!`); this checks the
         // parameterised variants are walked for every value and nothing twice.
-        let expected = Role::ALL.len() + 22 + Transition::ALL.len();
+        let expected = Role::ALL.len() + 27 + Transition::ALL.len();
         assert_eq!(ACTIONS.len(), expected);
         for (i, a) in ACTIONS.iter().enumerate() {
             assert!(!ACTIONS[..i].contains(a), "{a:?} listed twice");
@@ -652,6 +683,27 @@ mod tests {
         };
         assert_eq!(
             authorize(&actor("doc", Role::Admin), Action::AmendRecord, record),
+            Err(Denied)
+        );
+    }
+
+    #[test]
+    fn prescribing_and_replying_need_the_doctor_role() {
+        // A former doctor may no longer issue, revoke or reply.
+        let ids = Ids::new();
+        let former = actor("doc", Role::Patient);
+        let appt = ids.subject(Subj::Appt, &former);
+        let rx = ids.subject(Subj::RecordDoc, &former);
+        assert_eq!(
+            authorize(&former, Action::IssuePrescription, appt),
+            Err(Denied)
+        );
+        assert_eq!(
+            authorize(&former, Action::RevokePrescription, rx),
+            Err(Denied)
+        );
+        assert_eq!(
+            authorize(&former, Action::ReplyToFeedback, appt),
             Err(Denied)
         );
     }

@@ -180,6 +180,22 @@ pub fn parse_text(
     Ok(Some(value.to_owned()))
 }
 
+/// As [`parse_text`], but the bound holds for the text as sent, before trimming, so
+/// that what an API schema calls too long (`maxLength`) is always refused.
+pub fn parse_bounded_text(
+    field: &str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<Option<String>, ValidationErrors> {
+    if value.is_some_and(|v| char_count(v) > max_chars) {
+        return Err(ValidationErrors::single(
+            field,
+            format!("is longer than {max_chars} characters"),
+        ));
+    }
+    parse_text(field, value, max_chars)
+}
+
 /// A phone number in E.164 form (`+` then 8 to 15 digits); spaces, dashes, dots and
 /// parentheses are accepted on input and dropped.
 pub fn parse_phone(field: &str, value: &str) -> Result<String, ValidationErrors> {

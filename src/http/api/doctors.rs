@@ -86,6 +86,8 @@ pub struct DoctorResponse {
     pub auto_confirm: bool,
     pub cancel_window_hours: i64,
     pub next_free_slot: Option<Span>,
+    /// Average stars and count, from completed visits' feedback.
+    pub rating: super::feedback::RatingResponse,
 }
 
 impl From<DoctorProfile> for DoctorResponse {
@@ -109,6 +111,7 @@ impl From<DoctorProfile> for DoctorResponse {
             auto_confirm: d.schedule.rules.auto_confirm,
             cancel_window_hours: d.schedule.rules.cancel_window_hours,
             next_free_slot: p.next_free_slot.map(Into::into),
+            rating: p.rating.into(),
         }
     }
 }

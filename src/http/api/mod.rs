@@ -6,7 +6,9 @@ pub mod appointments;
 pub mod doctors;
 pub mod document;
 pub mod events;
+pub mod feedback;
 pub mod notifications;
+pub mod prescriptions;
 pub mod records;
 pub mod stats;
 
@@ -72,6 +74,18 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(notifications::list_deliveries))
         .routes(routes!(notifications::retry_delivery))
         .routes(routes!(stats::find_stats))
+        .routes(routes!(prescriptions::create_prescription))
+        .routes(routes!(prescriptions::list_prescriptions))
+        .routes(routes!(prescriptions::find_prescription))
+        .routes(routes!(prescriptions::find_prescription_pdf))
+        .routes(routes!(prescriptions::revoke_prescription))
+        .routes(routes!(
+            feedback::create_feedback,
+            feedback::update_feedback
+        ))
+        .routes(routes!(feedback::reply_to_feedback))
+        .routes(routes!(feedback::hide_feedback))
+        .routes(routes!(feedback::list_reviews))
         .routes(routes!(records::find_record, records::create_record))
         .routes(routes!(records::create_amendment))
         .routes(routes!(records::list_record_versions))

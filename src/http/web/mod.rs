@@ -20,6 +20,7 @@ pub mod public;
 pub mod records;
 pub mod session;
 pub mod stats;
+pub mod verify;
 pub mod view;
 
 use axum::Router;
@@ -52,6 +53,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(desk::routes())
         .merge(admin::routes())
         .merge(stats::routes())
+        .merge(verify::routes())
         .layer(middleware::from_fn_with_state(app.clone(), page_cookies))
         .route("/assets/{file}", get(assets::find_asset))
 }

@@ -45,6 +45,8 @@ pub struct DoctorCard {
     pub years_experience: Option<i64>,
     pub next_free: Option<String>,
     pub time_zone: String,
+    /// "4.5 of 5 (12 ratings)", once there are ratings.
+    pub rating: Option<String>,
 }
 
 impl From<&DoctorProfile> for DoctorCard {
@@ -69,6 +71,11 @@ impl From<&DoctorProfile> for DoctorCard {
                 .next_free_slot
                 .map(|slot| view::date_time(slot.start, zone)),
             time_zone: zone.iana_name().unwrap_or("UTC").to_owned(),
+            rating: profile.rating.average.map(|average| {
+                let count = profile.rating.count;
+                let noun = if count == 1 { "rating" } else { "ratings" };
+                format!("{average:.1} of 5 ({count} {noun})")
+            }),
         }
     }
 }
@@ -179,7 +186,22 @@ struct DoctorPage {
     doctor: DoctorCard,
     days: Vec<SlotDay>,
     can_book: bool,
+    /// The latest reviews: stars, comment (unless hidden), the doctor's reply.
+    reviews: Vec<ReviewCard>,
 }
+
+/// One review on a doctor's profile.
+struct ReviewCard {
+    stars: String,
+    rating: i64,
+    date: String,
+    comment: Option<String>,
+    hidden: bool,
+    reply: Option<String>,
+}
+
+/// How many reviews a profile shows.
+const PROFILE_REVIEWS: u32 = 5;
 
 /// How many days of free slots a profile shows.
 const PROFILE_DAYS: usize = 3;
@@ -225,7 +247,35 @@ async fn find_doctor(State(app): State<App>, chrome: Chrome, Path(id): Path<Stri
         }
     }
     let can_book = !matches!(chrome.role(), Some(Role::Doctor));
+    let (_, latest) = app
+        .list_reviews(
+            actor.as_ref(),
+            profile.doctor.user_id.clone(),
+            PageParams {
+                limit: Some(PROFILE_REVIEWS),
+                cursor: None,
+            },
+        )
+        .await?;
+    let reviews = latest
+        .items
+        .into_iter()
+        .map(|f| ReviewCard {
+            stars: "★".repeat(f.rating.clamp(0, 5) as usize)
+                + &"☆".repeat((5 - f.rating).clamp(0, 5) as usize),
+            rating: f.rating,
+            date: view::long_date(f.created_at.to_zoned_datetime(zone.clone()).date()),
+            hidden: f.hidden_at.is_some(),
+            comment: if f.hidden_at.is_some() {
+                None
+            } else {
+                f.comment
+            },
+            reply: f.reply,
+        })
+        .collect();
     Ok(render(&DoctorPage {
+        reviews,
         doctor: DoctorCard::from(&profile),
         days: days.into_iter().map(|(_, day)| day).collect(),
         can_book,
