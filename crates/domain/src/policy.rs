@@ -47,6 +47,13 @@ pub enum Action {
     ManageDeliveries,
     /// Clinic statistics: appointments by day and status, doctors' utilisation.
     ViewStatistics,
+    // --- chat (issue 10) ---
+    /// Get or create the conversation of a patient and a doctor.
+    OpenConversation,
+    /// Read a conversation, write in it, mark it read, show typing.
+    UseConversation,
+    /// Mark a conversation closed (a new booking between the pair reopens it).
+    CloseConversation,
 }
 
 /// What an action is about. Relationship facts are looked up by the app and passed in.
@@ -68,6 +75,13 @@ pub enum Subject<'a> {
     Appointment {
         patient: &'a UserId,
         doctor: &'a UserId,
+    },
+    /// The conversation of a patient and a doctor. `have_appointment`: the two share
+    /// an appointment, past or live, of any status.
+    Conversation {
+        patient: &'a UserId,
+        doctor: &'a UserId,
+        have_appointment: bool,
     },
 }
 
@@ -174,6 +188,25 @@ fn allows(actor: &Actor, action: Action, subject: Subject<'_>) -> bool {
         (Action::SendReminder, Subject::Appointment { doctor, .. }) => {
             role.is_staff() || is_that_doctor(actor, doctor)
         }
+        // --- chat (issue 10): only the two people of the conversation, and only
+        // when they share an appointment (any status). Staff and admins never read
+        // it.
+        (
+            Action::OpenConversation | Action::UseConversation,
+            Subject::Conversation {
+                patient,
+                doctor,
+                have_appointment,
+            },
+        ) => have_appointment && (is_self(actor, patient) || is_that_doctor(actor, doctor)),
+        (
+            Action::CloseConversation,
+            Subject::Conversation {
+                doctor,
+                have_appointment,
+                ..
+            },
+        ) => have_appointment && is_that_doctor(actor, doctor),
         _ => false,
     }
 }
@@ -250,10 +283,14 @@ mod tests {
         PatientPat,
         /// The appointment of patient `pat` with doctor `doc`.
         Appt,
+        /// The conversation of `pat` and `doc`, who share an appointment.
+        Conv,
+        /// A conversation of `pat` and `doc` without an appointment between them.
+        ConvNoAppt,
     }
 
     impl Subj {
-        const ALL: [Subj; 11] = [
+        const ALL: [Subj; 13] = [
             Subj::Clinic,
             Subj::UserPat,
             Subj::UserDoc,
@@ -265,6 +302,8 @@ mod tests {
             Subj::DoctorDoc,
             Subj::PatientPat,
             Subj::Appt,
+            Subj::Conv,
+            Subj::ConvNoAppt,
         ];
     }
 
@@ -312,6 +351,16 @@ mod tests {
                 Subj::Appt => Subject::Appointment {
                     patient: &self.pat,
                     doctor: &self.doc,
+                },
+                Subj::Conv => Subject::Conversation {
+                    patient: &self.pat,
+                    doctor: &self.doc,
+                    have_appointment: true,
+                },
+                Subj::ConvNoAppt => Subject::Conversation {
+                    patient: &self.pat,
+                    doctor: &self.doc,
+                    have_appointment: false,
                 },
             }
         }
@@ -402,6 +451,19 @@ mod tests {
         Move(Transition::CheckIn)      => [Appt:       ".  .  Y  .  Y  Y"],
         Move(Transition::Complete)     => [Appt:       ".  .  Y  .  .  Y"],
         Move(Transition::NoShow)       => [Appt:       ".  .  Y  .  Y  Y"],
+        // chat (issue 10)
+        OpenConversation               => [
+                                           Conv:       "Y  .  Y  .  .  .",
+                                           ConvNoAppt: ".  .  .  .  .  .",
+                                          ],
+        UseConversation                => [
+                                           Conv:       "Y  .  Y  .  .  .",
+                                           ConvNoAppt: ".  .  .  .  .  .",
+                                          ],
+        CloseConversation              => [
+                                           Conv:       ".  .  Y  .  .  .",
+                                           ConvNoAppt: ".  .  .  .  .  .",
+                                          ],
     }
 
     fn actor(id: &str, role: Role) -> Actor {
@@ -470,7 +532,7 @@ mod tests {
     fn the_table_covers_every_action_once() {
         // Exhaustiveness is the compiler's (see `policy_table!`); this checks the
         // parameterised variants are walked for every value and nothing twice.
-        let expected = Role::ALL.len() + 16 + Transition::ALL.len();
+        let expected = Role::ALL.len() + 16 + 3 + Transition::ALL.len();
         assert_eq!(ACTIONS.len(), expected);
         for (i, a) in ACTIONS.iter().enumerate() {
             assert!(!ACTIONS[..i].contains(a), "{a:?} listed twice");
@@ -575,6 +637,22 @@ mod tests {
             ),
             Err(Denied)
         );
+    }
+
+    #[test]
+    fn only_a_doctor_speaks_for_the_conversation_doctor() {
+        // An account whose role was changed away from doctor loses its
+        // conversations as the doctor.
+        let ids = Ids::new();
+        let former_doctor = actor("doc", Role::Patient);
+        let conv = ids.subject(Subj::Conv, &former_doctor);
+        for action in [
+            Action::OpenConversation,
+            Action::UseConversation,
+            Action::CloseConversation,
+        ] {
+            assert_eq!(authorize(&former_doctor, action, conv), Err(Denied));
+        }
     }
 
     #[test]
