@@ -22,6 +22,9 @@ pub enum AppError {
     Conflict { kind: ConflictKind, detail: String },
     #[error("too many attempts; try again later")]
     TooManyAttempts { retry_after_seconds: i64 },
+    /// Over a per-user rate (chat messages a minute).
+    #[error("too many requests; try again later")]
+    RateLimited { retry_after_seconds: i64 },
     /// The password was right, but the account has two-factor authentication on
     /// and no code came with it.
     #[error("this account needs a code from its authenticator app")]
@@ -73,6 +76,8 @@ pub enum ConflictKind {
     TwoFactorNotEnabled,
     /// Asking for a verification email for an address that needs none.
     NothingToVerify,
+    /// Writing in a conversation the doctor closed (a new booking reopens it).
+    ConversationClosed,
 }
 
 impl ConflictKind {
@@ -94,6 +99,7 @@ impl ConflictKind {
             ConflictKind::TwoFactorEnabled => "two-factor-enabled",
             ConflictKind::TwoFactorNotEnabled => "two-factor-not-enabled",
             ConflictKind::NothingToVerify => "nothing-to-verify",
+            ConflictKind::ConversationClosed => "conversation-closed",
         }
     }
 }

@@ -91,6 +91,16 @@ impl From<AppError> for ApiError {
             AppError::Conflict { kind, detail } => {
                 ApiError::new(StatusCode::CONFLICT, kind.slug(), detail)
             }
+            AppError::RateLimited {
+                retry_after_seconds,
+            } => ApiError {
+                retry_after_seconds: Some(retry_after_seconds),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "too many messages; try again later",
+                )
+            },
             AppError::TooManyAttempts {
                 retry_after_seconds,
             } => ApiError {

@@ -10,6 +10,7 @@
 //! SQLite ([`sqlite`]).
 
 pub mod changes;
+mod chat;
 mod model;
 mod notifications;
 pub mod postgres;
@@ -25,6 +26,7 @@ pub use changes::{
     AVAILABILITY_CHANNEL, AvailabilityChange, BusyChange, CommitObserver, CommittedChanges,
 };
 pub(crate) use changes::{ChangeLog, Observers};
+pub use chat::*;
 pub use model::*;
 pub use notifications::*;
 pub use security::*;
@@ -66,7 +68,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx: NotificationTx + SecurityTx {
+pub trait Tx: NotificationTx + SecurityTx + ChatTx {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;

@@ -24,6 +24,7 @@
 //! Error texts never carry parameter values: PostgreSQL's DETAIL field (which
 //! repeats the offending row or key) is left out of every message.
 
+mod chat;
 mod notifications;
 mod security;
 
@@ -62,6 +63,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_account_security.sql"),
     ),
+    (7, include_str!("../../migrations/postgres/0007_chat.sql")),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
 /// notifications sent meanwhile are lost. (A real payload never holds a NUL.)

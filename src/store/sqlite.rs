@@ -6,6 +6,7 @@
 //! once, and only then answers each request. With `synchronous=FULL` every answered
 //! write is on disk, and many writes share one fsync.
 
+mod chat;
 mod notifications;
 mod security;
 
@@ -41,6 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
     ),
+    (7, include_str!("../../migrations/sqlite/0007_chat.sql")),
 ];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;

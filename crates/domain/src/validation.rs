@@ -299,7 +299,10 @@ mod tests {
 
     #[test]
     fn messages_are_not_blank_and_bounded() {
-        assert_eq!(parse_message_text("text", " hi\nthere ").unwrap(), "hi\nthere");
+        assert_eq!(
+            parse_message_text("text", " hi\nthere ").unwrap(),
+            "hi\nthere"
+        );
         assert!(parse_message_text("text", "   ").is_err());
         assert!(parse_message_text("text", "").is_err());
         assert!(parse_message_text("text", &"é".repeat(4000)).is_ok());
