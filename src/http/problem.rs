@@ -41,6 +41,17 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The problem document this error answers with.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("/problems/{}", self.slug),
+            title: title(self.status).to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+
     pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -226,13 +237,7 @@ fn title(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let problem = Problem {
-            kind: format!("/problems/{}", self.slug),
-            title: title(self.status).to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail,
-            errors: self.errors,
-        };
+        let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();

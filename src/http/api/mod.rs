@@ -3,9 +3,11 @@
 
 pub mod accounts;
 pub mod appointments;
+pub mod chat;
 pub mod doctors;
 pub mod document;
 pub mod events;
+pub mod live;
 pub mod notifications;
 pub mod stats;
 
@@ -71,6 +73,11 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(notifications::list_deliveries))
         .routes(routes!(notifications::retry_delivery))
         .routes(routes!(stats::find_stats))
+        .routes(routes!(chat::list_conversations, chat::create_conversation))
+        .routes(routes!(chat::close_conversation))
+        .routes(routes!(chat::list_messages, chat::create_message))
+        .routes(routes!(chat::read_conversation))
+        .routes(routes!(live::open_live))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).
