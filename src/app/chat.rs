@@ -303,10 +303,12 @@ impl App {
                         "the doctor closed this conversation; a new booking reopens it",
                     ));
                 }
+                // The last 60 s, this instant included.
                 if per_minute > 0
-                    && tx
-                        .count_messages_since(&actor.user_id, now - SignedDuration::from_mins(1))?
-                        >= per_minute
+                    && tx.count_messages_since(
+                        &actor.user_id,
+                        now - SignedDuration::from_millis(59_999),
+                    )? >= per_minute
                 {
                     return Err(AppError::RateLimited {
                         retry_after_seconds: 60,
