@@ -251,6 +251,14 @@ dual! {
             probe(Method::POST, "/me/2fa/disable", json!({ "password": PASSWORD, "otp": "1".repeat(65) }), "otp"),
             probe(Method::POST, "/me/2fa/disable", json!({ "password": long(257), "otp": "123456" }), "password"),
         ];
+        let conversation = patient
+            .post("/api/v1/conversations", &json!({ "doctor_id": d }))
+            .await
+            .str("id")
+            .to_owned();
+        let c = &conversation;
+        probes.push(probe(Method::POST, format!("/conversations/{c}/messages"), json!({ "client_id": "c1", "text": long(4001) }), "text"));
+        probes.push(probe(Method::POST, format!("/conversations/{c}/messages"), json!({ "client_id": "c".repeat(65), "text": "hi" }), "client_id"));
         for action in ["confirm", "reject", "cancel", "check-in", "complete", "no-show"] {
             probes.push(probe(Method::POST, format!("/appointments/{a}/{action}"), json!({ "reason": long(1001) }), "reason"));
         }
@@ -259,6 +267,7 @@ dual! {
                 p if p.starts_with("/auth/") => app.anon(),
                 p if p.starts_with("/me/") => patient.api.clone(),
                 "/appointments" => patient.api.clone(),
+                p if p.starts_with("/conversations/") => patient.api.clone(),
                 p if p.ends_with("/cancel") || p.ends_with("/reschedule") => patient.api.clone(),
                 p if p.starts_with("/doctors/") => doctor.api.clone(),
                 _ => admin.api.clone(),
@@ -314,11 +323,13 @@ dual! {
             "PUT /api/v1/doctors/{id}/schedule weekly_hours[].end",
             "POST /api/v1/doctors/{id}/time-off end",
             "POST /api/v1/appointments/{id}/reschedule start",
+            "POST /api/v1/conversations doctor_id", // looked up: no appointment with it is a 403
+            "POST /api/v1/conversations patient_id",
         ];
         let covered: BTreeSet<String> = probes
             .iter()
             .map(|probe| {
-                let template = [d.as_str(), p.as_str(), a.as_str()]
+                let template = [d.as_str(), p.as_str(), a.as_str(), c.as_str()]
                     .iter()
                     .fold(probe.path.clone(), |path, id| path.replace(id, "{id}"));
                 format!("{} /api/v1{template} {}", probe.method, probe.field.replace("[0]", "[]"))
@@ -337,6 +348,14 @@ async fn every_list_takes_1_to_100_items_a_page() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let doctor = app.create_doctor("Dora Keller").await;
+    // A conversation's messages are only its two participants'.
+    let patient = app.register_patient("Pia Patient").await;
+    app.booked(&patient, &doctor.id, TUE_0900).await;
+    let conversation = patient
+        .post("/api/v1/conversations", &json!({ "doctor_id": doctor.id }))
+        .await
+        .str("id")
+        .to_owned();
     let document = app.anon().get("/api/openapi.json").await;
     let mut lists = Vec::new();
     for (path, operations) in document.body["paths"].as_object().expect("paths") {
@@ -344,7 +363,11 @@ async fn every_list_takes_1_to_100_items_a_page() {
             .as_array()
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == "limit"));
         if takes_limit {
-            lists.push(path.replace("{id}", &doctor.id));
+            if path.starts_with("/api/v1/conversations/") {
+                lists.push(path.replace("{id}", &conversation));
+            } else {
+                lists.push(path.replace("{id}", &doctor.id));
+            }
         }
     }
     assert!(lists.len() >= 6, "{lists:?}");
@@ -359,7 +382,12 @@ async fn every_list_takes_1_to_100_items_a_page() {
             .get(&format!("{path}?limit=-1"))
             .await
             .assert_problem(400, "malformed-request");
-        admin
+        let caller = if path.starts_with("/api/v1/conversations/") {
+            &patient
+        } else {
+            &admin
+        };
+        caller
             .get(&format!("{path}?limit=100"))
             .await
             .assert_status(200);

@@ -105,6 +105,12 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// - Reminders: the patient may see the appointment but not send its reminder (403).
 /// - Schedules and time off are 403 to anyone who may not see them, whichever doctor
 ///   they name: doctors' ids are public.
+/// - Chat (`cnvAX`: the conversation of A and X, made in the fixtures): only A and X
+///   use it; everyone else, staff and admins included, gets 404. Opening one needs an
+///   appointment between the two (403 otherwise, and for staff); a patient names a
+///   doctor (`chat-X`), a doctor a patient (`chat-A`), the other way round is 422.
+///   Only its doctor closes it (A, who may see it, gets 403). `GET /live` without a
+///   WebSocket handshake is 426 once authenticated.
 const MATRIX: &str = "
 # method path                                            setup     body        anon  A    B    X    Y    rec  adm  deact exp
 POST   /api/v1/auth/register                             -         register    201  201  201  201  201  201  201  201  201
@@ -180,6 +186,15 @@ POST   /api/v1/notifications/deliveries/{id=nobody}/retry -        -           4
 GET    /api/v1/events                                    -         -           401  200  200  200  200  200  200  401  401
 
 GET    /api/v1/stats                                     -         -           401  403  403  403  403  403  200  401  401
+
+GET    /api/v1/conversations                             -         -           401  200  200  200  200  200  200  401  401
+POST   /api/v1/conversations                             -         chat-X      401  200  403  422  422  403  403  401  401
+POST   /api/v1/conversations                             -         chat-A      401  422  422  200  403  403  403  401  401
+GET    /api/v1/conversations/{id=cnvAX}/messages         -         -           401  200  404  200  404  404  404  401  401
+POST   /api/v1/conversations/{id=cnvAX}/messages         -         message     401  201  404  201  404  404  404  401  401
+POST   /api/v1/conversations/{id=cnvAX}/read             -         -           401  200  404  200  404  404  404  401  401
+POST   /api/v1/conversations/{id=cnvAX}/close            -         -           401  403  404  200  404  404  404  401  401
+GET    /api/v1/live                                      -         -           401  426  426  426  426  426  426  401  401
 ";
 
 /// A well-formed user id that no account has.
@@ -256,6 +271,9 @@ const BODIES: &[&str] = &[
     "verify-token",
     "otp",
     "disable",
+    "chat-X",
+    "chat-A",
+    "message",
 ];
 
 /// One row of [`MATRIX`].
@@ -453,7 +471,10 @@ fn needs_own_app(row: &Row) -> bool {
         || matches!(row.body, "password" | "deactivate")
         || matches!(
             row.template.as_str(),
-            "/api/v1/auth/login" | "/api/v1/auth/logout"
+            "/api/v1/auth/login"
+                | "/api/v1/auth/logout"
+                // A closed conversation takes no more messages.
+                | "/api/v1/conversations/{id}/close"
         )
 }
 
@@ -549,6 +570,8 @@ struct World {
     appointment_by: String,
     /// Patient A's welcome notification.
     notification_a: String,
+    /// The conversation of A and X.
+    conversation_ax: String,
     /// Free slots of X and Y from next Tuesday on, and of X later on the day of `NOW`.
     slots_x: VecDeque<String>,
     slots_y: VecDeque<String>,
@@ -594,6 +617,12 @@ impl World {
         .assert_status(201);
         let appointment_ax = app.booked(&a, &x.id, TUE_0900).await;
         let appointment_by = app.booked(&b, &y.id, TUE_0900).await;
+        let conversation_ax = a
+            .post("/api/v1/conversations", &json!({ "doctor_id": x.id }))
+            .await
+            .assert_status(200)
+            .str("id")
+            .to_owned();
         let slots_x = app.slot_starts(&x.id, "2026-03-03", "2026-03-13").await;
         let slots_y = app.slot_starts(&y.id, "2026-03-03", "2026-03-13").await;
         let today_x = app.slot_starts(&x.id, "2026-03-02", "2026-03-02").await;
@@ -636,6 +665,7 @@ impl World {
             appointment_ax,
             appointment_by,
             notification_a,
+            conversation_ax,
             slots_x: slots_x.into(),
             slots_y: slots_y.into(),
             today_x: today_x.into(),
@@ -783,6 +813,7 @@ impl World {
                 "apt" => subject.appointment.clone().expect("an appointment setup"),
                 "off" => subject.time_off.clone().expect("a time-off setup"),
                 "ntfA" => self.notification_a.clone(),
+                "cnvAX" => self.conversation_ax.clone(),
                 other => panic!("{path}: unknown binding {other:?}"),
             };
             filled.push_str(&rest[..open]);
@@ -836,6 +867,12 @@ impl World {
             "verify-token" => json!({ "token": "not-a-token-we-sent" }),
             "otp" => json!({ "otp": "000000" }),
             "disable" => json!({ "password": PASSWORD, "otp": "000000" }),
+            "chat-X" => json!({ "doctor_id": self.x.id }),
+            "chat-A" => json!({ "patient_id": self.a.id }),
+            "message" => {
+                self.made += 1;
+                json!({ "client_id": format!("m{}", self.made), "text": "Hello" })
+            }
             "book-A" => json!({
                 "doctor_id": self.x.id,
                 "start": self.next_slot(Doc::X),
