@@ -425,3 +425,84 @@ async fn a_client_reconnecting_with_its_last_event_id_gets_what_it_missed_once()
     assert!(later.iter().all(|f| f["type"] != "message"), "{later:?}");
 }
 }
+
+/// A client that does not read its socket is dropped instead of queueing without
+/// bound; the others carry on. (SQLite only: it is about the connection, not the
+/// store.)
+#[tokio::test]
+async fn a_client_that_does_not_read_is_dropped() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = TestApp::spawn_with(|s| s.chat_messages_per_minute = 0).await;
+    let (doctor, patient, id) = pair(&app).await;
+    // A tiny receive window: the server's buffers fill after a few frames.
+    let address = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let mut request = crate::ws_client::live_url(&app.base, None)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(&doctor)).parse().unwrap(),
+    );
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("the handshake");
+    let mut slow = Live { socket };
+    let (mut patient_live, _) = Live::connect(&app.base, token(&patient), None).await;
+
+    // More than the server's socket buffers (up to 4 MiB) and the queue hold,
+    // sent by 16 callers at once.
+    let text = "x".repeat(4000);
+    let sent: i64 = 1600;
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let patient = patient.clone();
+        let (id, text) = (id.clone(), text.clone());
+        senders.spawn(async move {
+            for i in (worker..sent).step_by(16) {
+                patient
+                    .post(
+                        &format!("/api/v1/conversations/{id}/messages"),
+                        &json!({ "client_id": format!("m{i}"), "text": text }),
+                    )
+                    .await
+                    .assert_status(201);
+            }
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        done.expect("a sender finished");
+    }
+    // The slow client now reads: what was in flight, then the end of the connection.
+    let mut received = 0;
+    let ended = loop {
+        match slow.next_within(Duration::from_secs(15)).await {
+            Some(Value::Null) => break true,
+            Some(frame) => {
+                if frame["type"] == "message" {
+                    received += 1;
+                }
+            }
+            None => break false,
+        }
+    };
+    assert!(
+        ended,
+        "the slow client was dropped (it read {received} messages)"
+    );
+    assert!(
+        received < sent,
+        "it did not get everything live: {received}"
+    );
+    // The patient's own socket is fine and up to date.
+    patient_live.send(message(&id, "last", "still here")).await;
+    assert_eq!(patient_live.next_of("ack").await["data"]["seq"], sent + 1);
+    // Reconnecting with its last id, the dropped client catches up from the stream.
+    let (_, replayed) = Live::connect(&app.base, token(&doctor), Some(0)).await;
+    let messages = replayed.iter().filter(|f| f["type"] == "message").count();
+    assert_eq!(messages as i64, sent + 1);
+}

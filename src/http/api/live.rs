@@ -170,9 +170,32 @@ impl Session {
         })
     }
 
-    /// Sends one durable event, and does what its arrival implies.
-    fn send_durable(&mut self, id: i64, kind: &str, data: Value) -> Result<(), End> {
-        self.push(frame(Some(id), kind, data.clone()))?;
+    /// Queues a frame, waiting while the queue is full (a replay from the database
+    /// may be longer than the queue); a client that does not make room within the
+    /// write timeout is a slow reader.
+    async fn push_waiting(&self, message: Message) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.out.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::SlowReader),
+        }
+    }
+
+    /// Sends one durable event (waiting for room when `wait`, as a replay does), and
+    /// does what its arrival implies.
+    async fn send_durable(
+        &mut self,
+        id: i64,
+        kind: &str,
+        data: Value,
+        wait: bool,
+    ) -> Result<(), End> {
+        let message = frame(Some(id), kind, data.clone());
+        if wait {
+            self.push_waiting(message).await?;
+        } else {
+            self.push(message)?;
+        }
         self.last_sent = id;
         match kind {
             // A message from the other side reached this client: a delivery receipt.
@@ -213,7 +236,7 @@ impl Session {
             let full = events.len() == REPLAY_PAGE as usize;
             for event in events {
                 let data = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-                self.send_durable(event.id, &event.kind, data)?;
+                self.send_durable(event.id, &event.kind, data, true).await?;
             }
             if !full {
                 return Ok(());
@@ -255,7 +278,7 @@ impl Session {
             };
             match inline {
                 Some((kind, data)) if id == self.last_sent + 1 => {
-                    self.send_durable(id, &kind, data)
+                    self.send_durable(id, &kind, data, false).await
                 }
                 // A gap (events committed elsewhere arrive out of order) or data too
                 // large for the bus: the database has them in order.
