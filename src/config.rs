@@ -68,6 +68,13 @@ pub struct Settings {
     pub max_header_bytes: usize,
     /// Where people reach this clinic's carebook: the base of links in messages.
     pub public_url: String,
+    /// Chat messages a user may send per minute (REST and WebSocket together,
+    /// counted in the database, so across instances); 0 = no limit.
+    pub chat_messages_per_minute: u32,
+    /// Origins besides `public_url` whose pages may open the live WebSocket
+    /// (`https://app.clinic.example`); a request without `Origin` (a non-browser
+    /// client) is always accepted.
+    pub live_allowed_origins: Vec<String>,
     /// Without SMTP, emails are written here as `.eml` files instead of sent.
     pub mail_dir: String,
     /// A folder whose files override the built-in message templates of the same name.
@@ -284,6 +291,8 @@ impl Default for Settings {
             header_timeout_seconds: 10,
             max_header_bytes: 16 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
+            chat_messages_per_minute: 30,
+            live_allowed_origins: Vec::new(),
             mail_dir: "mail".into(),
             template_dir: None,
             smtp: SmtpSettings::default(),
@@ -391,6 +400,8 @@ impl Settings {
             "header_timeout_seconds" => self.header_timeout_seconds = parse(name, value)?,
             "max_header_bytes" => self.max_header_bytes = parse(name, value)?,
             "public_url" => self.public_url = value.to_owned(),
+            "chat_messages_per_minute" => self.chat_messages_per_minute = parse(name, value)?,
+            "live_allowed_origins" => self.live_allowed_origins = list(value),
             "mail_dir" => self.mail_dir = value.to_owned(),
             "template_dir" => self.template_dir = some(value),
             "smtp_host" => self.smtp.host = some(value),

@@ -7,6 +7,7 @@ use carebook_domain::{AppointmentStatus, Role, Transition, UserStatus, Validatio
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+use super::chat::append_appointment_event;
 use super::doctors::{busy_intervals, parse_instant};
 use super::notices::AppointmentChange;
 use super::security::unverified;
@@ -240,11 +241,14 @@ impl App {
                         now,
                     },
                 )?;
-                Ok::<_, AppError>(view)
+                let live = append_appointment_event(tx, "book", &view, now)?;
+                Ok::<_, AppError>((view, live))
             })
             .await?;
+        let (changed, live) = changed;
         self.ring_outbox();
-        self.publish(Event::appointment("book", &changed)).await;
+        self.publish(Event::appointment_in_streams("book", &changed, live))
+            .await;
         Ok(changed)
     }
 
@@ -299,12 +303,18 @@ impl App {
                         now,
                     },
                 )?;
-                Ok::<_, AppError>(view)
+                let live = append_appointment_event(tx, transition.as_str(), &view, now)?;
+                Ok::<_, AppError>((view, live))
             })
             .await?;
+        let (changed, live) = changed;
         self.ring_outbox();
-        self.publish(Event::appointment(transition.as_str(), &changed))
-            .await;
+        self.publish(Event::appointment_in_streams(
+            transition.as_str(),
+            &changed,
+            live,
+        ))
+        .await;
         Ok(changed)
     }
 
@@ -365,11 +375,13 @@ impl App {
                         now,
                     },
                 )?;
-                Ok::<_, AppError>(view)
+                let live = append_appointment_event(tx, "reschedule", &view, now)?;
+                Ok::<_, AppError>((view, live))
             })
             .await?;
+        let (changed, live) = changed;
         self.ring_outbox();
-        self.publish(Event::appointment("reschedule", &changed))
+        self.publish(Event::appointment_in_streams("reschedule", &changed, live))
             .await;
         Ok(changed)
     }

@@ -22,6 +22,9 @@ pub enum AppError {
     Conflict { kind: ConflictKind, detail: String },
     #[error("too many attempts; try again later")]
     TooManyAttempts { retry_after_seconds: i64 },
+    /// Over a per-user rate (chat messages a minute).
+    #[error("too many requests; try again later")]
+    RateLimited { retry_after_seconds: i64 },
     /// The password was right, but the account has two-factor authentication on
     /// and no code came with it.
     #[error("this account needs a code from its authenticator app")]
@@ -93,6 +96,8 @@ pub enum ConflictKind {
     AlreadyReplied,
     /// Hiding a comment that is hidden already.
     AlreadyHidden,
+    /// Writing in a conversation the doctor closed (a new booking reopens it).
+    ConversationClosed,
 }
 
 impl ConflictKind {
@@ -124,6 +129,7 @@ impl ConflictKind {
             ConflictKind::EditWindowClosed => "edit-window-closed",
             ConflictKind::AlreadyReplied => "already-replied",
             ConflictKind::AlreadyHidden => "already-hidden",
+            ConflictKind::ConversationClosed => "conversation-closed",
         }
     }
 }

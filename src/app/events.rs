@@ -56,11 +56,57 @@ pub enum Event {
         doctor_id: String,
         patient_id: String,
         start: Timestamp,
+        /// The ids this change took in the live streams of the patient and the
+        /// doctor (see docs/LIVE.md); empty from older instances.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        live: Vec<LiveId>,
     },
+    /// A durable chat event (`message`, `receipt`) appended to its recipients'
+    /// live streams.
+    Chat {
+        kind: String,
+        live: Vec<LiveId>,
+        /// The event's data; left out when too large for a NOTIFY payload (the
+        /// receivers then read it from the stream in the database).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
+    },
+    /// Someone is typing in a conversation: ephemeral, for one user, never stored.
+    Typing {
+        conversation_id: String,
+        user_id: String,
+        to: String,
+    },
+}
+
+/// An event's place in one user's live stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveId {
+    pub user_id: String,
+    pub id: i64,
+}
+
+impl LiveId {
+    pub fn of(ids: Vec<(UserId, i64)>) -> Vec<LiveId> {
+        ids.into_iter()
+            .map(|(user, id)| LiveId {
+                user_id: user.to_string(),
+                id,
+            })
+            .collect()
+    }
 }
 
 impl Event {
     pub fn appointment(action: &str, view: &AppointmentView) -> Event {
+        Event::appointment_in_streams(action, view, Vec::new())
+    }
+
+    pub fn appointment_in_streams(
+        action: &str,
+        view: &AppointmentView,
+        live: Vec<LiveId>,
+    ) -> Event {
         let a = &view.record;
         Event::Appointment {
             appointment_id: a.id.to_string(),
@@ -69,7 +115,32 @@ impl Event {
             doctor_id: a.doctor_id.to_string(),
             patient_id: a.patient_id.to_string(),
             start: a.slot.start,
+            live,
         }
+    }
+
+    /// The `data` of an `appointment` event in the live stream.
+    pub fn appointment_data(action: &str, view: &AppointmentView) -> serde_json::Value {
+        let a = &view.record;
+        serde_json::json!({
+            "appointment_id": a.id.to_string(),
+            "action": action,
+            "status": a.status,
+            "doctor_id": a.doctor_id.to_string(),
+            "patient_id": a.patient_id.to_string(),
+            "start": a.slot.start,
+        })
+    }
+
+    /// This user's id for the event in their live stream, if it has one.
+    pub fn live_id_for(&self, user: &UserId) -> Option<i64> {
+        let live = match self {
+            Event::Appointment { live, .. } | Event::Chat { live, .. } => live,
+            Event::Typing { .. } => return None,
+        };
+        live.iter()
+            .find(|l| l.user_id == user.as_str())
+            .map(|l| l.id)
     }
 
     /// Whether `user` (with `role`) should hear of this event: the people involved,
@@ -81,12 +152,16 @@ impl Event {
                 patient_id,
                 ..
             } => role.is_staff() || user.as_str() == doctor_id || user.as_str() == patient_id,
+            Event::Chat { live, .. } => live.iter().any(|l| l.user_id == user.as_str()),
+            Event::Typing { to, .. } => to == user.as_str(),
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Appointment { .. } => "appointment",
+            Event::Chat { .. } => "chat",
+            Event::Typing { .. } => "typing",
         }
     }
 }

@@ -39,6 +39,7 @@ use problem::ApiError;
         (name = "appointments", description = "Booking and the appointment lifecycle"),
         (name = "audit", description = "The audit trail"),
         (name = "events", description = "Live updates"),
+        (name = "chat", description = "Conversations between patients and their doctors"),
         (name = "notifications", description = "In-app notifications, preferences and the delivery log"),
         (name = "records", description = "Visit records, their versions, the health summary, and who read them"),
         (name = "statistics", description = "Clinic statistics: appointments by day and status, doctors' utilisation"),
@@ -201,7 +202,12 @@ pub async fn serve(
     let max_header_bytes = app.settings.max_header_bytes;
     let events = app.events.clone();
     let router = router(app);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Graceful shutdown by hand: hyper-util's `GracefulShutdown` does not take a
+    // connection that may be upgraded (the live WebSocket). Every connection task
+    // holds a clone of `open`; shutdown signals `stop`, then waits until all clones
+    // are dropped.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -228,17 +234,30 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             .max_buf_size(max_header_bytes.max(8192))
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            // The live WebSocket (`GET /api/v1/live`) takes over its connection.
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        let open = open.clone();
         tokio::spawn(async move {
+            let _open = open;
+            let mut connection = std::pin::pin!(connection);
             // Errors here are a client going away or timing out: nothing to report.
-            let _ = connection.await;
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
         });
     }
     // Live streams never end by themselves; end them so shutdown can finish.
     events.close();
     drop(listener);
-    graceful.shutdown().await;
+    stop.send_replace(true);
+    drop(open);
+    let _ = all_closed.recv().await;
     Ok(())
 }
 

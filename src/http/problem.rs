@@ -41,6 +41,17 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The problem document this error answers with.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("/problems/{}", self.slug),
+            title: title(self.status).to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+
     pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -91,6 +102,16 @@ impl From<AppError> for ApiError {
             AppError::Conflict { kind, detail } => {
                 ApiError::new(StatusCode::CONFLICT, kind.slug(), detail)
             }
+            AppError::RateLimited {
+                retry_after_seconds,
+            } => ApiError {
+                retry_after_seconds: Some(retry_after_seconds),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "too many messages; try again later",
+                )
+            },
             AppError::TooManyAttempts {
                 retry_after_seconds,
             } => ApiError {
@@ -216,13 +237,7 @@ fn title(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let problem = Problem {
-            kind: format!("/problems/{}", self.slug),
-            title: title(self.status).to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail,
-            errors: self.errors,
-        };
+        let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();

@@ -10,6 +10,7 @@
 //! SQLite ([`sqlite`]).
 
 pub mod changes;
+mod chat;
 mod clinical;
 mod model;
 mod notifications;
@@ -27,6 +28,7 @@ pub use changes::{
     AVAILABILITY_CHANNEL, AvailabilityChange, BusyChange, CommitObserver, CommittedChanges,
 };
 pub(crate) use changes::{ChangeLog, Observers};
+pub use chat::*;
 pub use clinical::*;
 pub use model::*;
 pub use notifications::*;
@@ -75,7 +77,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx: NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx {
+pub trait Tx: NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx + ChatTx {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;

@@ -420,6 +420,57 @@ pub const TABLES: &[Table] = &[
         key_columns: 1,
         generated_id: false,
     },
+    // chat (issue 10)
+    Table {
+        name: "conversations",
+        columns: &[
+            ("id", Text),
+            ("patient_id", Text),
+            ("doctor_id", Text),
+            ("created_at", Integer),
+            ("closed_at", Integer),
+            ("last_seq", Integer),
+            ("last_message_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "messages",
+        columns: &[
+            ("conversation_id", Text),
+            ("seq", Integer),
+            ("sender_id", Text),
+            ("client_id", Text),
+            ("body", Text),
+            ("sent_at", Integer),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
+    Table {
+        name: "conversation_reads",
+        columns: &[
+            ("conversation_id", Text),
+            ("user_id", Text),
+            ("delivered_seq", Integer),
+            ("read_seq", Integer),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
+    Table {
+        name: "live_events",
+        columns: &[
+            ("user_id", Text),
+            ("id", Integer),
+            ("kind", Text),
+            ("data", Text),
+            ("at", Integer),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
 ];
 
 impl Table {
@@ -533,6 +584,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
         include_str!("../../migrations/sqlite/0005_records.sql"),
         include_str!("../../migrations/sqlite/0006_prescriptions.sql"),
+        include_str!("../../migrations/sqlite/0007_chat.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -541,6 +593,7 @@ mod tests {
         include_str!("../../migrations/postgres/0004_account_security.sql"),
         include_str!("../../migrations/postgres/0005_records.sql"),
         include_str!("../../migrations/postgres/0006_prescriptions.sql"),
+        include_str!("../../migrations/postgres/0007_chat.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.

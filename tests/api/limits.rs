@@ -286,6 +286,14 @@ dual! {
         }
         probes.push(probe(Method::PUT, summary.clone(), json!({ "blood_group": long(300) }), "blood_group"));
         probes.push(probe(Method::PUT, summary.clone(), json!({ "note": long(1001) }), "note"));
+        let conversation = patient
+            .post("/api/v1/conversations", &json!({ "doctor_id": d }))
+            .await
+            .str("id")
+            .to_owned();
+        let c = &conversation;
+        probes.push(probe(Method::POST, format!("/conversations/{c}/messages"), json!({ "client_id": "c1", "text": long(4001) }), "text"));
+        probes.push(probe(Method::POST, format!("/conversations/{c}/messages"), json!({ "client_id": "c".repeat(65), "text": "hi" }), "client_id"));
         for action in ["confirm", "reject", "cancel", "check-in", "complete", "no-show"] {
             probes.push(probe(Method::POST, format!("/appointments/{a}/{action}"), json!({ "reason": long(1001) }), "reason"));
         }
@@ -294,6 +302,7 @@ dual! {
                 p if p.starts_with("/auth/") => app.anon(),
                 p if p.starts_with("/me/") => patient.api.clone(),
                 "/appointments" => patient.api.clone(),
+                p if p.starts_with("/conversations/") => patient.api.clone(),
                 p if p.ends_with("/cancel") || p.ends_with("/reschedule") => patient.api.clone(),
                 p if p.starts_with("/doctors/") => doctor.api.clone(),
                 _ => admin.api.clone(),
@@ -351,11 +360,13 @@ dual! {
             "POST /api/v1/appointments/{id}/reschedule start",
             "POST /api/v1/appointments/{id}/record follow_up_date", // YYYY-MM-DD
             "POST /api/v1/records/{id}/amendments follow_up_date",
+            "POST /api/v1/conversations doctor_id", // looked up: no appointment with it is a 403
+            "POST /api/v1/conversations patient_id",
         ];
         let covered: BTreeSet<String> = probes
             .iter()
             .map(|probe| {
-                let template = [d.as_str(), p.as_str(), a.as_str()]
+                let template = [d.as_str(), p.as_str(), a.as_str(), c.as_str()]
                     .iter()
                     .fold(probe.path.clone(), |path, id| path.replace(id, "{id}"));
                 format!("{} /api/v1{template} {}", probe.method, probe.field.replace("[0]", "[]"))
@@ -375,34 +386,46 @@ async fn every_list_takes_1_to_100_items_a_page() {
     let admin = app.admin().await;
     let doctor = app.create_doctor("Dora Keller").await;
     // A patient's lists (`/patients/{id}/...`) are read by the patient: clinical
-    // lists are closed to the admin without a break-glass reason.
+    // lists are closed to the admin without a break-glass reason. A conversation's
+    // messages are only its two participants'.
     let patient = app.register_patient("Pia Patient").await;
+    app.booked(&patient, &doctor.id, TUE_0900).await;
+    let conversation = patient
+        .post("/api/v1/conversations", &json!({ "doctor_id": doctor.id }))
+        .await
+        .str("id")
+        .to_owned();
     let document = app.anon().get("/api/openapi.json").await;
     let mut lists = Vec::new();
     for (path, operations) in document.body["paths"].as_object().expect("paths") {
         let takes_limit = operations["get"]["parameters"]
             .as_array()
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == "limit"));
-        if takes_limit && path.starts_with("/api/v1/patients/") {
+        if !takes_limit {
+            continue;
+        }
+        if path.starts_with("/api/v1/patients/") {
             lists.push((&patient, path.replace("{id}", &patient.id)));
-        } else if takes_limit {
+        } else if path.starts_with("/api/v1/conversations/") {
+            lists.push((&patient, path.replace("{id}", &conversation)));
+        } else {
             lists.push((&admin, path.replace("{id}", &doctor.id)));
         }
     }
     let paths: Vec<&String> = lists.iter().map(|(_, path)| path).collect();
     assert!(lists.len() >= 6, "{paths:?}");
-    for (admin, path) in &lists {
+    for (caller, path) in &lists {
         for bad in ["0", "101"] {
-            admin
+            caller
                 .get(&format!("{path}?limit={bad}"))
                 .await
                 .assert_invalid(&["limit"]);
         }
-        admin
+        caller
             .get(&format!("{path}?limit=-1"))
             .await
             .assert_problem(400, "malformed-request");
-        admin
+        caller
             .get(&format!("{path}?limit=100"))
             .await
             .assert_status(200);

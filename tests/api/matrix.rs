@@ -121,6 +121,12 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// - Reminders: the patient may see the appointment but not send its reminder (403).
 /// - Schedules and time off are 403 to anyone who may not see them, whichever doctor
 ///   they name: doctors' ids are public.
+/// - Chat (`cnvAX`: the conversation of A and X, made in the fixtures): only A and X
+///   use it; everyone else, staff and admins included, gets 404. Opening one needs an
+///   appointment between the two (403 otherwise, and for staff); a patient names a
+///   doctor (`chat-X`), a doctor a patient (`chat-A`), the other way round is 422.
+///   Only its doctor closes it (A, who may see it, gets 403). `GET /live` without a
+///   WebSocket handshake is 426 once authenticated.
 const MATRIX: &str = "
 # method path                                            setup     body        anon  A    B    X    Y    rec  adm  deact exp
 POST   /api/v1/auth/register                             -         register    201  201  201  201  201  201  201  201  201
@@ -218,6 +224,14 @@ PATCH  /api/v1/appointments/{id=apt}/feedback            rated:A-X rate-edit   4
 POST   /api/v1/feedback/{id=fbk}/reply                   rated:A-X reply       401  403  403  200  403  403  403  401  401
 POST   /api/v1/feedback/{id=fbk}/hide                    rated:A-X hide        401  403  403  403  403  403  200  401  401
 GET    /api/v1/doctors/{id=X}/reviews                    -         -           200  200  200  200  200  200  200  401  401
+GET    /api/v1/conversations                             -         -           401  200  200  200  200  200  200  401  401
+POST   /api/v1/conversations                             -         chat-X      401  200  403  422  422  403  403  401  401
+POST   /api/v1/conversations                             -         chat-A      401  422  422  200  403  403  403  401  401
+GET    /api/v1/conversations/{id=cnvAX}/messages         -         -           401  200  404  200  404  404  404  401  401
+POST   /api/v1/conversations/{id=cnvAX}/messages         -         message     401  201  404  201  404  404  404  401  401
+POST   /api/v1/conversations/{id=cnvAX}/read             -         -           401  200  404  200  404  404  404  401  401
+POST   /api/v1/conversations/{id=cnvAX}/close            -         -           401  403  404  200  404  404  404  401  401
+GET    /api/v1/live                                      -         -           401  426  426  426  426  426  426  401  401
 ";
 
 /// A well-formed user id that no account has.
@@ -315,6 +329,9 @@ const BODIES: &[&str] = &[
     "rate-edit",
     "reply",
     "hide",
+    "chat-X",
+    "chat-A",
+    "message",
 ];
 
 /// One row of [`MATRIX`].
@@ -512,7 +529,10 @@ fn needs_own_app(row: &Row) -> bool {
         || matches!(row.body, "password" | "deactivate")
         || matches!(
             row.template.as_str(),
-            "/api/v1/auth/login" | "/api/v1/auth/logout"
+            "/api/v1/auth/login"
+                | "/api/v1/auth/logout"
+                // A closed conversation takes no more messages.
+                | "/api/v1/conversations/{id}/close"
         )
 }
 
@@ -619,6 +639,8 @@ struct World {
     done_ax: String,
     rated_ax: String,
     feedback_ax: String,
+    /// The conversation of A and X.
+    conversation_ax: String,
     /// Free slots of X and Y from next Tuesday on, and of X later on the day of `NOW`.
     slots_x: VecDeque<String>,
     slots_y: VecDeque<String>,
@@ -664,6 +686,12 @@ impl World {
         .assert_status(201);
         let appointment_ax = app.booked(&a, &x.id, TUE_0900).await;
         let appointment_by = app.booked(&b, &y.id, TUE_0900).await;
+        let conversation_ax = a
+            .post("/api/v1/conversations", &json!({ "doctor_id": x.id }))
+            .await
+            .assert_status(200)
+            .str("id")
+            .to_owned();
         let slots_x = app.slot_starts(&x.id, "2026-03-03", "2026-03-13").await;
         let slots_y = app.slot_starts(&y.id, "2026-03-03", "2026-03-13").await;
         let mut today_x: VecDeque<String> = app
@@ -758,6 +786,7 @@ impl World {
             done_ax,
             rated_ax,
             feedback_ax,
+            conversation_ax,
             slots_x: slots_x.into(),
             slots_y: slots_y.into(),
             today_x,
@@ -948,6 +977,7 @@ impl World {
                 "ntfA" => self.notification_a.clone(),
                 "rx" => subject.prescription.clone().expect("a prescription setup"),
                 "fbk" => subject.feedback.clone().expect("setup `rated:A-X`"),
+                "cnvAX" => self.conversation_ax.clone(),
                 other => panic!("{path}: unknown binding {other:?}"),
             };
             filled.push_str(&rest[..open]);
@@ -1012,6 +1042,12 @@ impl World {
                 "icd10_code": "J06.9",
             }),
             "summary" => json!({ "allergies": ["Penicillin"], "blood_group": "O+" }),
+            "chat-X" => json!({ "doctor_id": self.x.id }),
+            "chat-A" => json!({ "patient_id": self.a.id }),
+            "message" => {
+                self.made += 1;
+                json!({ "client_id": format!("m{}", self.made), "text": "Hello" })
+            }
             "book-A" => json!({
                 "doctor_id": self.x.id,
                 "start": self.next_slot(Doc::X),

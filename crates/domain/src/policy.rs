@@ -72,6 +72,13 @@ pub enum Action {
     ReplyToFeedback,
     /// Hide an abusive feedback comment; it is kept (admins).
     HideFeedback,
+    // --- chat (issue 10) ---
+    /// Get or create the conversation of a patient and a doctor.
+    OpenConversation,
+    /// Read a conversation, write in it, mark it read, show typing.
+    UseConversation,
+    /// Mark a conversation closed (a new booking between the pair reopens it).
+    CloseConversation,
 }
 
 /// What an action is about. Relationship facts are looked up by the app and passed in.
@@ -105,6 +112,13 @@ pub enum Subject<'a> {
         patient: &'a UserId,
         author: &'a UserId,
         care: bool,
+    },
+    /// The conversation of a patient and a doctor. `have_appointment`: the two share
+    /// an appointment, past or live, of any status.
+    Conversation {
+        patient: &'a UserId,
+        doctor: &'a UserId,
+        have_appointment: bool,
     },
 }
 
@@ -240,6 +254,25 @@ fn allows(actor: &Actor, action: Action, subject: Subject<'_>) -> bool {
             is_that_doctor(actor, doctor)
         }
         (Action::HideFeedback, Subject::Clinic) => is_admin,
+        // --- chat (issue 10): only the two people of the conversation, and only
+        // when they share an appointment (any status). Staff and admins never read
+        // it.
+        (
+            Action::OpenConversation | Action::UseConversation,
+            Subject::Conversation {
+                patient,
+                doctor,
+                have_appointment,
+            },
+        ) => have_appointment && (is_self(actor, patient) || is_that_doctor(actor, doctor)),
+        (
+            Action::CloseConversation,
+            Subject::Conversation {
+                doctor,
+                have_appointment,
+                ..
+            },
+        ) => have_appointment && is_that_doctor(actor, doctor),
         _ => false,
     }
 }
@@ -328,10 +361,14 @@ mod tests {
         /// A visit record of `pat` written by `doc2`, who no longer has care (the
         /// author's right to amend does not depend on it); `doc` has care.
         RecordDoc2,
+        /// The conversation of `pat` and `doc`, who share an appointment.
+        Conv,
+        /// A conversation of `pat` and `doc` without an appointment between them.
+        ConvNoAppt,
     }
 
     impl Subj {
-        const ALL: [Subj; 14] = [
+        const ALL: [Subj; 16] = [
             Subj::Clinic,
             Subj::UserPat,
             Subj::UserDoc,
@@ -346,6 +383,8 @@ mod tests {
             Subj::ChartPat,
             Subj::RecordDoc,
             Subj::RecordDoc2,
+            Subj::Conv,
+            Subj::ConvNoAppt,
         ];
     }
 
@@ -407,6 +446,16 @@ mod tests {
                     patient: &self.pat,
                     author: &self.doc2,
                     care: by_doc,
+                },
+                Subj::Conv => Subject::Conversation {
+                    patient: &self.pat,
+                    doctor: &self.doc,
+                    have_appointment: true,
+                },
+                Subj::ConvNoAppt => Subject::Conversation {
+                    patient: &self.pat,
+                    doctor: &self.doc,
+                    have_appointment: false,
                 },
             }
         }
@@ -522,6 +571,19 @@ mod tests {
         RateVisit                      => [Appt:       "Y  .  .  .  .  ."],
         ReplyToFeedback                => [Appt:       ".  .  Y  .  .  ."],
         HideFeedback                   => [Clinic:     ".  .  .  .  .  Y"],
+        // chat (issue 10)
+        OpenConversation               => [
+                                           Conv:       "Y  .  Y  .  .  .",
+                                           ConvNoAppt: ".  .  .  .  .  .",
+                                          ],
+        UseConversation                => [
+                                           Conv:       "Y  .  Y  .  .  .",
+                                           ConvNoAppt: ".  .  .  .  .  .",
+                                          ],
+        CloseConversation              => [
+                                           Conv:       ".  .  Y  .  .  .",
+                                           ConvNoAppt: ".  .  .  .  .  .",
+                                          ],
     }
 
     fn actor(id: &str, role: Role) -> Actor {
@@ -590,7 +652,7 @@ mod tests {
     fn the_table_covers_every_action_once() {
         // Exhaustiveness is the compiler's (see `policy_table!`); this checks the
         // parameterised variants are walked for every value and nothing twice.
-        let expected = Role::ALL.len() + 27 + Transition::ALL.len();
+        let expected = Role::ALL.len() + 27 + 3 + Transition::ALL.len();
         assert_eq!(ACTIONS.len(), expected);
         for (i, a) in ACTIONS.iter().enumerate() {
             assert!(!ACTIONS[..i].contains(a), "{a:?} listed twice");
@@ -759,6 +821,22 @@ mod tests {
             ),
             Err(Denied)
         );
+    }
+
+    #[test]
+    fn only_a_doctor_speaks_for_the_conversation_doctor() {
+        // An account whose role was changed away from doctor loses its
+        // conversations as the doctor.
+        let ids = Ids::new();
+        let former_doctor = actor("doc", Role::Patient);
+        let conv = ids.subject(Subj::Conv, &former_doctor);
+        for action in [
+            Action::OpenConversation,
+            Action::UseConversation,
+            Action::CloseConversation,
+        ] {
+            assert_eq!(authorize(&former_doctor, action, conv), Err(Denied));
+        }
     }
 
     #[test]

@@ -196,6 +196,40 @@ pub fn parse_bounded_text(
     parse_text(field, value, max_chars)
 }
 
+/// The longest chat message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// The longest client-supplied message id (it makes resending idempotent).
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+/// A chat message's text: not blank, at most [`MAX_MESSAGE_CHARS`], no control
+/// characters but line breaks and tabs. Kept as written (only trailing and leading
+/// whitespace is dropped).
+pub fn parse_message_text(field: &str, value: &str) -> Result<String, ValidationErrors> {
+    match parse_text(field, Some(value), MAX_MESSAGE_CHARS)? {
+        Some(text) => Ok(text),
+        None => Err(ValidationErrors::single(field, "is required")),
+    }
+}
+
+/// A client-supplied message id: 1 to [`MAX_CLIENT_ID_CHARS`] characters of
+/// `A-Z a-z 0-9 - _ . :` (a UUID fits).
+pub fn parse_client_id(field: &str, value: &str) -> Result<String, ValidationErrors> {
+    let fail = |message: &str| Err(ValidationErrors::single(field, message));
+    if value.is_empty() {
+        return fail("is required");
+    }
+    if value.len() > MAX_CLIENT_ID_CHARS {
+        return fail("is longer than 64 characters");
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    {
+        return fail("may contain only letters, digits and - _ . :");
+    }
+    Ok(value.to_owned())
+}
+
 /// A phone number in E.164 form (`+` then 8 to 15 digits); spaces, dashes, dots and
 /// parentheses are accepted on input and dropped.
 pub fn parse_phone(field: &str, value: &str) -> Result<String, ValidationErrors> {
@@ -277,5 +311,24 @@ mod tests {
         assert!(parse_text("reason", Some("x".repeat(11).as_str()), 10).is_err());
         assert!(parse_name("name", "").is_err());
         assert!(parse_name("name", "a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn messages_are_not_blank_and_bounded() {
+        assert_eq!(
+            parse_message_text("text", " hi\nthere ").unwrap(),
+            "hi\nthere"
+        );
+        assert!(parse_message_text("text", "   ").is_err());
+        assert!(parse_message_text("text", "").is_err());
+        assert!(parse_message_text("text", &"é".repeat(4000)).is_ok());
+        assert!(parse_message_text("text", &"é".repeat(4001)).is_err());
+        assert!(parse_message_text("text", "a\u{7}b").is_err());
+        assert_eq!(parse_client_id("client_id", "a1-B_.:").unwrap(), "a1-B_.:");
+        assert!(parse_client_id("client_id", "").is_err());
+        assert!(parse_client_id("client_id", &"x".repeat(65)).is_err());
+        assert!(parse_client_id("client_id", &"x".repeat(64)).is_ok());
+        assert!(parse_client_id("client_id", "a b").is_err());
+        assert!(parse_client_id("client_id", "ü").is_err());
     }
 }

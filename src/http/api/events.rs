@@ -7,7 +7,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use futures_util::stream::unfold;
 
-use crate::app::{App, Delivery};
+use crate::app::{App, Delivery, Event};
 use crate::http::extract::CurrentUser;
 use crate::http::problem::Problem;
 
@@ -25,12 +25,35 @@ pub async fn list_events(
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let subscription = app.events.subscribe(me.user.id, me.actor.role);
     let stream = unfold(subscription, |mut subscription| async move {
-        let frame = match subscription.next().await? {
-            Delivery::Event(event) => SseEvent::default()
-                .event(event.kind())
-                .data(serde_json::to_string(&event).unwrap_or_default()),
-            Delivery::Skipped(count) => {
-                SseEvent::default().event("skipped").data(count.to_string())
+        let frame = loop {
+            match subscription.next().await? {
+                // Chat travels on the live WebSocket only (`GET /live`).
+                Delivery::Event(Event::Appointment {
+                    appointment_id,
+                    action,
+                    status,
+                    doctor_id,
+                    patient_id,
+                    start,
+                    ..
+                }) => {
+                    let event = Event::Appointment {
+                        appointment_id,
+                        action,
+                        status,
+                        doctor_id,
+                        patient_id,
+                        start,
+                        live: Vec::new(),
+                    };
+                    break SseEvent::default()
+                        .event(event.kind())
+                        .data(serde_json::to_string(&event).unwrap_or_default());
+                }
+                Delivery::Event(_) => continue,
+                Delivery::Skipped(count) => {
+                    break SseEvent::default().event("skipped").data(count.to_string());
+                }
             }
         };
         Some((Ok(frame), subscription))

@@ -3,10 +3,12 @@
 
 pub mod accounts;
 pub mod appointments;
+pub mod chat;
 pub mod doctors;
 pub mod document;
 pub mod events;
 pub mod feedback;
+pub mod live;
 pub mod notifications;
 pub mod prescriptions;
 pub mod records;
@@ -92,6 +94,11 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(records::list_patient_records))
         .routes(routes!(records::find_summary, records::update_summary))
         .routes(routes!(records::list_access_log))
+        .routes(routes!(chat::list_conversations, chat::create_conversation))
+        .routes(routes!(chat::close_conversation))
+        .routes(routes!(chat::list_messages, chat::create_message))
+        .routes(routes!(chat::read_conversation))
+        .routes(routes!(live::open_live))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).

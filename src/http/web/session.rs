@@ -489,6 +489,11 @@ impl From<AppError> for WebError {
                 title: "That could not be done",
                 detail,
             },
+            AppError::RateLimited { .. } => WebError::Problem {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                title: "Too many messages",
+                detail: "Please wait a minute and try again.".into(),
+            },
             AppError::TooManyAttempts { .. } => WebError::Problem {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 title: "Too many attempts",

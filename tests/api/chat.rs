@@ -1,0 +1,508 @@
+//! Chat between a patient and their doctor (issue 10): REST and the live WebSocket.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+use crate::ws_client::Live;
+
+/// A doctor, their patient with an appointment (Tuesday 09:00), and the pair's
+/// conversation id.
+async fn pair(app: &TestApp) -> (User, User, String) {
+    let doctor = app.create_doctor("Dr Chat").await;
+    let patient = app.register_patient("Pat Chat").await;
+    app.booked(&patient, &doctor.id, TUE_0900).await;
+    let res = patient
+        .post("/api/v1/conversations", &json!({ "doctor_id": doctor.id }))
+        .await;
+    res.assert_status(200);
+    let id = res.str("id").to_owned();
+    (doctor, patient, id)
+}
+
+fn token(user: &User) -> &str {
+    user.api.token.as_deref().expect("a token")
+}
+
+fn message(conversation: &str, client_id: &str, text: &str) -> Value {
+    json!({ "type": "message", "conversation_id": conversation, "client_id": client_id, "text": text })
+}
+
+dual! {
+#[tokio::test]
+async fn only_the_patient_and_the_doctor_of_an_appointment_have_a_conversation() {
+    let app = TestApp::spawn().await;
+    let (doctor, patient, id) = pair(&app).await;
+    let other = app.register_patient("Otto Other").await;
+    let other_doctor = app.create_doctor("Dr Other").await;
+    let receptionist = app.create_receptionist().await;
+    let admin = app.admin().await;
+
+    // Either side gets the same conversation.
+    let res = doctor
+        .post("/api/v1/conversations", &json!({ "patient_id": patient.id }))
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.str("id"), id);
+    assert_eq!(res.body["closed"], false);
+    assert_eq!(res.body["patient_name"], "Pat Chat");
+
+    // Without an appointment between them: refused, whoever asks.
+    other
+        .post("/api/v1/conversations", &json!({ "doctor_id": doctor.id }))
+        .await
+        .assert_problem(403, "forbidden");
+    other_doctor
+        .post("/api/v1/conversations", &json!({ "patient_id": patient.id }))
+        .await
+        .assert_problem(403, "forbidden");
+    for staff in [&receptionist, &admin] {
+        staff
+            .post("/api/v1/conversations", &json!({ "doctor_id": doctor.id }))
+            .await
+            .assert_problem(403, "forbidden");
+    }
+    // A patient names a doctor, a doctor a patient.
+    patient
+        .post("/api/v1/conversations", &json!({ "patient_id": patient.id }))
+        .await
+        .assert_invalid(&["doctor_id"]);
+
+    // Nobody else reads or writes it: staff and admins neither.
+    patient
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &json!({ "client_id": "c1", "text": "Hello doctor" }),
+        )
+        .await
+        .assert_status(201);
+    for outsider in [&other, &other_doctor, &receptionist, &admin] {
+        outsider
+            .get(&format!("/api/v1/conversations/{id}/messages"))
+            .await
+            .assert_problem(404, "not-found");
+        outsider
+            .post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &json!({ "client_id": "x", "text": "let me in" }),
+            )
+            .await
+            .assert_problem(404, "not-found");
+        let list = outsider.get("/api/v1/conversations").await;
+        list.assert_status(200);
+        assert!(list.items().is_empty());
+    }
+    let res = doctor.get(&format!("/api/v1/conversations/{id}/messages")).await;
+    res.assert_status(200);
+    assert_eq!(res.items().len(), 1);
+    assert_eq!(res.items()[0]["text"], "Hello doctor");
+}
+}
+
+dual! {
+#[tokio::test]
+async fn messages_are_numbered_idempotent_bounded_and_counted_unread() {
+    let app = TestApp::spawn_with(|s| s.chat_messages_per_minute = 5).await;
+    let (doctor, patient, id) = pair(&app).await;
+    let path = format!("/api/v1/conversations/{id}/messages");
+
+    for (i, text) in ["one", "two", "three"].iter().enumerate() {
+        let res = patient
+            .post(&path, &json!({ "client_id": format!("m{i}"), "text": text }))
+            .await;
+        res.assert_status(201);
+        assert_eq!(res.body["seq"], i as i64 + 1);
+    }
+    // A resend with the same client id is the stored message, not a new one.
+    let res = patient
+        .post(&path, &json!({ "client_id": "m1", "text": "two (again)" }))
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.body["seq"], 2);
+    assert_eq!(res.body["text"], "two");
+
+    // Bad input names its field; nothing is stored.
+    patient
+        .post(&path, &json!({ "client_id": "m9", "text": "é".repeat(4001) }))
+        .await
+        .assert_invalid(&["text"]);
+    patient
+        .post(&path, &json!({ "client_id": "m9", "text": "   " }))
+        .await
+        .assert_invalid(&["text"]);
+    patient
+        .post(&path, &json!({ "client_id": "no spaces", "text": "hi" }))
+        .await
+        .assert_invalid(&["client_id"]);
+    patient
+        .post(&path, &json!({ "client_id": "x".repeat(65), "text": "hi" }))
+        .await
+        .assert_invalid(&["client_id"]);
+    patient
+        .get(&format!("{path}?after=-1"))
+        .await
+        .assert_invalid(&["after"]);
+
+    // Unread counts, per conversation and in total; reading clears them.
+    let list = doctor.get("/api/v1/conversations").await;
+    list.assert_status(200);
+    assert_eq!(list.items()[0]["unread"], 3);
+    assert_eq!(list.body["unread_total"], 3);
+    let res = doctor
+        .post(&format!("/api/v1/conversations/{id}/read"), &json!({ "up_to_seq": 2 }))
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.body["read_seq"], 2);
+    assert_eq!(doctor.get("/api/v1/conversations").await.body["unread_total"], 1);
+    // Marks only move forward.
+    let res = doctor
+        .post(&format!("/api/v1/conversations/{id}/read"), &json!({ "up_to_seq": 1 }))
+        .await;
+    assert_eq!(res.body["read_seq"], 2);
+    doctor
+        .post_empty(&format!("/api/v1/conversations/{id}/read"))
+        .await
+        .assert_status(200);
+    assert_eq!(doctor.get("/api/v1/conversations").await.body["unread_total"], 0);
+    assert_eq!(patient.get("/api/v1/conversations").await.body["unread_total"], 0);
+
+    // The page after a sequence number, with both receipts.
+    let res = patient.get(&format!("{path}?after=1")).await;
+    let seqs: Vec<i64> = res.items().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [2, 3]);
+    let doctor_receipt = res.body["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user_id"] == doctor.id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(doctor_receipt["read_seq"], 3);
+
+    // Five a minute here: two more pass, the next is refused until a minute passed.
+    for i in 3..5 {
+        patient
+            .post(&path, &json!({ "client_id": format!("m{i}"), "text": "more" }))
+            .await
+            .assert_status(201);
+    }
+    let res = patient
+        .post(&path, &json!({ "client_id": "m5", "text": "too many" }))
+        .await;
+    res.assert_problem(429, "rate-limited");
+    assert!(res.header(reqwest::header::RETRY_AFTER).is_some());
+    // The doctor has a budget of their own.
+    doctor
+        .post(&path, &json!({ "client_id": "d0", "text": "slow down" }))
+        .await
+        .assert_status(201);
+    app.advance_clock(jiff::SignedDuration::from_mins(1));
+    patient
+        .post(&path, &json!({ "client_id": "m5", "text": "later" }))
+        .await
+        .assert_status(201);
+}
+}
+
+dual! {
+#[tokio::test]
+async fn the_doctor_closes_a_conversation_and_a_new_booking_reopens_it() {
+    let app = TestApp::spawn().await;
+    let (doctor, patient, id) = pair(&app).await;
+    let path = format!("/api/v1/conversations/{id}/messages");
+    patient
+        .post_empty(&format!("/api/v1/conversations/{id}/close"))
+        .await
+        .assert_problem(403, "forbidden");
+    let res = doctor
+        .post_empty(&format!("/api/v1/conversations/{id}/close"))
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.body["closed"], true);
+    for (user, client_id) in [(&patient, "p"), (&doctor, "d")] {
+        user.post(&path, &json!({ "client_id": client_id, "text": "hello?" }))
+            .await
+            .assert_problem(409, "conversation-closed");
+    }
+    // The history stays readable.
+    patient.get(&path).await.assert_status(200);
+
+    app.advance_clock(jiff::SignedDuration::from_mins(1));
+    app.booked(&patient, &doctor.id, WED_0900).await;
+    let list = patient.get("/api/v1/conversations").await;
+    assert_eq!(list.items()[0]["closed"], false);
+    patient
+        .post(&path, &json!({ "client_id": "p", "text": "booked again" }))
+        .await
+        .assert_status(201);
+}
+}
+
+dual! {
+#[tokio::test]
+async fn two_live_clients_chat_in_order_with_receipts_and_typing_and_a_third_sees_nothing() {
+    let app = TestApp::spawn().await;
+    let (doctor, patient, id) = pair(&app).await;
+    let other = app.register_patient("Otto Other").await;
+    let (mut doctor_live, _) = Live::connect(&app.base, token(&doctor), None).await;
+    let (mut patient_live, _) = Live::connect(&app.base, token(&patient), None).await;
+    let (mut other_live, _) = Live::connect(&app.base, token(&other), None).await;
+
+    for i in 1..=5 {
+        patient_live.send(message(&id, &format!("m{i}"), &format!("message {i}"))).await;
+        let ack = patient_live.next_of("ack").await;
+        assert_eq!(ack["data"]["seq"], i);
+    }
+    // The doctor gets them in order, each once, with ids that follow each other.
+    let mut last_id = None;
+    for i in 1..=5 {
+        let frame = doctor_live.next_of("message").await;
+        assert_eq!(frame["data"]["seq"], i);
+        assert_eq!(frame["data"]["text"], format!("message {i}"));
+        assert_eq!(frame["data"]["sender_id"], patient.id.as_str());
+        let id = frame["id"].as_i64().expect("a durable event has an id");
+        if let Some(last) = last_id {
+            assert!(id > last, "ids increase");
+        }
+        last_id = Some(id);
+    }
+    // The patient's socket shows the delivery: the doctor's client received them.
+    loop {
+        let receipt = patient_live.next_of("receipt").await;
+        if receipt["data"]["user_id"] == doctor.id.as_str()
+            && receipt["data"]["delivered_seq"] == 5
+        {
+            break;
+        }
+    }
+    // Read receipt and typing, from the doctor.
+    doctor_live
+        .send(json!({ "type": "read", "conversation_id": id, "up_to_seq": 5 }))
+        .await;
+    loop {
+        let receipt = patient_live.next_of("receipt").await;
+        if receipt["data"]["user_id"] == doctor.id.as_str() && receipt["data"]["read_seq"] == 5 {
+            break;
+        }
+    }
+    doctor_live
+        .send(json!({ "type": "typing", "conversation_id": id }))
+        .await;
+    let typing = patient_live.next_of("typing").await;
+    assert_eq!(typing["data"]["user_id"], doctor.id.as_str());
+    assert_eq!(typing["id"], Value::Null);
+
+    // A third user may not join in: every frame about the conversation is refused.
+    for frame in [
+        json!({ "type": "typing", "conversation_id": id }),
+        json!({ "type": "read", "conversation_id": id }),
+        message(&id, "intruder", "let me in"),
+    ] {
+        other_live.send(frame).await;
+        let error = other_live.next_of("error").await;
+        assert_eq!(error["data"]["type"], "/problems/not-found");
+    }
+    patient_live.send(message(&id, "m6", "private")).await;
+    doctor_live.next_of("message").await;
+    let seen = other_live.drain(Duration::from_millis(500)).await;
+    assert!(
+        seen.iter().all(|f| f["type"] != "message" && f["type"] != "receipt" && f["type"] != "typing"),
+        "{seen:?}"
+    );
+    // A bad frame is answered, not fatal.
+    doctor_live.send(json!({ "type": "dance" })).await;
+    let error = doctor_live.next_of("error").await;
+    assert_eq!(error["data"]["type"], "/problems/malformed-request");
+    doctor_live.send(message(&id, "d1", "still here")).await;
+    assert_eq!(doctor_live.next_of("ack").await["data"]["seq"], 7);
+}
+}
+
+dual! {
+#[tokio::test]
+async fn appointment_changes_and_notification_counts_reach_the_people_involved() {
+    let app = TestApp::spawn().await;
+    let doctor = app.create_doctor("Dr Live").await;
+    let patient = app.register_patient("Pat Live").await;
+    let receptionist = app.create_receptionist().await;
+    let (mut doctor_live, _) = Live::connect(&app.base, token(&doctor), None).await;
+    let (mut patient_live, _) = Live::connect(&app.base, token(&patient), None).await;
+    let (mut desk_live, _) = Live::connect(&app.base, token(&receptionist), None).await;
+
+    let apt = app.booked(&patient, &doctor.id, TUE_0900).await;
+    let request = doctor_live.next_of("appointment").await;
+    assert_eq!(request["data"]["appointment_id"], apt.as_str());
+    assert_eq!(request["data"]["status"], "requested");
+    assert!(request["id"].is_i64());
+    let counts = doctor_live.next_of("notifications").await;
+    assert!(counts["data"]["unread"].as_i64().unwrap() >= 1, "{counts}");
+    // The front desk sees it too, outside any stream of its own.
+    let desk = desk_live.next_of("appointment").await;
+    assert_eq!(desk["id"], Value::Null);
+
+    doctor.act(&apt, "confirm").await.assert_status(200);
+    loop {
+        let frame = patient_live.next_of("appointment").await;
+        if frame["data"]["status"] == "confirmed" {
+            assert!(frame["id"].is_i64());
+            break;
+        }
+    }
+}
+}
+
+dual! {
+#[tokio::test]
+async fn the_live_socket_needs_a_session_a_websocket_and_an_allowed_origin() {
+    let app = TestApp::spawn_with(|s| {
+        s.live_allowed_origins = vec!["https://app.clinic.example".into()];
+    })
+    .await;
+    let patient = app.register_patient("Pat Socket").await;
+    assert_eq!(Live::try_connect(&app.base, None, None, None).await.err(), Some(401));
+    assert_eq!(
+        Live::try_connect(&app.base, Some("not-a-token"), None, None).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        Live::try_connect(&app.base, Some(token(&patient)), None, Some("https://evil.example"))
+            .await
+            .err(),
+        Some(403)
+    );
+    for origin in [app.app.settings.public_url.as_str(), "https://app.clinic.example"] {
+        assert!(
+            Live::try_connect(&app.base, Some(token(&patient)), None, Some(origin))
+                .await
+                .is_ok(),
+            "{origin}"
+        );
+    }
+    // A plain GET is not a handshake.
+    patient.get("/api/v1/live").await.assert_problem(426, "upgrade-required");
+    patient
+        .get("/api/v1/live?last_event_id=-1")
+        .await
+        .assert_invalid(&["last_event_id"]);
+}
+}
+
+dual! {
+#[tokio::test]
+async fn a_client_reconnecting_with_its_last_event_id_gets_what_it_missed_once() {
+    let app = TestApp::spawn().await;
+    let (doctor, patient, id) = pair(&app).await;
+    let path = format!("/api/v1/conversations/{id}/messages");
+    let (mut doctor_live, _) = Live::connect(&app.base, token(&doctor), None).await;
+    patient
+        .post(&path, &json!({ "client_id": "a", "text": "first" }))
+        .await
+        .assert_status(201);
+    let first = doctor_live.next_of("message").await;
+    let last_id = first["id"].as_i64().unwrap();
+    drop(doctor_live);
+
+    for i in 0..3 {
+        patient
+            .post(&path, &json!({ "client_id": format!("b{i}"), "text": format!("missed {i}") }))
+            .await
+            .assert_status(201);
+    }
+    let (mut doctor_live, replayed) =
+        Live::connect(&app.base, token(&doctor), Some(last_id)).await;
+    let texts: Vec<&str> = replayed
+        .iter()
+        .filter(|f| f["type"] == "message")
+        .map(|f| f["data"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["missed 0", "missed 1", "missed 2"]);
+    let ids: Vec<i64> = replayed.iter().filter_map(|f| f["id"].as_i64()).collect();
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    assert_eq!(ids[0], last_id + 1);
+    // Nothing comes twice afterwards.
+    let later = doctor_live.drain(Duration::from_millis(300)).await;
+    assert!(later.iter().all(|f| f["type"] != "message"), "{later:?}");
+}
+}
+
+/// A client that does not read its socket is dropped instead of queueing without
+/// bound; the others carry on. (SQLite only: it is about the connection, not the
+/// store.)
+#[tokio::test]
+async fn a_client_that_does_not_read_is_dropped() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = TestApp::spawn_with(|s| s.chat_messages_per_minute = 0).await;
+    let (doctor, patient, id) = pair(&app).await;
+    // A tiny receive window: the server's buffers fill after a few frames.
+    let address = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let mut request = crate::ws_client::live_url(&app.base, None)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(&doctor)).parse().unwrap(),
+    );
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("the handshake");
+    let mut slow = Live { socket };
+    let (mut patient_live, _) = Live::connect(&app.base, token(&patient), None).await;
+
+    // More than the server's socket buffers (up to 4 MiB) and the queue hold,
+    // sent by 16 callers at once.
+    let text = "x".repeat(4000);
+    let sent: i64 = 1600;
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let patient = patient.clone();
+        let (id, text) = (id.clone(), text.clone());
+        senders.spawn(async move {
+            for i in (worker..sent).step_by(16) {
+                patient
+                    .post(
+                        &format!("/api/v1/conversations/{id}/messages"),
+                        &json!({ "client_id": format!("m{i}"), "text": text }),
+                    )
+                    .await
+                    .assert_status(201);
+            }
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        done.expect("a sender finished");
+    }
+    // The slow client now reads: what was in flight, then the end of the connection.
+    let mut received = 0;
+    let ended = loop {
+        match slow.next_within(Duration::from_secs(15)).await {
+            Some(Value::Null) => break true,
+            Some(frame) => {
+                if frame["type"] == "message" {
+                    received += 1;
+                }
+            }
+            None => break false,
+        }
+    };
+    assert!(
+        ended,
+        "the slow client was dropped (it read {received} messages)"
+    );
+    assert!(
+        received < sent,
+        "it did not get everything live: {received}"
+    );
+    // The patient's own socket is fine and up to date.
+    patient_live.send(message(&id, "last", "still here")).await;
+    assert_eq!(patient_live.next_of("ack").await["data"]["seq"], sent + 1);
+    // Reconnecting with its last id, the dropped client catches up from the stream.
+    let (_, replayed) = Live::connect(&app.base, token(&doctor), Some(0)).await;
+    let messages = replayed.iter().filter(|f| f["type"] == "message").count();
+    assert_eq!(messages as i64, sent + 1);
+}
