@@ -24,6 +24,7 @@
 //! Error texts never carry parameter values: PostgreSQL's DETAIL field (which
 //! repeats the offending row or key) is left out of every message.
 
+mod attachments;
 mod notifications;
 mod security;
 
@@ -61,6 +62,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/postgres/0004_account_security.sql"),
+    ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_attachments.sql"),
     ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:

@@ -6,6 +6,7 @@
 //! once, and only then answers each request. With `synchronous=FULL` every answered
 //! write is on disk, and many writes share one fsync.
 
+mod attachments;
 mod notifications;
 mod security;
 
@@ -40,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
+    ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_attachments.sql"),
     ),
 ];
 const MAX_GROUP: usize = 256;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod appointments;
+pub mod attachments;
 pub mod doctors;
 pub mod document;
 pub mod events;
@@ -71,6 +72,18 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(notifications::list_deliveries))
         .routes(routes!(notifications::retry_delivery))
         .routes(routes!(stats::find_stats))
+        .routes(routes!(
+            attachments::list_appointment_attachments,
+            attachments::create_appointment_attachment
+        ))
+        .routes(routes!(
+            attachments::list_patient_attachments,
+            attachments::create_patient_attachment
+        ))
+        .routes(routes!(
+            attachments::find_attachment,
+            attachments::delete_attachment
+        ))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).
