@@ -83,6 +83,12 @@ pub enum ConflictKind {
     TwoFactorNotEnabled,
     /// Asking for a verification email for an address that needs none.
     NothingToVerify,
+    /// Writing a visit record for an appointment that has one (amend it instead).
+    RecordExists,
+    /// An amendment or summary change based on a version that is no longer the latest.
+    StaleVersion,
+    /// A visit record for an appointment that is not checked in or completed.
+    NotTreated,
 }
 
 impl ConflictKind {
@@ -104,6 +110,9 @@ impl ConflictKind {
             ConflictKind::TwoFactorEnabled => "two-factor-enabled",
             ConflictKind::TwoFactorNotEnabled => "two-factor-not-enabled",
             ConflictKind::NothingToVerify => "nothing-to-verify",
+            ConflictKind::RecordExists => "record-exists",
+            ConflictKind::StaleVersion => "stale-version",
+            ConflictKind::NotTreated => "not-treated",
         }
     }
 }
@@ -139,6 +148,14 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(Conflict::SpecialtyExists) => AppError::conflict(
                 ConflictKind::SpecialtyExists,
                 "a specialty with this name already exists",
+            ),
+            StoreError::Conflict(Conflict::RecordExists) => AppError::conflict(
+                ConflictKind::RecordExists,
+                "this appointment has a record already; amend it instead",
+            ),
+            StoreError::Conflict(Conflict::StaleVersion) => AppError::conflict(
+                ConflictKind::StaleVersion,
+                "someone else changed this first; read the latest version and try again",
             ),
             StoreError::Busy => AppError::Busy,
             StoreError::Unavailable(message) => AppError::Unavailable(message),

@@ -40,6 +40,7 @@ use problem::ApiError;
         (name = "audit", description = "The audit trail"),
         (name = "events", description = "Live updates"),
         (name = "notifications", description = "In-app notifications, preferences and the delivery log"),
+        (name = "records", description = "Visit records, their versions, the health summary, and who read them"),
         (name = "statistics", description = "Clinic statistics: appointments by day and status, doctors' utilisation"),
     )
 )]

@@ -11,6 +11,7 @@
 
 mod attachments;
 pub mod changes;
+mod clinical;
 mod files;
 mod model;
 mod notifications;
@@ -28,6 +29,7 @@ pub use changes::{
     AVAILABILITY_CHANNEL, AvailabilityChange, BusyChange, CommitObserver, CommittedChanges,
 };
 pub(crate) use changes::{ChangeLog, Observers};
+pub use clinical::*;
 pub use files::{FileStore, FileStoreError};
 pub use model::*;
 pub use notifications::*;
@@ -64,13 +66,18 @@ pub enum Conflict {
     PatientBusy,
     EmailTaken,
     SpecialtyExists,
+    /// The appointment has a visit record already.
+    RecordExists,
+    /// A new version of a record or health summary that does not follow the latest:
+    /// someone else's change got in first.
+    StaleVersion,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx: NotificationTx + SecurityTx + AttachmentTx {
+pub trait Tx: NotificationTx + SecurityTx + ClinicalTx + AttachmentTx {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;
@@ -139,6 +146,8 @@ pub trait Tx: NotificationTx + SecurityTx + AttachmentTx {
     fn begin_availability_change(&mut self, doctor: &UserId) -> StoreResult<Option<i64>>;
     /// The committed version of `doctor`'s availability; `None`: no such doctor.
     fn availability_version(&mut self, doctor: &UserId) -> StoreResult<Option<i64>>;
+    /// Whether `doctor` and `patient` have any appointment together, whatever its
+    /// status (see [`ClinicalTx::care_relationship`] for the clinical one).
     fn have_met(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool>;
     fn append_appointment_event(&mut self, event: &AppointmentEvent) -> StoreResult<()>;
     fn appointment_events(&mut self, id: &AppointmentId) -> StoreResult<Vec<AppointmentEvent>>;

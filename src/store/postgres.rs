@@ -24,6 +24,7 @@
 //! Error texts never carry parameter values: PostgreSQL's DETAIL field (which
 //! repeats the offending row or key) is left out of every message.
 
+mod clinical;
 mod attachments;
 mod notifications;
 mod security;
@@ -62,6 +63,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/postgres/0004_account_security.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_records.sql"),
     ),
     (
         8,
@@ -134,6 +139,8 @@ fn pg_error(error: ::postgres::Error) -> StoreError {
             Some("patient_claims") => Some(Conflict::PatientBusy),
             Some("users") => Some(Conflict::EmailTaken),
             Some("specialties") => Some(Conflict::SpecialtyExists),
+            Some("records") => Some(Conflict::RecordExists),
+            Some("record_versions" | "health_summaries") => Some(Conflict::StaleVersion),
             _ => None,
         };
         if let Some(conflict) = conflict {

@@ -6,6 +6,7 @@
 //! once, and only then answers each request. With `synchronous=FULL` every answered
 //! write is on disk, and many writes share one fsync.
 
+mod clinical;
 mod attachments;
 mod notifications;
 mod security;
@@ -42,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
     ),
+    (5, include_str!("../../migrations/sqlite/0005_records.sql")),
     (
         8,
         include_str!("../../migrations/sqlite/0008_attachments.sql"),

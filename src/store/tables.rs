@@ -312,6 +312,64 @@ pub const TABLES: &[Table] = &[
         key_columns: 2,
         generated_id: false,
     },
+    // Clinical records (0005_records.sql).
+    Table {
+        name: "clinical_reads",
+        columns: &[
+            ("id", Integer),
+            ("at", Integer),
+            ("actor_id", Text),
+            ("actor_role", Text),
+            ("patient_id", Text),
+            ("subject_kind", Text),
+            ("subject_id", Text),
+            ("break_glass_reason", Text),
+        ],
+        key_columns: 1,
+        generated_id: true,
+    },
+    Table {
+        name: "records",
+        columns: &[
+            ("id", Text),
+            ("appointment_id", Text),
+            ("patient_id", Text),
+            ("author_id", Text),
+            ("version", Integer),
+            ("created_at", Integer),
+            ("updated_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "record_versions",
+        columns: &[
+            ("record_id", Text),
+            ("version", Integer),
+            ("at", Integer),
+            ("author_id", Text),
+            ("reason", Text),
+            ("content", Text),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
+    Table {
+        name: "health_summaries",
+        columns: &[
+            ("patient_id", Text),
+            ("version", Integer),
+            ("at", Integer),
+            ("author_id", Text),
+            ("author_role", Text),
+            ("kind", Text),
+            ("note", Text),
+            ("content", Text),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
     // Attachments (0008_attachments.sql); their bytes are in the file store, which
     // a backup of the database does not include.
     Table {
@@ -445,6 +503,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0002_notifications.sql"),
         include_str!("../../migrations/sqlite/0003_availability.sql"),
         include_str!("../../migrations/sqlite/0004_account_security.sql"),
+        include_str!("../../migrations/sqlite/0005_records.sql"),
         include_str!("../../migrations/sqlite/0008_attachments.sql"),
     ];
     const POSTGRES: &[&str] = &[
@@ -452,6 +511,7 @@ mod tests {
         include_str!("../../migrations/postgres/0002_notifications.sql"),
         include_str!("../../migrations/postgres/0003_availability.sql"),
         include_str!("../../migrations/postgres/0004_account_security.sql"),
+        include_str!("../../migrations/postgres/0005_records.sql"),
         include_str!("../../migrations/postgres/0008_attachments.sql"),
     ];
 

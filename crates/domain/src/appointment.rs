@@ -62,6 +62,13 @@ impl AppointmentStatus {
                 | AppointmentStatus::CheckedIn
         )
     }
+
+    /// An appointment in this status makes a care relationship between its doctor
+    /// and its patient: it is live, or the visit took place (checked in, completed).
+    /// Rejected, cancelled and no-show appointments alone make none.
+    pub fn makes_care_relationship(self) -> bool {
+        self.is_live() || self == AppointmentStatus::Completed
+    }
 }
 
 /// A move in the lifecycle, as named in the API (`/appointments/{id}/<move>`).
@@ -280,6 +287,15 @@ pub fn initial_status(auto_confirm: bool) -> AppointmentStatus {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn live_and_treated_appointments_make_a_care_relationship() {
+        use AppointmentStatus::*;
+        for status in AppointmentStatus::ALL {
+            let expected = matches!(status, Requested | Confirmed | CheckedIn | Completed);
+            assert_eq!(status.makes_care_relationship(), expected, "{status:?}");
+        }
+    }
+
     use jiff::civil::date;
 
     use super::*;

@@ -9,6 +9,7 @@ pub mod appointment;
 pub mod attachment;
 pub mod ids;
 pub mod policy;
+pub mod record;
 pub mod role;
 pub mod schedule;
 pub mod time;

@@ -47,6 +47,20 @@ pub enum Action {
     ManageDeliveries,
     /// Clinic statistics: appointments by day and status, doctors' utilisation.
     ViewStatistics,
+    /// Write the visit record of an appointment (its doctor).
+    WriteRecord,
+    /// Amend a visit record: a new version (its author only).
+    AmendRecord,
+    /// Read clinical content: a record, its versions, the health summary, a
+    /// prescription, an attachment (the patient; a doctor with a care relationship).
+    ReadClinical,
+    /// Read clinical content with a stated reason, flagged in the audit log and in
+    /// the patient's access history (admins only).
+    ReadClinicalBreakGlass,
+    /// List a patient's record entries: dates and authors, no clinical field.
+    ListRecordEntries,
+    /// State (patient) or confirm / correct (doctor with care) the health summary.
+    EditHealthSummary,
 }
 
 /// What an action is about. Relationship facts are looked up by the app and passed in.
@@ -68,6 +82,18 @@ pub enum Subject<'a> {
     Appointment {
         patient: &'a UserId,
         doctor: &'a UserId,
+    },
+    /// A patient's clinical data as a whole. `care`: the actor is a doctor with a
+    /// care relationship with this patient (see [`AppointmentStatus::makes_care_relationship`]).
+    ///
+    /// [`AppointmentStatus::makes_care_relationship`]: crate::AppointmentStatus::makes_care_relationship
+    Chart { patient: &'a UserId, care: bool },
+    /// One clinical item (a visit record, a prescription) of `patient`, written by
+    /// `author`. `care` as for [`Subject::Chart`].
+    Record {
+        patient: &'a UserId,
+        author: &'a UserId,
+        care: bool,
     },
 }
 
@@ -174,6 +200,23 @@ fn allows(actor: &Actor, action: Action, subject: Subject<'_>) -> bool {
         (Action::SendReminder, Subject::Appointment { doctor, .. }) => {
             role.is_staff() || is_that_doctor(actor, doctor)
         }
+        // Clinical data. The front desk and admins never read it in the normal way;
+        // an admin may break the glass, with a reason the app records.
+        (Action::WriteRecord, Subject::Appointment { doctor, .. }) => is_that_doctor(actor, doctor),
+        (Action::AmendRecord, Subject::Record { author, .. }) => is_that_doctor(actor, author),
+        (
+            Action::ReadClinical,
+            Subject::Chart { patient, care } | Subject::Record { patient, care, .. },
+        ) => is_self(actor, patient) || has_care(actor, care),
+        (Action::ReadClinicalBreakGlass, Subject::Chart { .. } | Subject::Record { .. }) => {
+            is_admin
+        }
+        (Action::ListRecordEntries, Subject::Chart { patient, care }) => {
+            role.is_staff() || is_self(actor, patient) || has_care(actor, care)
+        }
+        (Action::EditHealthSummary, Subject::Chart { patient, care }) => {
+            is_self(actor, patient) || has_care(actor, care)
+        }
         _ => false,
     }
 }
@@ -184,6 +227,11 @@ fn is_self(actor: &Actor, id: &UserId) -> bool {
 
 fn is_that_doctor(actor: &Actor, doctor: &UserId) -> bool {
     actor.role == Role::Doctor && actor.user_id == *doctor
+}
+
+/// A care relationship carries clinical authority only while the actor is a doctor.
+fn has_care(actor: &Actor, care: bool) -> bool {
+    actor.role == Role::Doctor && care
 }
 
 /// Which appointments an actor's lists may show.
@@ -250,10 +298,17 @@ mod tests {
         PatientPat,
         /// The appointment of patient `pat` with doctor `doc`.
         Appt,
+        /// Patient `pat`'s clinical data; `doc` (only) has a care relationship.
+        ChartPat,
+        /// A visit record of `pat` written by `doc`; `doc` (only) has care.
+        RecordDoc,
+        /// A visit record of `pat` written by `doc2`, who no longer has care (the
+        /// author's right to amend does not depend on it); `doc` has care.
+        RecordDoc2,
     }
 
     impl Subj {
-        const ALL: [Subj; 11] = [
+        const ALL: [Subj; 14] = [
             Subj::Clinic,
             Subj::UserPat,
             Subj::UserDoc,
@@ -265,6 +320,9 @@ mod tests {
             Subj::DoctorDoc,
             Subj::PatientPat,
             Subj::Appt,
+            Subj::ChartPat,
+            Subj::RecordDoc,
+            Subj::RecordDoc2,
         ];
     }
 
@@ -312,6 +370,20 @@ mod tests {
                 Subj::Appt => Subject::Appointment {
                     patient: &self.pat,
                     doctor: &self.doc,
+                },
+                Subj::ChartPat => Subject::Chart {
+                    patient: &self.pat,
+                    care: by_doc,
+                },
+                Subj::RecordDoc => Subject::Record {
+                    patient: &self.pat,
+                    author: &self.doc,
+                    care: by_doc,
+                },
+                Subj::RecordDoc2 => Subject::Record {
+                    patient: &self.pat,
+                    author: &self.doc2,
+                    care: by_doc,
                 },
             }
         }
@@ -402,6 +474,23 @@ mod tests {
         Move(Transition::CheckIn)      => [Appt:       ".  .  Y  .  Y  Y"],
         Move(Transition::Complete)     => [Appt:       ".  .  Y  .  .  Y"],
         Move(Transition::NoShow)       => [Appt:       ".  .  Y  .  Y  Y"],
+        WriteRecord                    => [Appt:       ".  .  Y  .  .  ."],
+        AmendRecord                    => [
+                                           RecordDoc:  ".  .  Y  .  .  .",
+                                           RecordDoc2: ".  .  .  Y  .  .",
+                                          ],
+        ReadClinical                   => [
+                                           ChartPat:   "Y  .  Y  .  .  .",
+                                           RecordDoc:  "Y  .  Y  .  .  .",
+                                           RecordDoc2: "Y  .  Y  .  .  .",
+                                          ],
+        ReadClinicalBreakGlass         => [
+                                           ChartPat:   ".  .  .  .  .  Y",
+                                           RecordDoc:  ".  .  .  .  .  Y",
+                                           RecordDoc2: ".  .  .  .  .  Y",
+                                          ],
+        ListRecordEntries              => [ChartPat:   "Y  .  Y  .  Y  Y"],
+        EditHealthSummary              => [ChartPat:   "Y  .  Y  .  .  ."],
     }
 
     fn actor(id: &str, role: Role) -> Actor {
@@ -470,7 +559,7 @@ mod tests {
     fn the_table_covers_every_action_once() {
         // Exhaustiveness is the compiler's (see `policy_table!`); this checks the
         // parameterised variants are walked for every value and nothing twice.
-        let expected = Role::ALL.len() + 16 + Transition::ALL.len();
+        let expected = Role::ALL.len() + 22 + Transition::ALL.len();
         assert_eq!(ACTIONS.len(), expected);
         for (i, a) in ACTIONS.iter().enumerate() {
             assert!(!ACTIONS[..i].contains(a), "{a:?} listed twice");
@@ -522,6 +611,49 @@ mod tests {
                 "{action:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_care_relationship_counts_only_for_doctors() {
+        // `care` is the app's fact about the actor's appointments; it carries
+        // clinical authority only while the actor is a doctor.
+        let ids = Ids::new();
+        let chart = Subject::Chart {
+            patient: &ids.pat,
+            care: true,
+        };
+        for role in [Role::Patient, Role::Receptionist, Role::Admin] {
+            let other = actor("doc", role);
+            for action in [Action::ReadClinical, Action::EditHealthSummary] {
+                assert_eq!(authorize(&other, action, chart), Err(Denied), "{role:?}");
+            }
+        }
+        assert_eq!(
+            authorize(&actor("doc2", Role::Doctor), Action::ReadClinical, chart),
+            Ok(())
+        );
+        // Without care, no doctor reads or edits, and the front desk lists but never
+        // reads.
+        let no_care = Subject::Chart {
+            patient: &ids.pat,
+            care: false,
+        };
+        let doc = actor("doc", Role::Doctor);
+        assert_eq!(authorize(&doc, Action::ReadClinical, no_care), Err(Denied));
+        assert_eq!(
+            authorize(&doc, Action::ListRecordEntries, no_care),
+            Err(Denied)
+        );
+        // A former doctor loses the right to amend what they wrote.
+        let record = Subject::Record {
+            patient: &ids.pat,
+            author: &ids.doc,
+            care: true,
+        };
+        assert_eq!(
+            authorize(&actor("doc", Role::Admin), Action::AmendRecord, record),
+            Err(Denied)
+        );
     }
 
     #[test]

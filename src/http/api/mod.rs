@@ -8,6 +8,7 @@ pub mod doctors;
 pub mod document;
 pub mod events;
 pub mod notifications;
+pub mod records;
 pub mod stats;
 
 use carebook_domain::Interval;
@@ -72,6 +73,12 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(notifications::list_deliveries))
         .routes(routes!(notifications::retry_delivery))
         .routes(routes!(stats::find_stats))
+        .routes(routes!(records::find_record, records::create_record))
+        .routes(routes!(records::create_amendment))
+        .routes(routes!(records::list_record_versions))
+        .routes(routes!(records::list_patient_records))
+        .routes(routes!(records::find_summary, records::update_summary))
+        .routes(routes!(records::list_access_log))
         .routes(routes!(
             attachments::list_appointment_attachments,
             attachments::create_appointment_attachment
