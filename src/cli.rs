@@ -333,7 +333,9 @@ async fn purge_deleted_attachments(app: App) {
         match app.purge_deleted_attachments().await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "removed the files of deleted attachments"),
-            Err(error) => tracing::warn!(error = %error, "could not remove deleted attachments' files"),
+            Err(error) => {
+                tracing::warn!(error = %error, "could not remove deleted attachments' files")
+            }
         }
     }
 }

@@ -620,10 +620,16 @@ mod tests {
             .attachment_location()
         };
         assert_eq!(at("sqlite://carebook.db", ""), "carebook-files");
-        assert_eq!(at("sqlite:///var/lib/carebook/clinic.db", ""), "/var/lib/carebook/clinic-files");
+        assert_eq!(
+            at("sqlite:///var/lib/carebook/clinic.db", ""),
+            "/var/lib/carebook/clinic-files"
+        );
         assert_eq!(at("/data/x.sqlite", " "), "/data/x-files");
         assert_eq!(at("postgres://db/carebook", ""), "carebook-files");
-        assert_eq!(at("postgres://db/carebook", "s3://bucket/clinic"), "s3://bucket/clinic");
+        assert_eq!(
+            at("postgres://db/carebook", "s3://bucket/clinic"),
+            "s3://bucket/clinic"
+        );
         assert_eq!(at("sqlite://carebook.db", "/srv/files"), "/srv/files");
     }
 

@@ -56,7 +56,10 @@ fn start_moto() -> Option<(Running, String)> {
     let running = Running(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not listen within 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not listen within 30 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Some((running, format!("http://127.0.0.1:{port}")))
@@ -64,11 +67,21 @@ fn start_moto() -> Option<(Running, String)> {
 
 fn start_carebook(database: &str, s3: &str, mail: &std::path::Path) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_carebook"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--database", database])
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            database,
+        ])
         .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
         .env("CAREBOOK_LOG", "warn")
         .env("CAREBOOK_MAIL_DIR", mail)
-        .env("CAREBOOK_ATTACHMENT_STORE", format!("s3://{BUCKET}/{PREFIX}"))
+        .env(
+            "CAREBOOK_ATTACHMENT_STORE",
+            format!("s3://{BUCKET}/{PREFIX}"),
+        )
         .env("AWS_ENDPOINT", s3)
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_ACCESS_KEY_ID", "carebook-test")
@@ -117,7 +130,11 @@ async fn attachments_go_to_an_s3_compatible_bucket_and_leave_it_when_deleted() {
         .send()
         .await
         .expect("moto answers");
-    assert!(created.status().is_success(), "the bucket: {}", created.status());
+    assert!(
+        created.status().is_success(),
+        "the bucket: {}",
+        created.status()
+    );
 
     let dir = tempfile::tempdir().expect("a temporary folder");
     let database = format!("sqlite://{}", dir.path().join("carebook.db").display());
@@ -155,7 +172,10 @@ async fn attachments_go_to_an_s3_compatible_bucket_and_leave_it_when_deleted() {
     let uploaded = client
         .post(format!("{base}/api/v1/patients/{patient}/attachments"))
         .bearer_auth(&token)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(body)
         .send()
         .await
@@ -165,10 +185,19 @@ async fn attachments_go_to_an_s3_compatible_bucket_and_leave_it_when_deleted() {
 
     let keys = bucket_keys(&client, &s3).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
-    assert!(keys[0].starts_with(&format!("{PREFIX}/attachments/")), "{keys:?}");
-    assert!(!keys[0].contains("labs"), "the key is random, not the name: {keys:?}");
+    assert!(
+        keys[0].starts_with(&format!("{PREFIX}/attachments/")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys[0].contains("labs"),
+        "the key is random, not the name: {keys:?}"
+    );
 
-    let url = format!("{base}{}", uploaded["download_url"].as_str().expect("a url"));
+    let url = format!(
+        "{base}{}",
+        uploaded["download_url"].as_str().expect("a url")
+    );
     let downloaded = client
         .get(&url)
         .bearer_auth(&token)

@@ -27,7 +27,7 @@ use serde_json::Value;
 const MAX_EXAMPLES: u32 = 20;
 const SEED: u32 = 20_260_302;
 /// A whole schemathesis run that takes longer than this is a hang.
-const RUN_LIMIT: Duration = Duration::from_secs(300);
+const RUN_LIMIT: Duration = Duration::from_secs(600);
 const DEMO_PASSWORD: &str = "carebook-demo";
 
 #[derive(Clone, Copy, Debug)]

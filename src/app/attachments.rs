@@ -40,7 +40,9 @@ impl App {
     /// broken setting stops the start instead of the first upload.
     pub fn files(&self) -> Result<&FileStore, AppError> {
         self.files
-            .get_or_init(|| FileStore::open(&self.settings.attachment_location()).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                FileStore::open(&self.settings.attachment_location()).map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(|message| AppError::FileStoreUnavailable(message.clone()))
     }
@@ -174,9 +176,17 @@ impl App {
             .store
             .write(move |tx| {
                 let attachment = live_attachment(tx, &id)?;
-                let reason = clinical_read(tx, &actor, &attachment.patient_id, break_glass.as_deref())?;
+                let reason =
+                    clinical_read(tx, &actor, &attachment.patient_id, break_glass.as_deref())?;
                 let subject = ClinicalSubject::new("attachment", attachment.id.clone());
-                audit_clinical_read(tx, now, &actor, &attachment.patient_id, subject, reason.as_deref())?;
+                audit_clinical_read(
+                    tx,
+                    now,
+                    &actor,
+                    &attachment.patient_id,
+                    subject,
+                    reason.as_deref(),
+                )?;
                 Ok::<_, AppError>(attachment)
             })
             .await?;
@@ -205,9 +215,9 @@ impl App {
                 let attachment = live_attachment(tx, &id)?;
                 clinical_read(tx, &actor, &attachment.patient_id, None)?;
                 let care = has_care(tx, &actor, &attachment.patient_id)?;
-                let subject = Subject::Attachment {
+                let subject = Subject::Record {
                     patient: &attachment.patient_id,
-                    uploader: &attachment.uploaded_by,
+                    author: &attachment.uploaded_by,
                     care,
                 };
                 authorize(&actor, Action::DeleteAttachment, subject)
@@ -221,7 +231,7 @@ impl App {
                     ("attachment", Some(&attachment.id)),
                     serde_json::json!({ "patient_id": attachment.patient_id.as_str() }),
                 )?;
-                Ok(attachment)
+                Ok::<_, AppError>(attachment)
             })
             .await?;
         self.purge_attachment(&attachment).await;
@@ -246,7 +256,9 @@ impl App {
     }
 
     async fn purge_attachment(&self, attachment: &AttachmentRecord) -> bool {
-        let Ok(files) = self.files() else { return false };
+        let Ok(files) = self.files() else {
+            return false;
+        };
         if let Err(error) = files.delete(&attachment.object_key).await {
             tracing::warn!(error = %error, "a deleted attachment's bytes could not be removed yet");
             return false;

@@ -456,11 +456,13 @@ impl FromRequest<App> for FileUpload {
                 ),
                 UploadError::Body(_) => ApiError::bad_request("the body could not be read"),
                 UploadError::Malformed => ApiError::bad_request("the multipart body is malformed"),
-                UploadError::NoFile => AppError::Invalid(carebook_domain::ValidationErrors::single(
-                    "file",
-                    "send the file in the multipart field `file`",
-                ))
-                .into(),
+                UploadError::NoFile => {
+                    AppError::Invalid(carebook_domain::ValidationErrors::single(
+                        "file",
+                        "send the file in the multipart field `file`",
+                    ))
+                    .into()
+                }
             })
     }
 }

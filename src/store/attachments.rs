@@ -36,9 +36,17 @@ pub trait AttachmentTx {
     /// Deleted ones too: the caller decides what a deleted attachment means.
     fn find_attachment(&mut self, id: &str) -> StoreResult<Option<AttachmentRecord>>;
     /// Live attachments only, newest first.
-    fn list_attachments(&mut self, scope: AttachmentScope<'_>) -> StoreResult<Vec<AttachmentRecord>>;
+    fn list_attachments(
+        &mut self,
+        scope: AttachmentScope<'_>,
+    ) -> StoreResult<Vec<AttachmentRecord>>;
     /// Marks it deleted; `false` when it was already deleted or does not exist.
-    fn mark_attachment_deleted(&mut self, id: &str, by: &UserId, at: Timestamp) -> StoreResult<bool>;
+    fn mark_attachment_deleted(
+        &mut self,
+        id: &str,
+        by: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Deleted attachments whose bytes may still be in the file store.
     fn attachments_to_purge(&mut self, limit: u32) -> StoreResult<Vec<AttachmentRecord>>;
     fn mark_attachment_purged(&mut self, id: &str, at: Timestamp) -> StoreResult<()>;

@@ -148,6 +148,9 @@ mod tests {
             FileStore::open("s3://"),
             Err(FileStoreError::Config(_))
         ));
-        assert!(matches!(FileStore::open(" "), Err(FileStoreError::Config(_))));
+        assert!(matches!(
+            FileStore::open(" "),
+            Err(FileStoreError::Config(_))
+        ));
     }
 }

@@ -24,8 +24,8 @@
 //! Error texts never carry parameter values: PostgreSQL's DETAIL field (which
 //! repeats the offending row or key) is left out of every message.
 
-mod clinical;
 mod attachments;
+mod clinical;
 mod notifications;
 mod security;
 

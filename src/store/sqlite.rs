@@ -6,8 +6,8 @@
 //! once, and only then answers each request. With `synchronous=FULL` every answered
 //! write is on disk, and many writes share one fsync.
 
-mod clinical;
 mod attachments;
+mod clinical;
 mod notifications;
 mod security;
 

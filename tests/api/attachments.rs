@@ -13,7 +13,8 @@ const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n\
 trailer<</Root 1 0 R>>\n%%EOF\n";
 /// The first bytes of a PNG.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 /// A Windows executable's first bytes.
 const EXE: &[u8] = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0\0\0\0\0@\0";
 
@@ -247,10 +248,10 @@ dual! {
             .filter(|entry| entry["subject_kind"] == "attachment" && entry["subject_id"] == id.as_str())
             .collect();
         assert_eq!(downloads.len(), 2, "{:#}", log.body);
-        assert!(downloads.iter().any(|e| e["actor_id"] == visit.doctor.id.as_str()));
+        assert!(downloads.iter().any(|e| e["reader"]["id"] == visit.doctor.id.as_str()));
         let glass = downloads
             .iter()
-            .find(|e| e["actor_id"] == admin.id.as_str())
+            .find(|e| e["reader"]["id"] == admin.id.as_str())
             .expect("the admin's read");
         assert_eq!(glass["break_glass_reason"], "Patient unconscious in ER");
     }

@@ -75,13 +75,16 @@ pub fn clean_file_name(raw: &str, file_type: FileType) -> String {
         name = "file".to_owned();
     }
     let extension = file_type.extension();
-    let has_extension = name
-        .rsplit_once('.')
-        .is_some_and(|(_, ext)| {
-            ext.eq_ignore_ascii_case(extension)
-                || (file_type == FileType::Jpeg && ext.eq_ignore_ascii_case("jpeg"))
-        });
-    let budget = MAX_FILE_NAME_CHARS - if has_extension { 0 } else { extension.len() + 1 };
+    let has_extension = name.rsplit_once('.').is_some_and(|(_, ext)| {
+        ext.eq_ignore_ascii_case(extension)
+            || (file_type == FileType::Jpeg && ext.eq_ignore_ascii_case("jpeg"))
+    });
+    let budget = MAX_FILE_NAME_CHARS
+        - if has_extension {
+            0
+        } else {
+            extension.len() + 1
+        };
     if name.chars().count() > budget {
         name = name.chars().take(budget).collect();
     }
@@ -109,7 +112,9 @@ pub fn check_upload(bytes: &[u8], max_bytes: usize) -> Result<FileType, UploadRe
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadRefusal {
-    TooLarge { max_bytes: usize },
+    TooLarge {
+        max_bytes: usize,
+    },
     /// Not a PDF, PNG or JPEG by its bytes, whatever it is called.
     UnsupportedType,
     Invalid(ValidationErrors),

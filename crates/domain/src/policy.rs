@@ -61,6 +61,12 @@ pub enum Action {
     ListRecordEntries,
     /// State (patient) or confirm / correct (doctor with care) the health summary.
     EditHealthSummary,
+    /// Upload a file (lab report, scan) to a patient's file or visit: the patient;
+    /// a doctor with a care relationship.
+    UploadAttachment,
+    /// Delete an uploaded file: its uploader (the `author` of a [`Subject::Record`]),
+    /// while they may still read the patient's data.
+    DeleteAttachment,
 }
 
 /// What an action is about. Relationship facts are looked up by the app and passed in.
@@ -217,6 +223,17 @@ fn allows(actor: &Actor, action: Action, subject: Subject<'_>) -> bool {
         (Action::EditHealthSummary, Subject::Chart { patient, care }) => {
             is_self(actor, patient) || has_care(actor, care)
         }
+        (Action::UploadAttachment, Subject::Chart { patient, care }) => {
+            (role == Role::Patient && is_self(actor, patient)) || has_care(actor, care)
+        }
+        (
+            Action::DeleteAttachment,
+            Subject::Record {
+                patient,
+                author,
+                care,
+            },
+        ) => is_self(actor, author) && (is_self(actor, patient) || has_care(actor, care)),
         _ => false,
     }
 }
@@ -305,10 +322,12 @@ mod tests {
         /// A visit record of `pat` written by `doc2`, who no longer has care (the
         /// author's right to amend does not depend on it); `doc` has care.
         RecordDoc2,
+        /// A file of `pat` uploaded by `pat` themself; `doc` (only) has care.
+        RecordPat,
     }
 
     impl Subj {
-        const ALL: [Subj; 14] = [
+        const ALL: [Subj; 15] = [
             Subj::Clinic,
             Subj::UserPat,
             Subj::UserDoc,
@@ -323,6 +342,7 @@ mod tests {
             Subj::ChartPat,
             Subj::RecordDoc,
             Subj::RecordDoc2,
+            Subj::RecordPat,
         ];
     }
 
@@ -383,6 +403,11 @@ mod tests {
                 Subj::RecordDoc2 => Subject::Record {
                     patient: &self.pat,
                     author: &self.doc2,
+                    care: by_doc,
+                },
+                Subj::RecordPat => Subject::Record {
+                    patient: &self.pat,
+                    author: &self.pat,
                     care: by_doc,
                 },
             }
@@ -483,14 +508,21 @@ mod tests {
                                            ChartPat:   "Y  .  Y  .  .  .",
                                            RecordDoc:  "Y  .  Y  .  .  .",
                                            RecordDoc2: "Y  .  Y  .  .  .",
+                                           RecordPat:  "Y  .  Y  .  .  .",
                                           ],
         ReadClinicalBreakGlass         => [
                                            ChartPat:   ".  .  .  .  .  Y",
                                            RecordDoc:  ".  .  .  .  .  Y",
                                            RecordDoc2: ".  .  .  .  .  Y",
+                                           RecordPat:  ".  .  .  .  .  Y",
                                           ],
         ListRecordEntries              => [ChartPat:   "Y  .  Y  .  Y  Y"],
         EditHealthSummary              => [ChartPat:   "Y  .  Y  .  .  ."],
+        UploadAttachment               => [ChartPat:   "Y  .  Y  .  .  ."],
+        DeleteAttachment               => [
+                                           RecordDoc:  ".  .  Y  .  .  .",
+                                           RecordDoc2: ".  .  .  .  .  .",
+                                           RecordPat:  "Y  .  .  .  .  ."],
     }
 
     fn actor(id: &str, role: Role) -> Actor {
@@ -559,7 +591,7 @@ mod tests {
     fn the_table_covers_every_action_once() {
         // Exhaustiveness is the compiler's (see `policy_table!`); this checks the
         // parameterised variants are walked for every value and nothing twice.
-        let expected = Role::ALL.len() + 22 + Transition::ALL.len();
+        let expected = Role::ALL.len() + 24 + Transition::ALL.len();
         assert_eq!(ACTIONS.len(), expected);
         for (i, a) in ACTIONS.iter().enumerate() {
             assert!(!ACTIONS[..i].contains(a), "{a:?} listed twice");

@@ -10,7 +10,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::{App, AttachmentTarget, BreakGlass, Download};
+use crate::app::clinical::BreakGlass;
+use crate::app::{App, AttachmentTarget, Download};
 use crate::http::extract::{ApiPath, ApiQuery, CurrentUser, FileUpload};
 use crate::http::problem::{ApiError, Problem};
 use crate::store::AttachmentRecord;
@@ -204,8 +205,14 @@ pub fn file_response(download: Download) -> Response {
             header::CONTENT_DISPOSITION,
             content_disposition(&attachment.file_name),
         ),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        ),
         (
             header::HeaderName::from_static("repr-digest"),
             header_value(&format!("sha-256=:{digest}:")),
@@ -218,7 +225,13 @@ pub fn file_response(download: Download) -> Response {
 fn content_disposition(file_name: &str) -> HeaderValue {
     let ascii: String = file_name
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded: String = file_name
         .bytes()

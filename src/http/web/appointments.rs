@@ -26,7 +26,8 @@ use super::patient::{PickerLinks, PickerQuery, SlotPicker, slot_picker};
 use super::public::DoctorCard;
 use super::session::{Chrome, CsrfForm, Flash, WebError, WebResult, local_path, render, see_other};
 use super::view::{self, FieldErrors};
-use crate::app::{App, AppError, AppointmentDetail, AttachmentTarget, BreakGlass, DoctorProfile};
+use crate::app::clinical::BreakGlass;
+use crate::app::{App, AppError, AppointmentDetail, AttachmentTarget, DoctorProfile};
 use crate::store::{AppointmentEvent, AppointmentId, AppointmentStatus, AppointmentView, UserId};
 use carebook_domain::Transition;
 
@@ -355,7 +356,8 @@ async fn find_appointment(
             binds_viewer: by_patient,
         }
     });
-    let files = if user.actor.user_id == record.patient_id || user.actor.user_id == record.doctor_id {
+    let files = if user.actor.user_id == record.patient_id || user.actor.user_id == record.doctor_id
+    {
         let target = AttachmentTarget::Appointment(record.id.clone());
         app.list_attachments(&user.actor, target, BreakGlass::default())
             .await

@@ -89,7 +89,11 @@ async fn delete_file(
     let user = chrome.require()?;
     let back = local_path(form.back.as_deref(), "/");
     app.delete_attachment(&user.actor, id).await?;
-    Ok(see_other(&app, &back, Some(Flash::success("The file was deleted."))))
+    Ok(see_other(
+        &app,
+        &back,
+        Some(Flash::success("The file was deleted.")),
+    ))
 }
 
 /// Refusals the uploader can act on become a message; the rest an error page.

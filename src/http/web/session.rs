@@ -544,7 +544,10 @@ impl From<AppError> for WebError {
             AppError::TooLarge { max_bytes } => WebError::Problem {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 title: "The file is too large",
-                detail: format!("Files of at most {} MB can be uploaded.", max_bytes / (1024 * 1024)),
+                detail: format!(
+                    "Files of at most {} MB can be uploaded.",
+                    max_bytes / (1024 * 1024)
+                ),
             },
             AppError::UnsupportedFileType => WebError::Problem {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -556,7 +559,8 @@ impl From<AppError> for WebError {
                 WebError::Problem {
                     status: StatusCode::SERVICE_UNAVAILABLE,
                     title: "We are busy",
-                    detail: "Files cannot be stored right now. Please try again in a moment.".into(),
+                    detail: "Files cannot be stored right now. Please try again in a moment."
+                        .into(),
                 }
             }
             AppError::Unavailable(_) | AppError::Busy => WebError::Problem {

@@ -59,7 +59,10 @@ impl AttachmentTx for PgTx<'_, '_> {
         .transpose()
     }
 
-    fn list_attachments(&mut self, scope: AttachmentScope<'_>) -> StoreResult<Vec<AttachmentRecord>> {
+    fn list_attachments(
+        &mut self,
+        scope: AttachmentScope<'_>,
+    ) -> StoreResult<Vec<AttachmentRecord>> {
         let (filter, key) = match scope {
             AttachmentScope::Patient(patient) => ("patient_id", patient.as_str()),
             AttachmentScope::Appointment(appointment) => ("appointment_id", appointment.as_str()),
@@ -79,7 +82,12 @@ impl AttachmentTx for PgTx<'_, '_> {
         .collect()
     }
 
-    fn mark_attachment_deleted(&mut self, id: &str, by: &UserId, at: Timestamp) -> StoreResult<bool> {
+    fn mark_attachment_deleted(
+        &mut self,
+        id: &str,
+        by: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         if has_nul(id) {
             return Ok(false);
         }

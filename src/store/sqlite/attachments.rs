@@ -55,7 +55,10 @@ impl AttachmentTx for SqliteTx<'_> {
             .optional()?)
     }
 
-    fn list_attachments(&mut self, scope: AttachmentScope<'_>) -> StoreResult<Vec<AttachmentRecord>> {
+    fn list_attachments(
+        &mut self,
+        scope: AttachmentScope<'_>,
+    ) -> StoreResult<Vec<AttachmentRecord>> {
         let (filter, key) = match scope {
             AttachmentScope::Patient(patient) => ("patient_id", patient.as_str()),
             AttachmentScope::Appointment(appointment) => ("appointment_id", appointment.as_str()),
@@ -68,7 +71,12 @@ impl AttachmentTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn mark_attachment_deleted(&mut self, id: &str, by: &UserId, at: Timestamp) -> StoreResult<bool> {
+    fn mark_attachment_deleted(
+        &mut self,
+        id: &str,
+        by: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let changed = self
             .conn
             .prepare_cached(
