@@ -58,7 +58,8 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 ///
 /// Bindings: `A`, `B`, `X`, `Y` (those callers' user ids), `P` (the setup's pending
 /// doctor), `nobody` (a well-formed id of no account), `apt` (the setup's
-/// appointment), `off` (the setup's time off), `ntfA` (patient A's welcome notification).
+/// appointment), `off` (the setup's time off), `ntfA` (patient A's welcome notification),
+/// `att` (the setup's attachment).
 ///
 /// Setups, made before each cell:
 /// - `-`: nothing beyond the fixtures.
@@ -77,7 +78,9 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// So every move below is judged by the policy and then passes the state and time
 /// rules: an allowed move is a 2xx, never a 409.
 ///
-/// Bodies: `-` (none), `register` (a new patient's email, password and name), `login`
+/// - `att:A`: a fresh file patient A uploaded to their own file (`att`).
+///
+/// Bodies: `-` (none), `file` (a small PDF as multipart/form-data), `register` (a new patient's email, password and name), `login`
 /// (patient A's email and password), `password` (the caller's current password and a
 /// new one), `patient`/`doctor` (a new account of that role), `rename` (`name`),
 /// `deactivate` (`active: false`), `specialty` (a new name), `profile` (a bio and the
@@ -180,7 +183,18 @@ POST   /api/v1/notifications/deliveries/{id=nobody}/retry -        -           4
 GET    /api/v1/events                                    -         -           401  200  200  200  200  200  200  401  401
 
 GET    /api/v1/stats                                     -         -           401  403  403  403  403  403  200  401  401
+
+GET    /api/v1/patients/{id=A}/attachments               -         -           401  200  404  200  404  403  403  401  401
+POST   /api/v1/patients/{id=A}/attachments               -         file        401  201  404  201  404  403  403  401  401
+GET    /api/v1/appointments/{id=apt}/attachments         apt:A-X   -           401  200  404  200  404  403  403  401  401
+POST   /api/v1/appointments/{id=apt}/attachments         apt:A-X   file        401  201  404  201  404  403  403  401  401
+GET    /api/v1/attachments/{id=att}                      att:A     -           401  200  404  200  404  403  403  401  401
+DELETE /api/v1/attachments/{id=att}                      att:A     -           401  204  404  403  404  403  403  401  401
 ";
+
+/// The `file` body: a multipart upload of this PDF, named by the marker's value.
+const UPLOAD_MARKER: &str = "$upload";
+const UPLOADED_PDF: &[u8] = b"%PDF-1.4\n% a lab report\ntrailer<<>>\n%%EOF\n";
 
 /// A well-formed user id that no account has.
 const NOBODY: &str = "usr_000000000000000000000000";
@@ -213,6 +227,8 @@ enum Setup {
     Requested(Pair),
     Due,
     CheckedIn,
+    /// A file patient A uploaded to their own file (`att`).
+    Attachment,
 }
 
 impl Setup {
@@ -228,6 +244,7 @@ impl Setup {
             "new:B-Y" => Setup::Requested(Pair::BY),
             "due:A-X" => Setup::Due,
             "in:A-X" => Setup::CheckedIn,
+            "att:A" => Setup::Attachment,
             _ => return None,
         })
     }
@@ -256,6 +273,7 @@ const BODIES: &[&str] = &[
     "verify-token",
     "otp",
     "disable",
+    "file",
 ];
 
 /// One row of [`MATRIX`].
@@ -496,7 +514,24 @@ async fn call(caller: &Api, method: Method, path: &str, body: Option<&Value>) ->
     let mut request = caller
         .request(method.clone(), path)
         .timeout(Duration::from_secs(20));
-    if let Some(body) = body {
+    if let Some(file_name) = body
+        .and_then(|b| b.get(UPLOAD_MARKER))
+        .and_then(Value::as_str)
+    {
+        let boundary = "matrix-upload-boundary";
+        let mut multipart = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\r\n"
+        )
+        .into_bytes();
+        multipart.extend_from_slice(UPLOADED_PDF);
+        multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        request = request
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(multipart);
+    } else if let Some(body) = body {
         request = request.json(body);
     }
     let response = request
@@ -532,6 +567,7 @@ struct Subject {
     doctor: Option<Doc>,
     time_off: Option<String>,
     pending_doctor: Option<String>,
+    attachment: Option<String>,
 }
 
 /// A running app with the fixtures every row shares.
@@ -719,6 +755,20 @@ impl World {
                     .to_owned();
                 subject.pending_doctor = Some(id);
             }
+            Setup::Attachment => {
+                let id = self
+                    .a
+                    .upload(
+                        &format!("/api/v1/patients/{}/attachments", self.a.id),
+                        "labs.pdf",
+                        UPLOADED_PDF,
+                    )
+                    .await
+                    .assert_status(201)
+                    .str("id")
+                    .to_owned();
+                subject.attachment = Some(id);
+            }
             Setup::TimeOff(doc) => {
                 let id = self
                     .admin
@@ -783,6 +833,7 @@ impl World {
                 "apt" => subject.appointment.clone().expect("an appointment setup"),
                 "off" => subject.time_off.clone().expect("a time-off setup"),
                 "ntfA" => self.notification_a.clone(),
+                "att" => subject.attachment.clone().expect("setup `att:A`"),
                 other => panic!("{path}: unknown binding {other:?}"),
             };
             filled.push_str(&rest[..open]);
@@ -800,6 +851,8 @@ impl World {
         };
         Some(match name {
             "-" => return None,
+            // Sent as multipart/form-data by `call`.
+            "file" => json!({ UPLOAD_MARKER: "labs.pdf" }),
             "register" => {
                 let email = self.app.email_for("Reggie Stered");
                 json!({ "email": email, "password": PASSWORD, "name": "Reggie Stered" })
