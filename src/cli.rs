@@ -292,6 +292,11 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     let store = open(&settings)?;
     let listen = settings.listen.clone();
     let app = App::new(store, settings, Arc::new(SystemClock));
+    let files = app
+        .files()
+        .map_err(|e| format!("cannot open the attachment store: {e}"))?;
+    tracing::info!(store = files.describe(), "attachments");
+    tokio::spawn(purge_deleted_attachments(app.clone()));
     if demo {
         load_demo(&app).await?;
     }
@@ -316,6 +321,23 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Removes the bytes of deleted attachments whose removal failed at the time (the
+/// file store was unreachable, or the process stopped in between). Idempotent, so
+/// every instance may run it.
+async fn purge_deleted_attachments(app: App) {
+    let mut every = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        every.tick().await;
+        match app.purge_deleted_attachments().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "removed the files of deleted attachments"),
+            Err(error) => {
+                tracing::warn!(error = %error, "could not remove deleted attachments' files")
+            }
+        }
+    }
 }
 
 /// A broken template override stops the start here rather than a delivery later.

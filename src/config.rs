@@ -79,6 +79,14 @@ pub struct Settings {
     pub mail_dir: String,
     /// A folder whose files override the built-in message templates of the same name.
     pub template_dir: Option<String>,
+    /// Where uploaded files' bytes go: a folder (created if missing), or
+    /// `s3://bucket/prefix` for S3 or any S3-compatible service, configured by the
+    /// usual `AWS_*` variables (see docs/ATTACHMENTS.md). Empty: a folder beside the
+    /// SQLite database (`carebook.db` -> `carebook-files`), or `carebook-files` in
+    /// the working directory with PostgreSQL ([`Settings::attachment_location`]).
+    pub attachment_store: String,
+    /// Largest uploaded file accepted, in bytes.
+    pub attachment_max_bytes: usize,
     pub smtp: SmtpSettings,
     pub twilio: TwilioSettings,
     pub webhook: WebhookSettings,
@@ -295,6 +303,8 @@ impl Default for Settings {
             live_allowed_origins: Vec::new(),
             mail_dir: "mail".into(),
             template_dir: None,
+            attachment_store: String::new(),
+            attachment_max_bytes: 10 * 1024 * 1024,
             smtp: SmtpSettings::default(),
             twilio: TwilioSettings::default(),
             webhook: WebhookSettings::default(),
@@ -314,6 +324,31 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// Where attachments go: `attachment_store`, or by default a folder beside the
+    /// SQLite database, so that the database and its files live (and are backed up)
+    /// together.
+    pub fn attachment_location(&self) -> String {
+        let configured = self.attachment_store.trim();
+        if !configured.is_empty() {
+            return configured.to_owned();
+        }
+        let url = self.database_url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return "carebook-files".to_owned();
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = std::path::Path::new(path);
+        let stem = path
+            .file_stem()
+            .map_or("carebook".into(), |stem| stem.to_string_lossy());
+        path.with_file_name(format!("{stem}-files"))
+            .display()
+            .to_string()
+    }
+
     pub fn body_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.body_timeout_seconds)
     }
@@ -404,6 +439,8 @@ impl Settings {
             "live_allowed_origins" => self.live_allowed_origins = list(value),
             "mail_dir" => self.mail_dir = value.to_owned(),
             "template_dir" => self.template_dir = some(value),
+            "attachment_store" => self.attachment_store = value.to_owned(),
+            "attachment_max_bytes" => self.attachment_max_bytes = parse(name, value)?,
             "smtp_host" => self.smtp.host = some(value),
             "smtp_port" => self.smtp.port = Some(parse(name, value)?),
             "smtp_username" => self.smtp.username = some(value),
@@ -486,6 +523,9 @@ impl Settings {
         }
         if !(4..=1000).contains(&self.max_json_depth) {
             return invalid("max_json_depth", "must be between 4 and 1000");
+        }
+        if !(1..=1024 * 1024 * 1024).contains(&self.attachment_max_bytes) {
+            return invalid("attachment_max_bytes", "must be between 1 and 1073741824");
         }
         if !(1..=3600).contains(&self.body_timeout_seconds) {
             return invalid("body_timeout_seconds", "must be between 1 and 3600");
@@ -579,6 +619,30 @@ fn is_webhook_url(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachments_live_beside_the_sqlite_database_unless_told_otherwise() {
+        let at = |database_url: &str, attachment_store: &str| {
+            Settings {
+                database_url: database_url.into(),
+                attachment_store: attachment_store.into(),
+                ..Settings::default()
+            }
+            .attachment_location()
+        };
+        assert_eq!(at("sqlite://carebook.db", ""), "carebook-files");
+        assert_eq!(
+            at("sqlite:///var/lib/carebook/clinic.db", ""),
+            "/var/lib/carebook/clinic-files"
+        );
+        assert_eq!(at("/data/x.sqlite", " "), "/data/x-files");
+        assert_eq!(at("postgres://db/carebook", ""), "carebook-files");
+        assert_eq!(
+            at("postgres://db/carebook", "s3://bucket/clinic"),
+            "s3://bucket/clinic"
+        );
+        assert_eq!(at("sqlite://carebook.db", "/srv/files"), "/srv/files");
+    }
 
     #[test]
     fn environment_overrides_defaults_and_bad_values_are_named() {

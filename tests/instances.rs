@@ -22,6 +22,8 @@ impl Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_carebook"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
             .env("CAREBOOK_MAIL_DIR", mail.path())
+            // Uploaded files: not into the source tree (PostgreSQL has no folder of its own).
+            .env("CAREBOOK_ATTACHMENT_STORE", mail.path().join("files"))
             .env("CAREBOOK_CONFIG", "/nonexistent/carebook.toml")
             .env("CAREBOOK_LOG", "warn")
             // 100 patients register and log in from 127.0.0.1 within seconds.

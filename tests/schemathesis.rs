@@ -27,7 +27,7 @@ use serde_json::Value;
 const MAX_EXAMPLES: u32 = 20;
 const SEED: u32 = 20_260_302;
 /// A whole schemathesis run that takes longer than this is a hang.
-const RUN_LIMIT: Duration = Duration::from_secs(300);
+const RUN_LIMIT: Duration = Duration::from_secs(600);
 const DEMO_PASSWORD: &str = "carebook-demo";
 
 #[derive(Clone, Copy, Debug)]
@@ -51,29 +51,13 @@ impl Caller {
     }
 }
 
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
-}
-
-fn venv() -> PathBuf {
-    if let Some(venv) = std::env::var_os("CAREBOOK_VENV").filter(|v| !v.is_empty()) {
-        return PathBuf::from(venv);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache.join("carebook-venv")
-}
-
 /// The schemathesis executable, or `None` after a loud banner (a failure under CI).
 fn schemathesis() -> Option<PathBuf> {
-    let path = venv().join("bin").join("schemathesis");
+    let path = carebook::testing::python_tool("schemathesis");
     if path.is_file() {
         return Some(path);
     }
-    if under_ci() {
+    if carebook::testing::under_ci() {
         panic!(
             "schemathesis is required under CI=true and is not at {}: run scripts/ensure-python-tools.sh",
             path.display()
@@ -111,6 +95,8 @@ impl Server {
             .env("CAREBOOK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE", "0")
             .env("CAREBOOK_RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE", "0")
             .env("CAREBOOK_MAIL_DIR", mail.path())
+            // Uploaded files: not into the source tree (PostgreSQL has no folder of its own).
+            .env("CAREBOOK_ATTACHMENT_STORE", mail.path().join("files"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

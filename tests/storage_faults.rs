@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use carebook::testing::capability_missing;
+
+const STORAGE_REMEDY: &str = "Run it as root on a Linux file system with chattr and tmpfs";
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long enough secret";
@@ -261,6 +263,7 @@ async fn a_full_disk_answers_503_changes_nothing_and_recovers() {
             capability_missing(
                 "the disk-full test",
                 &format!("cannot mount a tmpfs ({why})"),
+                STORAGE_REMEDY,
             );
             return;
         }
@@ -359,6 +362,7 @@ async fn a_read_only_database_answers_503_recovers_and_is_refused_at_start() {
             capability_missing(
                 "the read-only database test",
                 &format!("cannot make a file immutable ({why})"),
+                STORAGE_REMEDY,
             );
             return;
         }

@@ -65,4 +65,42 @@
       if (pending) setTimeout(reload, 500);
     });
   }
+
+  // Uploads show their progress: <form data-upload> with <progress data-upload-progress>.
+  // Without the script the form posts as usual.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.hasAttribute || !form.hasAttribute("data-upload")) return;
+    var bar = form.querySelector("[data-upload-progress]");
+    if (!bar || !window.FormData || !window.XMLHttpRequest) return;
+    event.preventDefault();
+    var request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    request.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+    bar.hidden = false;
+    bar.value = 0;
+    request.upload.addEventListener("progress", function (progress) {
+      if (progress.lengthComputable) bar.value = Math.round((100 * progress.loaded) / progress.total);
+    });
+    request.addEventListener("load", function () {
+      var to = null;
+      try { to = JSON.parse(request.responseText).location; } catch (ignored) { to = null; }
+      if (to) {
+        var target = new URL(to, window.location.href);
+        if (target.pathname === window.location.pathname && target.search === window.location.search) {
+          window.location.hash = target.hash;
+          window.location.reload();
+        } else {
+          window.location.assign(target.href);
+        }
+      } else {
+        // An error page (too large for the server, a stale form): show it as it is.
+        document.open();
+        document.write(request.responseText);
+        document.close();
+      }
+    });
+    request.addEventListener("error", function () { bar.hidden = true; form.submit(); });
+    request.send(new FormData(form));
+  });
 })();

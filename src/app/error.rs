@@ -45,6 +45,16 @@ pub enum AppError {
     /// The database cannot be reached; the message goes to the operator's log.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// An uploaded file over the configured maximum.
+    #[error("the file is larger than {max_bytes} bytes")]
+    TooLarge { max_bytes: usize },
+    /// An uploaded file whose bytes are not of an accepted type.
+    #[error("only PDF, PNG and JPEG files are accepted")]
+    UnsupportedFileType,
+    /// The file store (folder or bucket) cannot be used; the message goes to the
+    /// operator's log.
+    #[error("file store unavailable: {0}")]
+    FileStoreUnavailable(String),
     /// A concurrent change got in the way; nothing was written, try again.
     #[error("busy; try again")]
     Busy,

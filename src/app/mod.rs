@@ -5,6 +5,7 @@
 
 mod accounts;
 mod appointments;
+mod attachments;
 mod availability;
 mod chat;
 pub mod clinical;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 pub use accounts::*;
 pub use appointments::*;
+pub use attachments::*;
 pub use availability::{AvailabilityCache, DoctorAvailability};
 pub use chat::*;
 pub use doctors::*;
@@ -96,6 +98,8 @@ pub struct App {
     /// Rung after a commit that wrote to the outbox, so this instance's worker
     /// delivers at once instead of at its next poll.
     outbox_bell: Arc<tokio::sync::Notify>,
+    /// Opened on first use (see [`App::files`]).
+    files: Arc<std::sync::OnceLock<Result<crate::store::FileStore, String>>>,
 }
 
 impl App {
@@ -124,6 +128,7 @@ impl App {
             clock,
             notifier,
             outbox_bell: Arc::new(tokio::sync::Notify::new()),
+            files: Arc::default(),
         }
     }
 

@@ -348,3 +348,121 @@ impl FromRequestParts<App> for ClientAddr {
         )))
     }
 }
+
+/// One file from a `multipart/form-data` body, in the field `file`, and the body's
+/// short text fields (a web form's CSRF token). The body may be
+/// `attachment_max_bytes` plus room for the multipart framing; the app judges the
+/// file itself (size, type).
+pub struct FileUpload {
+    /// As the client named it; the app cleans it.
+    pub file_name: String,
+    pub bytes: axum::body::Bytes,
+    /// The other fields that are text, in order.
+    pub fields: Vec<(String, String)>,
+}
+
+/// Room for the boundaries, part headers and small fields around the file.
+const MULTIPART_FRAMING_BYTES: usize = 64 * 1024;
+
+/// Why an upload could not be read.
+#[derive(Debug)]
+pub enum UploadError {
+    NotMultipart,
+    Body(BodyError),
+    /// Over `attachment_max_bytes` already by its framing.
+    TooLarge,
+    Malformed,
+    NoFile,
+}
+
+impl FileUpload {
+    /// Reads a whole multipart body, within the size and time limits.
+    pub async fn read(
+        headers: &axum::http::HeaderMap,
+        body: axum::body::Body,
+        settings: &crate::config::Settings,
+    ) -> Result<FileUpload, UploadError> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let boundary =
+            multer::parse_boundary(content_type).map_err(|_| UploadError::NotMultipart)?;
+        let limit = settings.attachment_max_bytes + MULTIPART_FRAMING_BYTES;
+        let bytes = read_body(headers, body, limit, settings.body_timeout())
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge => UploadError::TooLarge,
+                other => UploadError::Body(other),
+            })?;
+        let stream =
+            futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+        let mut multipart = multer::Multipart::new(stream, boundary);
+        let mut file = None;
+        let mut fields = Vec::new();
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|_| UploadError::Malformed)?
+        {
+            let name = field.name().unwrap_or("").to_owned();
+            if name == "file" && file.is_none() {
+                let file_name = field.file_name().unwrap_or("").to_owned();
+                let bytes = field.bytes().await.map_err(|_| UploadError::Malformed)?;
+                file = Some((file_name, bytes));
+            } else if field.file_name().is_none() {
+                let text = field.text().await.map_err(|_| UploadError::Malformed)?;
+                fields.push((name, text));
+            }
+        }
+        let (file_name, bytes) = file.ok_or(UploadError::NoFile)?;
+        Ok(FileUpload {
+            file_name,
+            bytes,
+            fields,
+        })
+    }
+
+    /// A text field's value.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl FromRequest<App> for FileUpload {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        FileUpload::read(&parts.headers, body, &app.settings)
+            .await
+            .map_err(|error| match error {
+                UploadError::NotMultipart => ApiError::new(
+                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "send the file as multipart/form-data in the field `file`",
+                ),
+                UploadError::TooLarge => AppError::TooLarge {
+                    max_bytes: app.settings.attachment_max_bytes,
+                }
+                .into(),
+                UploadError::Body(BodyError::TimedOut) => ApiError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "request-timeout",
+                    "the body did not arrive in time",
+                ),
+                UploadError::Body(_) => ApiError::bad_request("the body could not be read"),
+                UploadError::Malformed => ApiError::bad_request("the multipart body is malformed"),
+                UploadError::NoFile => {
+                    AppError::Invalid(carebook_domain::ValidationErrors::single(
+                        "file",
+                        "send the file in the multipart field `file`",
+                    ))
+                    .into()
+                }
+            })
+    }
+}

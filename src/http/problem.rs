@@ -133,6 +133,27 @@ impl From<AppError> for ApiError {
                     )
                 }
             }
+            AppError::TooLarge { max_bytes } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                format!("the file is larger than {max_bytes} bytes; nothing was stored"),
+            ),
+            AppError::UnsupportedFileType => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-file-type",
+                "only PDF, PNG and JPEG files are accepted (judged by the file's content, not its name)",
+            ),
+            AppError::FileStoreUnavailable(message) => {
+                tracing::error!(error = %message, "file store unavailable");
+                ApiError {
+                    retry_after_seconds: Some(5),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "the service cannot use its file store right now; nothing was saved; please try again shortly",
+                    )
+                }
+            }
             AppError::Busy => ApiError {
                 retry_after_seconds: Some(1),
                 ..ApiError::new(

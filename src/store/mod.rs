@@ -9,9 +9,11 @@
 //! PostgreSQL ([`postgres`]), `sqlite://PATH`, `sqlite:PATH` or a bare path is
 //! SQLite ([`sqlite`]).
 
+mod attachments;
 pub mod changes;
 mod chat;
 mod clinical;
+mod files;
 mod model;
 mod notifications;
 pub mod postgres;
@@ -24,12 +26,14 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+pub use attachments::*;
 pub use changes::{
     AVAILABILITY_CHANNEL, AvailabilityChange, BusyChange, CommitObserver, CommittedChanges,
 };
 pub(crate) use changes::{ChangeLog, Observers};
 pub use chat::*;
 pub use clinical::*;
+pub use files::{FileStore, FileStoreError};
 pub use model::*;
 pub use notifications::*;
 pub use prescriptions::*;
@@ -77,7 +81,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
-pub trait Tx: NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx + ChatTx {
+pub trait Tx:
+    NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx + ChatTx + AttachmentTx
+{
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
     fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;

@@ -24,6 +24,7 @@
 //! Error texts never carry parameter values: PostgreSQL's DETAIL field (which
 //! repeats the offending row or key) is left out of every message.
 
+mod attachments;
 mod chat;
 mod clinical;
 mod notifications;
@@ -74,6 +75,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0006_prescriptions.sql"),
     ),
     (7, include_str!("../../migrations/postgres/0007_chat.sql")),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_attachments.sql"),
+    ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
 /// notifications sent meanwhile are lost. (A real payload never holds a NUL.)

@@ -6,6 +6,7 @@
 //! once, and only then answers each request. With `synchronous=FULL` every answered
 //! write is on disk, and many writes share one fsync.
 
+mod attachments;
 mod chat;
 mod clinical;
 mod notifications;
@@ -50,6 +51,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0006_prescriptions.sql"),
     ),
     (7, include_str!("../../migrations/sqlite/0007_chat.sql")),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_attachments.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;

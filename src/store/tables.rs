@@ -471,6 +471,28 @@ pub const TABLES: &[Table] = &[
         key_columns: 2,
         generated_id: false,
     },
+    // Attachments (0008_attachments.sql); their bytes are in the file store, which
+    // a backup of the database does not include.
+    Table {
+        name: "attachments",
+        columns: &[
+            ("id", Text),
+            ("patient_id", Text),
+            ("appointment_id", Text),
+            ("uploaded_by", Text),
+            ("file_name", Text),
+            ("media_type", Text),
+            ("size_bytes", Integer),
+            ("sha256", Text),
+            ("object_key", Text),
+            ("created_at", Integer),
+            ("deleted_at", Integer),
+            ("deleted_by", Text),
+            ("purged_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
 ];
 
 impl Table {
@@ -585,6 +607,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0005_records.sql"),
         include_str!("../../migrations/sqlite/0006_prescriptions.sql"),
         include_str!("../../migrations/sqlite/0007_chat.sql"),
+        include_str!("../../migrations/sqlite/0008_attachments.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -594,6 +617,7 @@ mod tests {
         include_str!("../../migrations/postgres/0005_records.sql"),
         include_str!("../../migrations/postgres/0006_prescriptions.sql"),
         include_str!("../../migrations/postgres/0007_chat.sql"),
+        include_str!("../../migrations/postgres/0008_attachments.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.

@@ -74,9 +74,10 @@ fn admin_url() -> String {
         .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned())
 }
 
-/// For a test that needs something of the machine (root, a file system feature):
-/// prints a loud "SKIPPED" banner to stderr and returns, or panics under `CI=true`.
-pub fn capability_missing(test: &str, why: &str) {
+/// For a test that needs something of the machine (root, a file system feature, a
+/// tool): prints a loud "SKIPPED" banner to stderr with `remedy` and returns, or
+/// panics under `CI=true`.
+pub fn capability_missing(test: &str, why: &str, remedy: &str) {
     if under_ci() {
         panic!("{test} cannot run here, and under CI=true that is a failure: {why}");
     }
@@ -84,12 +85,30 @@ pub fn capability_missing(test: &str, why: &str) {
         std::io::stderr(),
         "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
          !!! {test} was SKIPPED: {why}\n\
-         !!! Run it as root on a Linux file system with chattr and tmpfs; under CI=true this is a failure.\n\
+         !!! {remedy}; under CI=true this is a failure.\n\
          !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
     );
 }
 
-fn under_ci() -> bool {
+/// Where `scripts/ensure-python-tools.sh` installs the Python tools the tests use:
+/// `$CAREBOOK_VENV/bin/NAME`, by default under `~/.cache/carebook-venv`.
+pub fn python_tool(name: &str) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let venv = std::env::var_os("CAREBOOK_VENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+                .unwrap_or_else(|| PathBuf::from(".cache"))
+                .join("carebook-venv")
+        });
+    venv.join("bin").join(name)
+}
+
+pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| {
         let value = value.trim();
         value.eq_ignore_ascii_case("true") || value == "1"

@@ -28,6 +28,7 @@ mod support;
 
 mod access;
 mod accounts;
+mod attachments;
 mod booking;
 mod chat;
 mod concurrency;

@@ -59,7 +59,8 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// Bindings: `A`, `B`, `X`, `Y` (those callers' user ids), `P` (the setup's pending
 /// doctor), `nobody` (a well-formed id of no account), `apt` (the setup's
 /// appointment), `off` (the setup's time off), `ntfA` (patient A's welcome notification),
-/// `rx` (the setup's prescription), `fbk` (the setup's feedback).
+/// `rx` (the setup's prescription), `fbk` (the setup's feedback), `att` (the setup's
+/// attachment).
 ///
 /// Setups, made before each cell:
 /// - `-`: nothing beyond the fixtures.
@@ -90,7 +91,9 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// So every move below is judged by the policy and then passes the state and time
 /// rules: an allowed move is a 2xx, never a 409.
 ///
-/// Bodies: `-` (none), `register` (a new patient's email, password and name), `login`
+/// - `att:A`: a fresh file patient A uploaded to their own file (`att`).
+///
+/// Bodies: `-` (none), `file` (a small PDF as multipart/form-data), `register` (a new patient's email, password and name), `login`
 /// (patient A's email and password), `password` (the caller's current password and a
 /// new one), `patient`/`doctor` (a new account of that role), `rename` (`name`),
 /// `deactivate` (`active: false`), `specialty` (a new name), `profile` (a bio and the
@@ -232,7 +235,17 @@ POST   /api/v1/conversations/{id=cnvAX}/messages         -         message     4
 POST   /api/v1/conversations/{id=cnvAX}/read             -         -           401  200  404  200  404  404  404  401  401
 POST   /api/v1/conversations/{id=cnvAX}/close            -         -           401  403  404  200  404  404  404  401  401
 GET    /api/v1/live                                      -         -           401  426  426  426  426  426  426  401  401
+GET    /api/v1/patients/{id=A}/attachments               -         -           401  200  404  200  404  403  403  401  401
+POST   /api/v1/patients/{id=A}/attachments               -         file        401  201  404  201  404  403  403  401  401
+GET    /api/v1/appointments/{id=apt}/attachments         apt:A-X   -           401  200  404  200  404  403  403  401  401
+POST   /api/v1/appointments/{id=apt}/attachments         apt:A-X   file        401  201  404  201  404  403  403  401  401
+GET    /api/v1/attachments/{id=att}                      att:A     -           401  200  404  200  404  403  403  401  401
+DELETE /api/v1/attachments/{id=att}                      att:A     -           401  204  404  403  404  403  403  401  401
 ";
+
+/// The `file` body: a multipart upload of this PDF, named by the marker's value.
+const UPLOAD_MARKER: &str = "$upload";
+const UPLOADED_PDF: &[u8] = b"%PDF-1.4\n% a lab report\ntrailer<<>>\n%%EOF\n";
 
 /// A well-formed user id that no account has.
 const NOBODY: &str = "usr_000000000000000000000000";
@@ -271,6 +284,8 @@ enum Setup {
     NewPrescription,
     Done,
     Rated,
+    /// A file patient A uploaded to their own file (`att`).
+    Attachment,
 }
 
 impl Setup {
@@ -292,6 +307,7 @@ impl Setup {
             "rx-new:A-X" => Setup::NewPrescription,
             "done:A-X" => Setup::Done,
             "rated:A-X" => Setup::Rated,
+            "att:A" => Setup::Attachment,
             _ => return None,
         })
     }
@@ -332,6 +348,7 @@ const BODIES: &[&str] = &[
     "chat-X",
     "chat-A",
     "message",
+    "file",
 ];
 
 /// One row of [`MATRIX`].
@@ -575,7 +592,24 @@ async fn call(caller: &Api, method: Method, path: &str, body: Option<&Value>) ->
     let mut request = caller
         .request(method.clone(), path)
         .timeout(Duration::from_secs(20));
-    if let Some(body) = body {
+    if let Some(file_name) = body
+        .and_then(|b| b.get(UPLOAD_MARKER))
+        .and_then(Value::as_str)
+    {
+        let boundary = "matrix-upload-boundary";
+        let mut multipart = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\r\n"
+        )
+        .into_bytes();
+        multipart.extend_from_slice(UPLOADED_PDF);
+        multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        request = request
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(multipart);
+    } else if let Some(body) = body {
         request = request.json(body);
     }
     let response = request
@@ -615,6 +649,7 @@ struct Subject {
     record: Option<String>,
     prescription: Option<String>,
     feedback: Option<String>,
+    attachment: Option<String>,
 }
 
 /// A running app with the fixtures every row shares.
@@ -870,6 +905,20 @@ impl World {
                     .to_owned();
                 subject.pending_doctor = Some(id);
             }
+            Setup::Attachment => {
+                let id = self
+                    .a
+                    .upload(
+                        &format!("/api/v1/patients/{}/attachments", self.a.id),
+                        "labs.pdf",
+                        UPLOADED_PDF,
+                    )
+                    .await
+                    .assert_status(201)
+                    .str("id")
+                    .to_owned();
+                subject.attachment = Some(id);
+            }
             Setup::TimeOff(doc) => {
                 let id = self
                     .admin
@@ -978,6 +1027,7 @@ impl World {
                 "rx" => subject.prescription.clone().expect("a prescription setup"),
                 "fbk" => subject.feedback.clone().expect("setup `rated:A-X`"),
                 "cnvAX" => self.conversation_ax.clone(),
+                "att" => subject.attachment.clone().expect("setup `att:A`"),
                 other => panic!("{path}: unknown binding {other:?}"),
             };
             filled.push_str(&rest[..open]);
@@ -995,6 +1045,8 @@ impl World {
         };
         Some(match name {
             "-" => return None,
+            // Sent as multipart/form-data by `call`.
+            "file" => json!({ UPLOAD_MARKER: "labs.pdf" }),
             "register" => {
                 let email = self.app.email_for("Reggie Stered");
                 json!({ "email": email, "password": PASSWORD, "name": "Reggie Stered" })

@@ -97,6 +97,7 @@ impl TestApp {
         // tests of the limits themselves (`limits.rs`).
         let mut settings = Settings {
             mail_dir: mail_dir.path().display().to_string(),
+            attachment_store: mail_dir.path().join("files").display().to_string(),
             rate_limit_per_token_per_minute: 0,
             rate_limit_per_address_per_minute: 0,
             rate_limit_auth_per_address_per_minute: 0,
@@ -382,6 +383,41 @@ impl Api {
 
     pub async fn delete(&self, path: &str) -> Res {
         Res::from(self.request(Method::DELETE, path).send().await).await
+    }
+
+    /// Uploads `bytes` as the multipart field `file` named `file_name`.
+    pub async fn upload(&self, path: &str, file_name: &str, bytes: &[u8]) -> Res {
+        let boundary = "carebook-test-boundary-7f3a";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let sent = self
+            .request(Method::POST, path)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await;
+        Res::from(sent).await
+    }
+
+    /// A GET whose answer is kept as bytes (downloads).
+    pub async fn download(&self, path: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a readable body").to_vec();
+        (status, headers, bytes)
     }
 
     /// `POST /appointments/{id}/{action}` without a body.

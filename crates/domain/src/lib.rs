@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod appointment;
+pub mod attachment;
 pub mod feedback;
 pub mod ids;
 pub mod policy;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod appointments;
+pub mod attachments;
 pub mod chat;
 pub mod doctors;
 pub mod document;
@@ -99,6 +100,18 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(chat::list_messages, chat::create_message))
         .routes(routes!(chat::read_conversation))
         .routes(routes!(live::open_live))
+        .routes(routes!(
+            attachments::list_appointment_attachments,
+            attachments::create_appointment_attachment
+        ))
+        .routes(routes!(
+            attachments::list_patient_attachments,
+            attachments::create_patient_attachment
+        ))
+        .routes(routes!(
+            attachments::find_attachment,
+            attachments::delete_attachment
+        ))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).

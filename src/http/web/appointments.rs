@@ -21,11 +21,13 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
+use super::files::FileRow;
 use super::patient::{PickerLinks, PickerQuery, SlotPicker, slot_picker};
 use super::public::DoctorCard;
 use super::session::{Chrome, CsrfForm, Flash, WebError, WebResult, local_path, render, see_other};
 use super::view::{self, FieldErrors};
-use crate::app::{App, AppError, AppointmentDetail, DoctorProfile};
+use crate::app::clinical::BreakGlass;
+use crate::app::{App, AppError, AppointmentDetail, AttachmentTarget, DoctorProfile};
 use crate::store::{AppointmentEvent, AppointmentId, AppointmentStatus, AppointmentView, UserId};
 use carebook_domain::Transition;
 
@@ -320,6 +322,9 @@ struct AppointmentPage {
     history: Vec<HistoryRow>,
     buttons: Buttons,
     cancel_window: Option<CancelWindow>,
+    /// The visit's files, for its patient and its doctor; `None` for the others.
+    files: Option<Vec<FileRow>>,
+    max_upload_mb: usize,
 }
 
 /// `GET /appointments/{id}`: everyone who may see it; anyone else gets 404.
@@ -351,6 +356,21 @@ async fn find_appointment(
             binds_viewer: by_patient,
         }
     });
+    let files = if user.actor.user_id == record.patient_id || user.actor.user_id == record.doctor_id
+    {
+        let target = AttachmentTarget::Appointment(record.id.clone());
+        app.list_attachments(&user.actor, target, BreakGlass::default())
+            .await
+            .ok()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|file| FileRow::new(file, &user.actor.user_id, &loaded.zone))
+                    .collect()
+            })
+    } else {
+        None
+    };
     let status_reason_label = match record.status {
         AppointmentStatus::Rejected => "Why it was rejected",
         AppointmentStatus::Cancelled => "Why it was cancelled",
@@ -379,6 +399,8 @@ async fn find_appointment(
             .collect(),
         buttons,
         cancel_window,
+        files,
+        max_upload_mb: app.settings.attachment_max_bytes / (1024 * 1024),
         chrome: chrome.clone(),
     };
     Ok(render(&page))

@@ -15,6 +15,7 @@ pub mod assets;
 pub mod charts;
 pub mod desk;
 pub mod doctor;
+pub mod files;
 pub mod patient;
 pub mod public;
 pub mod records;
@@ -47,6 +48,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(public::routes())
         .merge(account::routes())
         .merge(appointments::routes())
+        .merge(files::routes())
         .merge(patient::routes())
         .merge(records::routes())
         .merge(doctor::routes())

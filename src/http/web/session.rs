@@ -388,6 +388,49 @@ impl<T: DeserializeOwned> FromRequest<App> for CsrfForm<T> {
     }
 }
 
+/// A submitted `multipart/form-data` form with one file (field `file`) whose CSRF
+/// token checked out. A file over `attachment_max_bytes` is judged by the app (the
+/// page says so); a body far over it is refused here.
+pub struct CsrfUpload {
+    pub chrome: Chrome,
+    pub upload: crate::http::extract::FileUpload,
+}
+
+impl FromRequest<App> for CsrfUpload {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
+        use crate::http::extract::{FileUpload, UploadError};
+        let (mut parts, body) = request.into_parts();
+        if !same_origin(&parts.headers, &app.settings.public_url) {
+            return Err(WebError::Csrf);
+        }
+        let chrome = Chrome::from_request_parts(&mut parts, app).await?;
+        let upload = FileUpload::read(&parts.headers, body, &app.settings)
+            .await
+            .map_err(|error| match error {
+                UploadError::TooLarge => WebError::Problem {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    title: "The file is too large",
+                    detail: format!(
+                        "Files of at most {} MB can be uploaded.",
+                        app.settings.attachment_max_bytes / (1024 * 1024)
+                    ),
+                },
+                UploadError::Body(BodyError::TimedOut) => WebError::Problem {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    title: "The file did not arrive in time",
+                    detail: "Please check your connection and send it again.".into(),
+                },
+                _ => WebError::BadForm,
+            })?;
+        if chrome.csrf.is_empty() || upload.field(CSRF_FIELD) != Some(chrome.csrf.as_str()) {
+            return Err(WebError::Csrf);
+        }
+        Ok(CsrfUpload { chrome, upload })
+    }
+}
+
 /// A browser names the page a form came from in `Origin`; it must be this server:
 /// the host the request was sent to, or the configured `public_url` (a proxy in
 /// front may rewrite `Host`).
@@ -504,6 +547,28 @@ impl From<AppError> for WebError {
                 title: "This account cannot sign in",
                 detail: detail.into(),
             },
+            AppError::TooLarge { max_bytes } => WebError::Problem {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                title: "The file is too large",
+                detail: format!(
+                    "Files of at most {} MB can be uploaded.",
+                    max_bytes / (1024 * 1024)
+                ),
+            },
+            AppError::UnsupportedFileType => WebError::Problem {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                title: "This kind of file is not accepted",
+                detail: "Please upload a PDF, PNG or JPEG file.".into(),
+            },
+            AppError::FileStoreUnavailable(message) => {
+                tracing::error!(error = %message, "file store unavailable on a page");
+                WebError::Problem {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    title: "We are busy",
+                    detail: "Files cannot be stored right now. Please try again in a moment."
+                        .into(),
+                }
+            }
             AppError::Unavailable(_) | AppError::Busy => WebError::Problem {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 title: "We are busy",
