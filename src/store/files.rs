@@ -50,6 +50,8 @@ impl FileStore {
             if bucket.is_empty() {
                 return Err(FileStoreError::Config("an s3:// URL needs a bucket".into()));
             }
+            // The S3 client is reqwest's, whose rustls has no provider of its own.
+            crate::notify::install_crypto_provider();
             let s3 = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .build()
