@@ -454,10 +454,24 @@ async fn a_client_that_does_not_read_is_dropped() {
     let mut slow = Live { socket };
     let (mut patient_live, _) = Live::connect(&app.base, token(&patient), None).await;
 
-    // More than the server's socket buffers (up to 4 MiB) and the queue hold,
-    // sent by 16 callers at once.
+    // More than the socket buffers and the queue hold, sent by 16 callers at once:
+    // ~40 MB, as the kernel may let a receive buffer grow to 32 MiB
+    // (`net.ipv4.tcp_rmem`) however small a window the client asked for.
     let text = "x".repeat(4000);
-    let sent: i64 = 1600;
+    let sent: i64 = 10_000;
+    // Meanwhile the patient's own socket is read as frames come: a client that
+    // reads gets every message and stays connected.
+    let reader = tokio::spawn(async move {
+        let mut seen: i64 = 0;
+        while seen < sent {
+            match patient_live.next_within(Duration::from_secs(30)).await {
+                Some(Value::Null) | None => break,
+                Some(frame) if frame["type"] == "message" => seen += 1,
+                Some(_) => {}
+            }
+        }
+        (patient_live, seen)
+    });
     let mut senders = tokio::task::JoinSet::new();
     for worker in 0..16 {
         let patient = patient.clone();
@@ -498,7 +512,9 @@ async fn a_client_that_does_not_read_is_dropped() {
         received < sent,
         "it did not get everything live: {received}"
     );
-    // The patient's own socket is fine and up to date.
+    // The patient's own socket, read all along, is fine and up to date.
+    let (mut patient_live, seen) = reader.await.expect("the reader finished");
+    assert_eq!(seen, sent, "a client that reads gets every message");
     patient_live.send(message(&id, "last", "still here")).await;
     assert_eq!(patient_live.next_of("ack").await["data"]["seq"], sent + 1);
     // Reconnecting with its last id, the dropped client catches up from the stream.
