@@ -11,6 +11,7 @@ use carebook_domain::{Action, Actor, AppointmentId, Subject, UserId, authorize};
 
 use super::clinical::{
     BreakGlass, ClinicalSubject, audit_clinical_read, authorize_clinical_read, has_care,
+    visible_patient,
 };
 use super::{App, AppError, audit, hex, new_id, random_bytes, sha256_hex_bytes};
 use crate::store::{AttachmentRecord, AttachmentScope, FileStore, Role, Tx};
@@ -138,7 +139,9 @@ impl App {
         self.store
             .write(move |tx| {
                 let (patient, appointment) = match &target {
-                    AttachmentTarget::Patient(patient) => (patient_file(tx, patient)?, None),
+                    AttachmentTarget::Patient(patient) => {
+                        (visible_patient(tx, &actor, patient)?.id, None)
+                    }
                     AttachmentTarget::Appointment(id) => {
                         let view = super::appointments::visible_appointment(tx, &actor, id)?;
                         (view.record.patient_id.clone(), Some(id.clone()))
@@ -280,7 +283,7 @@ fn upload_destination(
     target: &AttachmentTarget,
 ) -> Result<(UserId, Option<AppointmentId>), AppError> {
     let (patient, appointment) = match target {
-        AttachmentTarget::Patient(patient) => (patient_file(tx, patient)?, None),
+        AttachmentTarget::Patient(patient) => (visible_patient(tx, actor, patient)?.id, None),
         AttachmentTarget::Appointment(id) => {
             let view = super::appointments::visible_appointment(tx, actor, id)?;
             (view.record.patient_id.clone(), Some(view.record))
@@ -301,14 +304,6 @@ fn upload_destination(
     }
     authorize(actor, Action::UploadAttachment, subject).map_err(|_| AppError::Forbidden)?;
     Ok((patient, appointment.map(|record| record.id)))
-}
-
-/// The patient whose file this is; other accounts have no file.
-fn patient_file(tx: &mut dyn Tx, id: &UserId) -> Result<UserId, AppError> {
-    match tx.find_user(id)? {
-        Some(user) if user.role == Role::Patient => Ok(user.id),
-        _ => Err(AppError::NotFound("patient")),
-    }
 }
 
 fn live_attachment(tx: &mut dyn Tx, id: &str) -> Result<AttachmentRecord, AppError> {

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::{App, AppError, Page, PageParams, audit, paginate};
-use crate::store::{ClinicalRead, Cursor, NewClinicalRead, StoreResult, Tx, UserId};
+use crate::store::{ClinicalRead, Cursor, NewClinicalRead, StoreResult, Tx, UserId, UserRecord};
 
 /// What was read: its kind (`record`, `record_versions`, `summary`, `prescription`,
 /// `attachment`, ...) and id.
@@ -50,6 +50,29 @@ impl BreakGlass {
 /// appointment together that is live, checked in or completed).
 pub(crate) fn has_care(tx: &mut dyn Tx, actor: &Actor, patient: &UserId) -> StoreResult<bool> {
     Ok(actor.role == Role::Doctor && tx.care_relationship(&actor.user_id, patient)?)
+}
+
+/// The patient account behind `/patients/{id}/...`, hidden (404) from those who may
+/// not see it, as accounts are.
+pub(crate) fn visible_patient(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: &UserId,
+) -> Result<UserRecord, AppError> {
+    let user = tx.find_user(id)?.ok_or(AppError::NotFound("patient"))?;
+    let treated_by_actor = actor.role == Role::Doctor
+        && user.role == Role::Patient
+        && tx.have_met(&actor.user_id, id)?;
+    let subject = Subject::User {
+        id: &user.id,
+        role: user.role,
+        treated_by_actor,
+    };
+    authorize(actor, Action::ViewUser, subject).map_err(|_| AppError::NotFound("patient"))?;
+    if user.role != Role::Patient {
+        return Err(AppError::NotFound("patient"));
+    }
+    Ok(user)
 }
 
 /// Decides a read of clinical content `subject` (a [`Subject::Chart`] or

@@ -9,7 +9,6 @@
 //! a read that is served is a read that is recorded.
 
 use base64::Engine;
-use carebook_domain::Role;
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
 use carebook_domain::prescription::{
     CODE_RANDOM_BYTES, MedicationLineInput, PrescriptionStatus, completes_at,
@@ -23,6 +22,7 @@ use serde_json::json;
 use super::appointments::visible_appointment;
 use super::clinical::{
     BreakGlass, ClinicalSubject, audit_clinical_read, authorize_clinical_read, has_care,
+    visible_patient,
 };
 use super::{App, AppError, ConflictKind, Page, PageParams, audit, new_id, paginate, sha256_hex};
 use crate::pdf::{Document, Font};
@@ -93,25 +93,6 @@ fn decide_prescription_read(
             AppError::NotFound("prescription")
         }
     })
-}
-
-/// The patient behind `/patients/{id}/prescriptions`, hidden (404) from those who
-/// may not see the account, as accounts are.
-fn visible_patient(tx: &mut dyn Tx, actor: &Actor, id: &UserId) -> Result<(), AppError> {
-    let user = tx.find_user(id)?.ok_or(AppError::NotFound("patient"))?;
-    let treated_by_actor = actor.role == Role::Doctor
-        && user.role == Role::Patient
-        && tx.have_met(&actor.user_id, id)?;
-    let subject = Subject::User {
-        id: &user.id,
-        role: user.role,
-        treated_by_actor,
-    };
-    authorize(actor, Action::ViewUser, subject).map_err(|_| AppError::NotFound("patient"))?;
-    if user.role != Role::Patient {
-        return Err(AppError::NotFound("patient"));
-    }
-    Ok(())
 }
 
 fn with_status(view: PrescriptionView, now: Timestamp) -> Prescription {

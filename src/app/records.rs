@@ -4,17 +4,18 @@
 
 use carebook_domain::record::{HealthSummary, RecordContent, Vitals, parse_required_reason};
 use carebook_domain::validation::{MAX_REASON_CHARS, parse_text};
-use carebook_domain::{Action, Actor, AppointmentStatus, Role, Subject, authorize};
+use carebook_domain::{Action, Actor, AppointmentStatus, Subject, authorize};
 use jiff::civil::Date;
 use serde_json::json;
 
 use super::clinical::{
     BreakGlass, ClinicalSubject, audit_clinical_read, authorize_clinical_read, has_care,
+    visible_patient,
 };
 use super::{App, AppError, ConflictKind, Page, PageParams, audit, new_id, paginate};
 use crate::store::{
     AppointmentId, AppointmentView, Cursor, RecordEntry, RecordRow, RecordVersion,
-    RecordVersionView, SummaryVersion, Tx, UserId, UserRecord,
+    RecordVersionView, SummaryVersion, Tx, UserId,
 };
 
 /// A record keeps at most this many versions (the first and 99 amendments), so
@@ -157,25 +158,6 @@ fn decide_record_read(
     };
     authorize_clinical_read(actor, subject, break_glass)
         .map_err(|_| refuse(actor, appointment, what))
-}
-
-/// The patient account behind `/patients/{id}/...`, hidden (404) from those who may
-/// not see it, as accounts are.
-fn visible_patient(tx: &mut dyn Tx, actor: &Actor, id: &UserId) -> Result<UserRecord, AppError> {
-    let user = tx.find_user(id)?.ok_or(AppError::NotFound("patient"))?;
-    let treated_by_actor = actor.role == Role::Doctor
-        && user.role == Role::Patient
-        && tx.have_met(&actor.user_id, id)?;
-    let subject = Subject::User {
-        id: &user.id,
-        role: user.role,
-        treated_by_actor,
-    };
-    authorize(actor, Action::ViewUser, subject).map_err(|_| AppError::NotFound("patient"))?;
-    if user.role != Role::Patient {
-        return Err(AppError::NotFound("patient"));
-    }
-    Ok(user)
 }
 
 fn detail(
