@@ -297,6 +297,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
         .map_err(|e| format!("cannot open the attachment store: {e}"))?;
     tracing::info!(store = files.describe(), "attachments");
     tokio::spawn(purge_deleted_attachments(app.clone()));
+    tokio::spawn(prune_live_events(app.clone()));
     if demo {
         load_demo(&app).await?;
     }
@@ -336,6 +337,19 @@ async fn purge_deleted_attachments(app: App) {
             Err(error) => {
                 tracing::warn!(error = %error, "could not remove deleted attachments' files")
             }
+        }
+    }
+}
+
+/// Keeps the live channel's replay log to `live_event_retention_days`.
+async fn prune_live_events(app: App) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match app.prune_live_events().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned old live events"),
+            Err(error) => tracing::warn!(error = %error, "could not prune live events"),
         }
     }
 }

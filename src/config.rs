@@ -75,6 +75,9 @@ pub struct Settings {
     /// (`https://app.clinic.example`); a request without `Origin` (a non-browser
     /// client) is always accepted.
     pub live_allowed_origins: Vec<String>,
+    /// Days a live event is kept for clients to replay after a reconnect; a client
+    /// further behind is told it missed some and reloads. 0 = keep them all.
+    pub live_event_retention_days: u32,
     /// Without SMTP, emails are written here as `.eml` files instead of sent.
     pub mail_dir: String,
     /// A folder whose files override the built-in message templates of the same name.
@@ -301,6 +304,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".into(),
             chat_messages_per_minute: 30,
             live_allowed_origins: Vec::new(),
+            live_event_retention_days: 30,
             mail_dir: "mail".into(),
             template_dir: None,
             attachment_store: String::new(),
@@ -437,6 +441,7 @@ impl Settings {
             "public_url" => self.public_url = value.to_owned(),
             "chat_messages_per_minute" => self.chat_messages_per_minute = parse(name, value)?,
             "live_allowed_origins" => self.live_allowed_origins = list(value),
+            "live_event_retention_days" => self.live_event_retention_days = parse(name, value)?,
             "mail_dir" => self.mail_dir = value.to_owned(),
             "template_dir" => self.template_dir = some(value),
             "attachment_store" => self.attachment_store = value.to_owned(),

@@ -24,6 +24,8 @@ pub const MAX_CHAT_PAGE: u32 = 100;
 pub const MAX_CONVERSATIONS: u32 = 200;
 /// Largest event data carried in a NOTIFY payload (PostgreSQL's limit is 8000 bytes).
 const MAX_INLINE_DATA_BYTES: usize = 6000;
+/// Live events deleted per write transaction when pruning.
+const PRUNE_BATCH: u32 = 1000;
 
 /// With whom to open a conversation: a patient names the doctor, a doctor the patient.
 #[derive(Debug, Clone, Default)]
@@ -458,6 +460,37 @@ impl App {
         self.store
             .read(move |tx| Ok(tx.live_events_after(&user, after, limit)?))
             .await
+    }
+
+    /// Deletes live events older than `live_event_retention_days`, each user's latest
+    /// excepted, in small batches so that no write transaction holds the database
+    /// for long; returns how many went. Idempotent: every instance may run it.
+    pub async fn prune_live_events(&self) -> Result<u64, AppError> {
+        let days = self.settings.live_event_retention_days;
+        if days == 0 {
+            return Ok(0);
+        }
+        let before = self.now() - SignedDuration::from_hours(24 * i64::from(days));
+        let mut pruned = 0;
+        loop {
+            // Found under a read transaction (no writer waits for the scan), deleted
+            // by key: a user's latest event stays the latest, as ids only grow.
+            let batch = self
+                .store
+                .read(move |tx| Ok::<_, AppError>(tx.live_events_to_prune(before, PRUNE_BATCH)?))
+                .await?;
+            let full = batch.len() == PRUNE_BATCH as usize;
+            if batch.is_empty() {
+                return Ok(pruned);
+            }
+            pruned += self
+                .store
+                .write(move |tx| Ok::<_, AppError>(tx.delete_live_events(&batch)?))
+                .await?;
+            if !full {
+                return Ok(pruned);
+            }
+        }
     }
 
     pub async fn last_live_event_id(&self, user: &UserId) -> Result<i64, AppError> {

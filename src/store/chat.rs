@@ -144,6 +144,15 @@ pub trait ChatTx {
     ) -> StoreResult<Vec<LiveEventRecord>>;
     /// The id of the user's latest event (0: none).
     fn last_live_event_id(&mut self, user: &UserId) -> StoreResult<i64>;
+    /// Up to `limit` events recorded before `before`, as `(user, id)`, never a
+    /// user's latest one: it carries the user's numbering on, so ids are not reused.
+    fn live_events_to_prune(
+        &mut self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(UserId, i64)>>;
+    /// Deletes these events; returns how many were still there.
+    fn delete_live_events(&mut self, events: &[(UserId, i64)]) -> StoreResult<u64>;
 }
 
 /// The users of `users` once each, in id order (the order locks are taken in).

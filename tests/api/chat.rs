@@ -426,6 +426,76 @@ async fn a_client_reconnecting_with_its_last_event_id_gets_what_it_missed_once()
 }
 }
 
+dual! {
+#[tokio::test]
+async fn old_live_events_are_pruned_and_a_client_further_behind_is_told_it_missed_some() {
+    // Sessions outlive the 30 days of retention the test skips.
+    let app = TestApp::spawn_with(|s| s.session_ttl_hours = 24 * 60).await;
+    let (doctor, patient, id) = pair(&app).await;
+    let path = format!("/api/v1/conversations/{id}/messages");
+    let mut probe = Live::try_connect(&app.base, Some(token(&doctor)), None, None)
+        .await
+        .expect("the live socket opens");
+    let before_old = probe.next_of("ready").await["data"]["last_event_id"]
+        .as_i64()
+        .unwrap();
+    drop(probe);
+    for i in 0..3 {
+        patient
+            .post(&path, &json!({ "client_id": format!("old{i}"), "text": format!("old {i}") }))
+            .await
+            .assert_status(201);
+    }
+    app.advance_clock(jiff::SignedDuration::from_hours(24 * 31));
+    patient
+        .post(&path, &json!({ "client_id": "new", "text": "new" }))
+        .await
+        .assert_status(201);
+
+    let pruned = app.app.prune_live_events().await.expect("pruning runs");
+    // The doctor's appointment event and the three old messages at least.
+    assert!(pruned >= 4, "{pruned}");
+    assert_eq!(app.app.prune_live_events().await.unwrap(), 0, "idempotent");
+
+    // Back from before the old messages: told it missed some, then sent what is left.
+    let mut behind = Live::try_connect(&app.base, Some(token(&doctor)), Some(before_old), None)
+        .await
+        .expect("the live socket opens");
+    let ready = behind.next_of("ready").await;
+    assert_eq!(ready["data"]["missed"], true, "{ready}");
+    let mut replayed = Vec::new();
+    loop {
+        let frame = behind.next().await;
+        if frame["type"] == "ready" {
+            break;
+        }
+        replayed.push(frame);
+    }
+    let texts: Vec<&str> = replayed
+        .iter()
+        .filter(|f| f["type"] == "message")
+        .map(|f| f["data"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["new"]);
+    let newest = replayed.last().unwrap()["id"].as_i64().unwrap();
+    drop(behind);
+
+    // The latest event was kept, so numbering goes on: no id is reused. (Receipts
+    // of the replayed message may follow it.)
+    let (mut current, _) = Live::connect(&app.base, token(&doctor), Some(newest)).await;
+    patient
+        .post(&path, &json!({ "client_id": "after", "text": "after" }))
+        .await
+        .assert_status(201);
+    let after = current.next_of("message").await["id"].as_i64().unwrap();
+    assert!(after > newest, "{after} after {newest}");
+    let mut up_to_date = Live::try_connect(&app.base, Some(token(&doctor)), Some(after), None)
+        .await
+        .expect("the live socket opens");
+    assert_eq!(up_to_date.next_of("ready").await["data"]["missed"], false);
+}
+}
+
 /// A client that does not read its socket is dropped instead of queueing without
 /// bound; the others carry on. (SQLite only: it is about the connection, not the
 /// store.)

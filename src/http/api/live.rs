@@ -148,6 +148,8 @@ struct Session {
     out: mpsc::Sender<Message>,
     /// The id of the last durable event sent.
     last_sent: i64,
+    /// The client came back with `last_event_id`.
+    resumed: bool,
 }
 
 fn frame(id: Option<i64>, kind: &str, data: Value) -> Message {
@@ -220,6 +222,19 @@ impl Session {
     }
 
     /// Sends the stream from the database after `last_sent`, up to its end.
+    /// Whether events after the client's last id were pruned before it came back
+    /// (`live_event_retention_days`): it cannot replay them, so it reloads.
+    async fn missed_pruned_events(&self) -> bool {
+        match self
+            .app
+            .live_events_after(self.user(), self.last_sent, 1)
+            .await
+        {
+            Ok(next) => next.first().is_some_and(|e| e.id > self.last_sent + 1),
+            Err(_) => false,
+        }
+    }
+
     async fn catch_up(&mut self) -> Result<(), End> {
         loop {
             let events = match self
@@ -445,6 +460,7 @@ async fn serve(socket: WebSocket, app: App, me: Authenticated, last_event_id: Op
         me,
         out,
         last_sent: start,
+        resumed: last_event_id.is_some(),
     };
     let ended = run(&mut session, &mut subscription, &mut stream).await;
     let code = match ended {
@@ -479,11 +495,11 @@ async fn run(
     subscription: &mut crate::app::Subscription,
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
 ) -> Result<Option<Message>, End> {
-    session.push(frame(
-        None,
-        "ready",
-        json!({ "last_event_id": session.last_sent }),
-    ))?;
+    let mut ready = json!({ "last_event_id": session.last_sent });
+    if session.resumed {
+        ready["missed"] = session.missed_pruned_events().await.into();
+    }
+    session.push(frame(None, "ready", ready))?;
     session.catch_up().await?;
     session.push(frame(
         None,

@@ -354,4 +354,29 @@ impl ChatTx for PgTx<'_, '_> {
             0,
         )
     }
+
+    fn live_events_to_prune(
+        &mut self,
+        before: jiff::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(UserId, i64)>> {
+        let rows = self.query(
+            "SELECT user_id, id FROM live_events AS e WHERE at < $1 \
+             AND id < (SELECT MAX(id) FROM live_events WHERE user_id = e.user_id) LIMIT $2",
+            &[&ms(before), &i64::from(limit)],
+        )?;
+        rows.iter()
+            .map(|row| Ok((UserId::new(get::<String>(row, 0)?), get(row, 1)?)))
+            .collect()
+    }
+
+    fn delete_live_events(&mut self, events: &[(UserId, i64)]) -> StoreResult<u64> {
+        let users: Vec<&str> = events.iter().map(|(user, _)| user.as_str()).collect();
+        let ids: Vec<i64> = events.iter().map(|(_, id)| *id).collect();
+        self.execute(
+            "DELETE FROM live_events WHERE (user_id, id) IN \
+             (SELECT * FROM UNNEST($1::text[], $2::bigint[]))",
+            &[&users, &ids],
+        )
+    }
 }

@@ -296,4 +296,30 @@ impl ChatTx for SqliteTx<'_> {
             .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM live_events WHERE user_id = ?1")?
             .query_row([user.as_str()], |row| row.get(0))?)
     }
+
+    fn live_events_to_prune(
+        &mut self,
+        before: jiff::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(UserId, i64)>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT user_id, id FROM live_events AS e WHERE at < ?1 \
+             AND id < (SELECT MAX(id) FROM live_events WHERE user_id = e.user_id) LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![ms(before), limit], |row| {
+            Ok((UserId::new(row.get::<_, String>(0)?), row.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_live_events(&mut self, events: &[(UserId, i64)]) -> StoreResult<u64> {
+        let mut statement = self
+            .conn
+            .prepare_cached("DELETE FROM live_events WHERE user_id = ?1 AND id = ?2")?;
+        let mut deleted = 0;
+        for (user, id) in events {
+            deleted += statement.execute(params![user.as_str(), id])? as u64;
+        }
+        Ok(deleted)
+    }
 }
