@@ -78,6 +78,9 @@ pub struct Settings {
     /// Days a live event is kept for clients to replay after a reconnect; a client
     /// further behind is told it missed some and reloads. 0 = keep them all.
     pub live_event_retention_days: u32,
+    /// Seconds between the live channel's pings: a socket that missed one pong, or
+    /// whose session ended (sign-out, expiry, deactivation), is closed at the next.
+    pub live_ping_seconds: u64,
     /// Without SMTP, emails are written here as `.eml` files instead of sent.
     pub mail_dir: String,
     /// A folder whose files override the built-in message templates of the same name.
@@ -305,6 +308,7 @@ impl Default for Settings {
             chat_messages_per_minute: 30,
             live_allowed_origins: Vec::new(),
             live_event_retention_days: 30,
+            live_ping_seconds: 30,
             mail_dir: "mail".into(),
             template_dir: None,
             attachment_store: String::new(),
@@ -442,6 +446,7 @@ impl Settings {
             "chat_messages_per_minute" => self.chat_messages_per_minute = parse(name, value)?,
             "live_allowed_origins" => self.live_allowed_origins = list(value),
             "live_event_retention_days" => self.live_event_retention_days = parse(name, value)?,
+            "live_ping_seconds" => self.live_ping_seconds = parse(name, value)?,
             "mail_dir" => self.mail_dir = value.to_owned(),
             "template_dir" => self.template_dir = some(value),
             "attachment_store" => self.attachment_store = value.to_owned(),
@@ -513,6 +518,9 @@ impl Settings {
         }
         if self.availability_cache_seconds > 24 * 3600 {
             return invalid("availability_cache_seconds", "must be at most 86400");
+        }
+        if !(1..=300).contains(&self.live_ping_seconds) {
+            return invalid("live_ping_seconds", "must be between 1 and 300");
         }
         if !(1..=300).contains(&self.header_timeout_seconds) {
             return invalid("header_timeout_seconds", "must be between 1 and 300");
@@ -704,6 +712,7 @@ mod tests {
             .contains("trust_forwarded_for")
         );
         assert!(refused(&[("CAREBOOK_MAX_JSON_DEPTH", "2")]).contains("max_json_depth"));
+        assert!(refused(&[("CAREBOOK_LIVE_PING_SECONDS", "0")]).contains("live_ping_seconds"));
         assert!(refused(&[("CAREBOOK_BODY_TIMEOUT_SECONDS", "0")]).contains("body_timeout"));
         // The old switch alone still works, meaning "trust every peer".
         let old = load(&[("CAREBOOK_TRUST_FORWARDED_FOR", "true")]).unwrap();

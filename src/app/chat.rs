@@ -13,7 +13,7 @@ use carebook_domain::{Role, UserStatus, ValidationErrors};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
-use super::{App, AppError, ConflictKind, Event, LiveId, new_id};
+use super::{App, AppError, Authenticated, ConflictKind, Event, LiveId, new_id};
 use crate::store::{
     ConversationRecord, ConversationSummary, LiveEventRecord, MessageRecord, ReadState, Tx, UserId,
 };
@@ -513,13 +513,20 @@ impl App {
     }
 
     /// Whether the account may still use the live channel (active).
-    pub async fn is_active(&self, user: &UserId) -> Result<bool, AppError> {
-        let user = user.clone();
+    /// Whether the session a long-lived connection was opened with still
+    /// authenticates: not signed out, not expired, its account still active.
+    pub async fn session_is_current(&self, opened: &Authenticated) -> Result<bool, AppError> {
+        let hash = opened.session.token_hash.clone();
+        let now = self.now();
         self.store
             .read(move |tx| {
-                Ok(tx
-                    .find_user(&user)?
-                    .is_some_and(|u| u.status == UserStatus::Active))
+                let Some(session) = tx.find_session(&hash)? else {
+                    return Ok(false);
+                };
+                Ok(session.expires_at > now
+                    && tx
+                        .find_user(&session.user_id)?
+                        .is_some_and(|u| u.status == UserStatus::Active))
             })
             .await
     }

@@ -496,6 +496,32 @@ async fn old_live_events_are_pruned_and_a_client_further_behind_is_told_it_misse
 }
 }
 
+dual! {
+#[tokio::test]
+async fn signing_out_ends_the_live_sockets_the_session_opened_at_the_next_ping() {
+    let app = TestApp::spawn_with(|s| s.live_ping_seconds = 1).await;
+    let (doctor, patient, id) = pair(&app).await;
+    let (mut patient_live, _) = Live::connect(&app.base, token(&patient), None).await;
+    let (mut doctor_live, _) = Live::connect(&app.base, token(&doctor), None).await;
+    patient
+        .post_empty("/api/v1/auth/logout")
+        .await
+        .assert_status(204);
+    let mut closed = false;
+    while let Some(frame) = patient_live.next_within(Duration::from_secs(4)).await {
+        if frame.is_null() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the signed-out session's socket is closed");
+    // Pings answered, session current: the doctor's socket stays.
+    doctor_live.drain(Duration::from_millis(2500)).await;
+    doctor_live.send(message(&id, "still-here", "Still here")).await;
+    assert_eq!(doctor_live.next_of("ack").await["data"]["client_id"], "still-here");
+}
+}
+
 /// A client that does not read its socket is dropped instead of queueing without
 /// bound; the others carry on. (SQLite only: it is about the connection, not the
 /// store.)

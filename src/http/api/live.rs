@@ -32,8 +32,6 @@ use crate::store::UserId;
 
 /// Frames waiting for a slow client before it is dropped.
 pub const QUEUE_FRAMES: usize = 256;
-/// How often a ping goes out; a connection that missed one pong is closed.
-pub const PING_EVERY: Duration = Duration::from_secs(30);
 /// Largest client frame, in bytes (a 4,000-character message fits).
 const MAX_CLIENT_FRAME: usize = 32 * 1024;
 /// Replay reads the stream in pages of this many events.
@@ -507,7 +505,9 @@ async fn run(
         json!({ "last_event_id": session.last_sent, "caught_up": true }),
     ))?;
     session.spawn_counts();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    // A connection that missed one pong is closed at the next ping.
+    let every = Duration::from_secs(session.app.settings.live_ping_seconds);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut answered = true;
     loop {
         tokio::select! {
@@ -531,9 +531,10 @@ async fn run(
                 if !answered {
                     return Ok(Some(close(1001, "no pong")));
                 }
-                // A deactivated account loses the channel.
-                if matches!(session.app.is_active(session.user()).await, Ok(false)) {
-                    return Ok(Some(close(1008, "account inactive")));
+                // A session that ended (sign-out, expiry, password change, a
+                // deactivated account) loses the channel it opened.
+                if matches!(session.app.session_is_current(&session.me).await, Ok(false)) {
+                    return Ok(Some(close(1008, "session ended")));
                 }
                 answered = false;
                 session.push(Message::Ping(Vec::new().into()))?;
