@@ -7,6 +7,7 @@
 //! listing free slots) is never timed.
 #![forbid(unsafe_code)]
 
+pub mod chat;
 pub mod client;
 pub mod report;
 pub mod rss;

@@ -120,3 +120,63 @@ async fn a_target_off_this_machine_is_refused() {
         assert!(error.contains("not a loopback address"), "{url}: {error}");
     }
 }
+
+/// The chat benchmark's tool, briefly and small: idle sockets stay open, every
+/// message sent over a socket reaches the other socket of its pair and is acked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_tool_delivers_every_message_between_pairs_beside_idle_sockets() {
+    let database = fresh_database(Backend::Sqlite).expect("a SQLite database");
+    let store = Store::open(&database.url()).expect("the database opens");
+    let mail = std::env::temp_dir().join(format!("carebook-chat-smoke-{}", std::process::id()));
+    // As scripts/bench-chat.sh does: one message a second is over the default limit.
+    let settings = Settings {
+        mail_dir: mail.display().to_string(),
+        rate_limit_per_token_per_minute: 0,
+        rate_limit_per_address_per_minute: 0,
+        rate_limit_auth_per_address_per_minute: 0,
+        chat_messages_per_minute: 0,
+        ..Settings::default()
+    };
+    let app = App::new(store, settings, Arc::new(SystemClock));
+    carebook::demo::load(&app).await.expect("the demo loads");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("the bound address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(carebook::http::serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+
+    let config = carebook_load::chat::ChatConfig {
+        url: format!("http://{addr}"),
+        idle: 30,
+        pairs: 4,
+        rate: 4.0,
+        duration: Duration::from_secs(2),
+        patient_email: carebook_load::DEMO_PATIENT_EMAIL.into(),
+        patients: 8,
+        password: carebook_load::DEMO_PASSWORD.into(),
+        admin_email: carebook_load::DEMO_ADMIN_EMAIL.into(),
+        server_pid: Some(std::process::id()),
+    };
+    let report = carebook_load::chat::run(config)
+        .await
+        .expect("the chat run");
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&mail);
+
+    assert_eq!((report.idle_sockets, report.chatting_sockets), (30, 8));
+    assert_eq!(report.errors, 0, "{report:?}");
+    // 8 sockets at 4 a second for 2 seconds.
+    assert!((56..=72).contains(&report.sent), "{report:?}");
+    assert_eq!(report.acked, report.sent, "{report:?}");
+    assert_eq!(report.delivered, report.sent, "{report:?}");
+    assert_eq!(report.lost, 0);
+    let delivery = report.delivery.expect("delivery latencies");
+    assert!(delivery.p50_us > 0 && delivery.p99_us <= delivery.max_us);
+    assert!(report.per_connection_kib.is_some() && report.memory.is_some());
+    let table = carebook_load::chat::render(&report);
+    assert!(table.contains("| 30 | 8 |"), "{table}");
+}
