@@ -203,7 +203,8 @@ pub async fn run(config: ChatConfig) -> Result<ChatReport, String> {
         chatters.push(tokio::spawn(chat(
             socket,
             conversation,
-            format!("c{index}"),
+            // Unique per run: a client id seen before is the stored message again.
+            format!("{}-c{index}", started_at.as_millisecond()),
             offset,
             period,
             config.duration,

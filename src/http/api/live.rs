@@ -34,6 +34,10 @@ use crate::store::UserId;
 pub const QUEUE_FRAMES: usize = 256;
 /// Largest client frame, in bytes (a 4,000-character message fits).
 const MAX_CLIENT_FRAME: usize = 32 * 1024;
+/// Bytes read from a socket at a time. Client frames are small and rare; the
+/// default (128 KiB, allocated per connection) would make an idle socket cost about
+/// 130 KiB (docs/BENCHMARKS.md, live channel).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Replay reads the stream in pages of this many events.
 const REPLAY_PAGE: u32 = 100;
 /// How long one write to the socket may take before the client counts as gone.
@@ -126,6 +130,7 @@ pub async fn open_live(
     };
     let last_event_id = query.last_event_id;
     upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| serve(socket, app, me, last_event_id))
