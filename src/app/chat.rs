@@ -39,6 +39,14 @@ pub struct ConversationList {
     pub unread_total: i64,
 }
 
+/// One conversation with both participants' names, for its page.
+#[derive(Debug, Clone)]
+pub struct ConversationDetail {
+    pub conversation: ConversationRecord,
+    pub patient_name: String,
+    pub doctor_name: String,
+}
+
 /// A message as sent: `created` is false when the client id was seen before.
 #[derive(Debug, Clone)]
 pub struct SentMessage {
@@ -230,6 +238,30 @@ impl App {
                 Ok(ConversationList {
                     items,
                     unread_total,
+                })
+            })
+            .await
+    }
+
+    /// One conversation the caller may use (anyone else: not found).
+    pub async fn find_conversation(
+        &self,
+        actor: &Actor,
+        id: String,
+    ) -> Result<ConversationDetail, AppError> {
+        let actor = actor.clone();
+        self.store
+            .read(move |tx| {
+                let conversation = usable_conversation(tx, &actor, &id)?;
+                let mut name = |user: &UserId| -> Result<String, AppError> {
+                    Ok(tx.find_user(user)?.map(|u| u.name).unwrap_or_default())
+                };
+                let patient_name = name(&conversation.patient_id)?;
+                let doctor_name = name(&conversation.doctor_id)?;
+                Ok(ConversationDetail {
+                    conversation,
+                    patient_name,
+                    doctor_name,
                 })
             })
             .await
