@@ -371,7 +371,8 @@ async fn the_live_socket_needs_a_session_a_websocket_and_an_allowed_origin() {
             .err(),
         Some(403)
     );
-    for origin in [app.app.settings.public_url.as_str(), "https://app.clinic.example"] {
+    // The pages of this very server (their Origin names the Host) are allowed too.
+    for origin in [app.app.settings.public_url.as_str(), "https://app.clinic.example", app.base.as_str()] {
         assert!(
             Live::try_connect(&app.base, Some(token(&patient)), None, Some(origin))
                 .await

@@ -1,0 +1,122 @@
+//! The chat page with the script: the patient and the doctor each have the
+//! conversation open in their own browser; what one types appears on the other's
+//! page without a reload, with the typing line and the read mark.
+
+use carebook::testing::webdriver::BrowserOptions;
+use serde_json::json;
+
+use crate::harness::{open, sign_in};
+use crate::support::{PASSWORD, TUE_0900, TestApp};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_typed_by_one_appears_on_the_others_page_without_a_reload() {
+    let app = TestApp::spawn().await;
+    let doctor_user = app.create_doctor("Dora Keller").await;
+    let patient_user = app.register_patient("Pia Patient").await;
+    let visit = app.booked(&patient_user, &doctor_user.id, TUE_0900).await;
+
+    let Some(patient) = open(&app, BrowserOptions::desktop()).await else {
+        return;
+    };
+    sign_in(&patient, &patient_user, PASSWORD).await;
+    patient.goto(&format!("/appointments/{visit}")).await;
+    patient
+        .click("form[action='/messages/open'] button[type=submit]")
+        .await;
+    let path = patient
+        .wait_for_path("the conversation", |p| p.starts_with("/messages/cnv"))
+        .await;
+    let conversation = path.trim_start_matches("/messages/").to_owned();
+
+    let Some(doctor) = open(&app, BrowserOptions::desktop()).await else {
+        return;
+    };
+    sign_in(&doctor, &doctor_user, PASSWORD).await;
+    doctor.goto(&path).await;
+    for browser in [&patient, &doctor] {
+        browser
+            .wait_until(
+                "the live socket is open",
+                "return document.documentElement.getAttribute('data-socket') === 'open'",
+            )
+            .await;
+    }
+    // Marks the doctor's page: a reload would lose it.
+    doctor
+        .execute("window.stillTheSamePage = true; return true", vec![])
+        .await;
+
+    // Typing shows on the other side; sending goes over the socket.
+    patient.fill("#f-text", "Is my blood test back?").await;
+    doctor
+        .wait_for_text("[data-typing]", "Pia Patient is typing")
+        .await;
+    patient.click("[data-chat-form] button[type=submit]").await;
+    doctor
+        .wait_for_text(
+            "[data-messages] .message:last-child .message-text",
+            "Is my blood test back?",
+        )
+        .await;
+    assert_eq!(
+        doctor
+            .execute("return window.stillTheSamePage === true", vec![])
+            .await,
+        json!(true),
+        "the doctor's page was not reloaded"
+    );
+    // The patient's form is ready for the next message, which the doctor has read.
+    patient.wait_for_text("[data-chat-status]", "Sent.").await;
+    assert_eq!(
+        patient
+            .execute("return document.querySelector('#f-text').value", vec![])
+            .await,
+        json!("")
+    );
+    patient
+        .wait_for_text(
+            "[data-messages] .message-mine:last-child [data-mark]",
+            "Read",
+        )
+        .await;
+
+    // The doctor answers by form over the socket too, and over REST: both arrive.
+    doctor.fill("#f-text", "Yes: all values are normal.").await;
+    doctor.click("[data-chat-form] button[type=submit]").await;
+    patient
+        .wait_for_text(
+            "[data-messages] .message:last-child .message-text",
+            "Yes: all values are normal.",
+        )
+        .await;
+    doctor_user
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &json!({ "client_id": "rest-1", "text": "See you on Tuesday." }),
+        )
+        .await
+        .assert_status(201);
+    patient
+        .wait_for_text(
+            "[data-messages] .message:last-child .message-text",
+            "See you on Tuesday.",
+        )
+        .await;
+    // Stored once each, in order.
+    let stored = patient_user
+        .get(&format!("/api/v1/conversations/{conversation}/messages"))
+        .await;
+    let texts: Vec<&str> = stored
+        .items()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Is my blood test back?",
+            "Yes: all values are normal.",
+            "See you on Tuesday."
+        ]
+    );
+}
