@@ -120,3 +120,67 @@ async fn a_message_typed_by_one_appears_on_the_others_page_without_a_reload() {
         ]
     );
 }
+
+/// The doctor's day refreshes itself over the socket when a patient books, and the
+/// navigation's unread-messages badge counts a message that arrives meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_doctors_day_and_the_messages_badge_follow_the_socket() {
+    let app = TestApp::spawn().await;
+    let doctor_user = app.create_doctor("Dora Keller").await;
+    let patient_user = app.register_patient("Pia Patient").await;
+    let Some(doctor) = open(&app, BrowserOptions::desktop()).await else {
+        return;
+    };
+    sign_in(&doctor, &doctor_user, PASSWORD).await;
+    doctor.goto("/doctor/today").await;
+    doctor
+        .wait_until(
+            "the live socket is open",
+            "return document.documentElement.getAttribute('data-socket') === 'open'",
+        )
+        .await;
+    assert!(!doctor.is_displayed("[data-messages-badge]").await);
+
+    // A booking for today: the page reloads by itself and lists it.
+    let today = app
+        .slot_starts(&doctor_user.id, "2026-03-02", "2026-03-02")
+        .await;
+    let start = today.last().expect("a free slot today").clone();
+    app.booked(&patient_user, &doctor_user.id, &start).await;
+    doctor.wait_for_text("main", "Pia Patient").await;
+
+    // A message: the badge beside "Messages" says 1, without a reload.
+    doctor
+        .wait_until(
+            "the live socket is open again",
+            "return document.documentElement.getAttribute('data-socket') === 'open'",
+        )
+        .await;
+    doctor
+        .execute("window.stillTheSamePage = true; return true", vec![])
+        .await;
+    let conversation = patient_user
+        .post(
+            "/api/v1/conversations",
+            &json!({ "doctor_id": doctor_user.id }),
+        )
+        .await;
+    conversation.assert_status(200);
+    patient_user
+        .post(
+            &format!("/api/v1/conversations/{}/messages", conversation.str("id")),
+            &json!({ "client_id": "m1", "text": "Thank you for fitting me in." }),
+        )
+        .await
+        .assert_status(201);
+    doctor
+        .wait_for_text("[data-messages-badge] [data-count]", "1")
+        .await;
+    assert!(doctor.is_displayed("[data-messages-badge]").await);
+    assert_eq!(
+        doctor
+            .execute("return window.stillTheSamePage === true", vec![])
+            .await,
+        json!(true)
+    );
+}
