@@ -242,11 +242,23 @@
       meta.appendChild(sender);
       meta.appendChild(document.createTextNode(" "));
       meta.appendChild(when);
-      var text = document.createElement("p");
-      text.className = "message-text";
-      text.textContent = data.text;
       item.appendChild(meta);
-      item.appendChild(text);
+      if (data.text) {
+        var text = document.createElement("p");
+        text.className = "message-text";
+        text.textContent = data.text;
+        item.appendChild(text);
+      }
+      if (data.attachment) {
+        var file = document.createElement("p");
+        file.className = "message-attachment";
+        var link = document.createElement("a");
+        link.href = "/api/v1/attachments/" + encodeURIComponent(data.attachment.id);
+        link.setAttribute("download", "");
+        link.textContent = data.attachment.file_name;
+        file.appendChild(link);
+        item.appendChild(file);
+      }
       if (mine) {
         var mark = document.createElement("p");
         mark.className = "message-mark muted";

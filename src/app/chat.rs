@@ -15,7 +15,8 @@ use serde_json::json;
 
 use super::{App, AppError, ConflictKind, Event, LiveId, new_id};
 use crate::store::{
-    ConversationRecord, ConversationSummary, LiveEventRecord, MessageRecord, ReadState, Tx, UserId,
+    AttachmentRecord, ConversationRecord, ConversationSummary, LiveEventRecord, MessageRecord,
+    ReadState, Tx, UserId,
 };
 
 /// Largest page of messages or live events.
@@ -47,11 +48,51 @@ pub struct ConversationDetail {
     pub doctor_name: String,
 }
 
+/// What a message shows of its attachment (the file itself is downloaded by the
+/// attachment rules: its patient, or a doctor with care).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAttachment {
+    pub id: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+impl From<&AttachmentRecord> for MessageAttachment {
+    fn from(file: &AttachmentRecord) -> Self {
+        MessageAttachment {
+            id: file.id.clone(),
+            file_name: file.file_name.clone(),
+            content_type: file.media_type.clone(),
+            size: file.size_bytes,
+        }
+    }
+}
+
+/// A stored message with its attachment's details.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub record: MessageRecord,
+    pub attachment: Option<MessageAttachment>,
+}
+
 /// A message as sent: `created` is false when the client id was seen before.
 #[derive(Debug, Clone)]
 pub struct SentMessage {
-    pub message: MessageRecord,
+    pub message: Message,
     pub created: bool,
+}
+
+/// The message with its attachment's details, read from the store.
+fn with_attachment(tx: &mut dyn Tx, record: MessageRecord) -> Result<Message, AppError> {
+    let attachment = match &record.attachment_id {
+        Some(id) => tx
+            .find_attachment(id)?
+            .as_ref()
+            .map(MessageAttachment::from),
+        None => None,
+    };
+    Ok(Message { record, attachment })
 }
 
 /// Both participants' read state of a conversation.
@@ -62,7 +103,8 @@ pub struct Receipt {
     pub state: ReadState,
 }
 
-pub fn message_data(m: &MessageRecord) -> serde_json::Value {
+pub fn message_data(message: &Message) -> serde_json::Value {
+    let m = &message.record;
     json!({
         "conversation_id": m.conversation_id,
         "seq": m.seq,
@@ -70,6 +112,12 @@ pub fn message_data(m: &MessageRecord) -> serde_json::Value {
         "client_id": m.client_id,
         "text": m.body,
         "sent_at": m.sent_at,
+        "attachment": message.attachment.as_ref().map(|a| json!({
+            "id": a.id,
+            "file_name": a.file_name,
+            "content_type": a.content_type,
+            "size": a.size,
+        })),
     })
 }
 
@@ -275,14 +323,18 @@ impl App {
         id: String,
         after: Option<i64>,
         limit: Option<u32>,
-    ) -> Result<(Vec<MessageRecord>, Vec<Receipt>), AppError> {
+    ) -> Result<(Vec<Message>, Vec<Receipt>), AppError> {
         let after = parse_after(after)?;
         let limit = parse_limit(limit, 50)?;
         let actor = actor.clone();
         self.store
             .read(move |tx| {
                 let c = usable_conversation(tx, &actor, &id)?;
-                let messages = tx.list_messages(&c.id, after, limit)?;
+                let messages = tx
+                    .list_messages(&c.id, after, limit)?
+                    .into_iter()
+                    .map(|m| with_attachment(tx, m))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut receipts = Vec::new();
                 for user in [&c.patient_id, &c.doctor_id] {
                     receipts.push(Receipt {
@@ -297,18 +349,33 @@ impl App {
     }
 
     /// Stores a message (durably, before answering) and tells both participants.
-    /// Sending again with the same `client_id` returns the stored message.
+    /// Sending again with the same `client_id` returns the stored message. An
+    /// attachment must be a file of the conversation's patient's file that the
+    /// sender uploaded and did not delete; the text may then be empty.
     pub async fn send_message(
         &self,
         actor: &Actor,
         id: String,
         client_id: &str,
         text: &str,
+        attachment_id: Option<&str>,
     ) -> Result<SentMessage, AppError> {
         let mut errors = ValidationErrors::new();
         let client_id = errors.take(parse_client_id("client_id", client_id));
-        let text = errors.take(parse_message_text("text", text));
-        let (Some(client_id), Some(text)) = (client_id, text) else {
+        let attachment_id = match attachment_id.map(str::trim) {
+            None => None,
+            Some(a) if a.is_empty() || a.len() > 64 || a.contains('\0') => {
+                errors.add("attachment_id", "is not a file you can attach here");
+                None
+            }
+            Some(a) => Some(a.to_owned()),
+        };
+        let text = if attachment_id.is_some() && text.trim().is_empty() {
+            Some(String::new())
+        } else {
+            errors.take(parse_message_text("text", text))
+        };
+        let (Some(client_id), Some(text), true) = (client_id, text, errors.is_empty()) else {
             return Err(errors.into());
         };
         let actor = actor.clone();
@@ -323,7 +390,7 @@ impl App {
                 {
                     return Ok((
                         SentMessage {
-                            message,
+                            message: with_attachment(tx, message)?,
                             created: false,
                         },
                         None,
@@ -346,16 +413,36 @@ impl App {
                         retry_after_seconds: 60,
                     });
                 }
+                let attachment = match &attachment_id {
+                    None => None,
+                    Some(file) => Some(
+                        tx.find_attachment(file)?
+                            .filter(|f| {
+                                f.deleted_at.is_none()
+                                    && f.patient_id == c.patient_id
+                                    && f.uploaded_by == actor.user_id
+                            })
+                            .map(|f| MessageAttachment::from(&f))
+                            .ok_or_else(|| {
+                                AppError::invalid(
+                                    "attachment_id",
+                                    "must be a file you uploaded to this patient's file",
+                                )
+                            })?,
+                    ),
+                };
                 let seq = tx.next_message_seq(&c.id, now)?;
-                let message = MessageRecord {
+                let record = MessageRecord {
                     conversation_id: c.id.clone(),
                     seq,
                     sender_id: actor.user_id.clone(),
                     client_id,
                     body: text,
                     sent_at: now,
+                    attachment_id,
                 };
-                tx.insert_message(&message)?;
+                tx.insert_message(&record)?;
+                let message = Message { record, attachment };
                 // The sender has seen their own message.
                 let mut mine = tx.read_state(&c.id, &actor.user_id)?;
                 mine.delivered_seq = seq;

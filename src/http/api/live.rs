@@ -346,17 +346,24 @@ impl Session {
                 conversation_id,
                 client_id,
                 text,
+                attachment_id,
             } => match app
-                .send_message(&actor, conversation_id, &client_id, &text)
+                .send_message(
+                    &actor,
+                    conversation_id,
+                    &client_id,
+                    &text,
+                    attachment_id.as_deref(),
+                )
                 .await
             {
                 Ok(sent) => self.push(frame(
                     None,
                     "ack",
                     json!({
-                        "client_id": sent.message.client_id,
-                        "conversation_id": sent.message.conversation_id,
-                        "seq": sent.message.seq,
+                        "client_id": sent.message.record.client_id,
+                        "conversation_id": sent.message.record.conversation_id,
+                        "seq": sent.message.record.seq,
                     }),
                 )),
                 Err(error) => self.push(problem_frame(Some(client_id), error)),
@@ -426,7 +433,10 @@ enum ClientFrame {
     Message {
         conversation_id: String,
         client_id: String,
+        #[serde(default)]
         text: String,
+        #[serde(default)]
+        attachment_id: Option<String>,
     },
     Typing {
         conversation_id: String,

@@ -6,15 +6,17 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use carebook_domain::Role;
 use serde::Deserialize;
 
+use super::files::{FileRow, done, refusal};
 use super::session::{
-    Chrome, CsrfForm, Flash, WebError, WebResult, render, see_other, unprocessable,
+    Chrome, CsrfForm, CsrfUpload, Flash, WebError, WebResult, render, see_other, unprocessable,
 };
 use super::view::{self, FieldErrors};
-use crate::app::{App, AppError, OpenConversationInput, random_token};
+use crate::app::{App, AppError, AttachmentTarget, OpenConversationInput, random_token};
 
 /// Messages a conversation page shows at once.
 const PAGE_SIZE: i64 = 50;
@@ -28,6 +30,7 @@ pub fn routes() -> Router<App> {
             get(find_conversation).post(create_message),
         )
         .route("/messages/{id}/close", post(close_conversation))
+        .route("/messages/{id}/file", post(create_file_message))
 }
 
 /// Chat is between a patient and their doctor; nobody else has a conversation page.
@@ -123,6 +126,8 @@ struct MessageRow {
     mine: bool,
     when: String,
     text: String,
+    /// The attached file: its id, name and "PDF, 120 KB".
+    file: Option<(String, String, String)>,
     /// Under my own messages: "Read", "Delivered" or "Sent".
     mark: &'static str,
 }
@@ -141,8 +146,11 @@ struct ConversationPage {
     older: Option<String>,
     paging: bool,
     client_id: String,
+    /// The file form's own id: a file sent twice is one message.
+    file_client_id: String,
     text: String,
     errors: FieldErrors,
+    max_upload_mb: usize,
 }
 
 /// What the send form shows again after a refusal.
@@ -213,7 +221,8 @@ async fn conversation_page(
     let zone = view::zone(&app.settings.clinic_time_zone);
     let rows = messages
         .into_iter()
-        .map(|m| {
+        .map(|message| {
+            let m = message.record;
             let mine = &m.sender_id == me;
             MessageRow {
                 seq: m.seq,
@@ -221,6 +230,10 @@ async fn conversation_page(
                 mine,
                 when: view::date_time(m.sent_at, &zone),
                 text: m.body,
+                file: message.attachment.map(|a| {
+                    let (kind, size) = FileRow::describe(&a.content_type, a.size);
+                    (a.id, a.file_name, format!("{kind}, {size}"))
+                }),
                 mark: if !mine {
                     ""
                 } else if theirs.read_seq >= m.seq {
@@ -244,8 +257,10 @@ async fn conversation_page(
         older: (after > 0).then(|| format!("/messages/{}?before={}", c.id, after + 1)),
         paging: before.is_some(),
         client_id: draft.client_id.unwrap_or_else(random_token),
+        file_client_id: random_token(),
         text: draft.text,
         errors: draft.errors,
+        max_upload_mb: app.settings.attachment_max_bytes / (1024 * 1024),
         chrome,
     };
     Ok(render(&page))
@@ -269,12 +284,12 @@ async fn create_message(
     let user = chrome.require_role(CHAT_ROLES)?;
     let here = format!("/messages/{id}");
     match app
-        .send_message(&user.actor, id.clone(), &form.client_id, &form.text)
+        .send_message(&user.actor, id.clone(), &form.client_id, &form.text, None)
         .await
     {
         Ok(sent) => Ok(see_other(
             &app,
-            &format!("{here}#m-{}", sent.message.seq),
+            &format!("{here}#m-{}", sent.message.record.seq),
             None,
         )),
         Err(AppError::Invalid(errors)) => {
@@ -339,4 +354,69 @@ async fn close_conversation(
             "The conversation is closed. The patient's next booking reopens it.",
         )),
     ))
+}
+
+/// `POST /messages/{id}/file` (multipart): fields `_csrf`, `client_id`, optional
+/// `text`, and `file`. The file goes into the patient's file first (the same upload
+/// as everywhere), then the message that carries it. A file the store refuses (too
+/// large, not a PDF/PNG/JPEG) is a message on the page, and nothing is sent.
+async fn create_file_message(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    CsrfUpload { chrome, upload }: CsrfUpload,
+) -> WebResult {
+    let user = chrome.require_role(CHAT_ROLES)?;
+    let here = format!("/messages/{id}");
+    let detail = app.find_conversation(&user.actor, id.clone()).await?;
+    if detail.conversation.is_closed() {
+        return Ok(done(
+            &app,
+            &headers,
+            &here,
+            Flash::error("This conversation is closed: the file was not sent."),
+        ));
+    }
+    let client_id = upload.field("client_id").unwrap_or_default().to_owned();
+    let text = upload.field("text").unwrap_or_default().to_owned();
+    let target = AttachmentTarget::Patient(detail.conversation.patient_id.clone());
+    let file = match app
+        .upload_attachment(&user.actor, target, &upload.file_name, upload.bytes)
+        .await
+    {
+        Ok(file) => file,
+        Err(error) => return Ok(done(&app, &headers, &here, refusal(error)?)),
+    };
+    match app
+        .send_message(&user.actor, id, &client_id, &text, Some(&file.id))
+        .await
+    {
+        Ok(sent) => Ok(done(
+            &app,
+            &headers,
+            &format!("{here}#m-{}", sent.message.record.seq),
+            Flash::success(format!("{} was sent.", file.file_name)),
+        )),
+        Err(AppError::Invalid(errors)) => Ok(done(
+            &app,
+            &headers,
+            &here,
+            Flash::error(format!(
+                "The file was added to the patient's file but not sent: {}",
+                FieldErrors::from(errors).summary()
+            )),
+        )),
+        Err(AppError::Conflict { detail, .. }) => {
+            Ok(done(&app, &headers, &here, Flash::error(sentence(&detail))))
+        }
+        Err(AppError::RateLimited { .. }) => Ok(done(
+            &app,
+            &headers,
+            &here,
+            Flash::error(
+                "You are sending messages too quickly: the file was added to the patient's file but not sent.",
+            ),
+        )),
+        Err(other) => Err(other.into()),
+    }
 }
