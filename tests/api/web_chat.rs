@@ -276,3 +276,69 @@ dual! {
             .assert_redirect(&format!("/messages/{id}"));
     }
 }
+
+/// A small but real PDF.
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n\
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n\
+trailer<</Root 1 0 R>>\n%%EOF\n";
+
+/// The value of the file form's hidden `client_id`.
+fn file_client_id(page: &PageRes) -> String {
+    let form = &page.body[page.body.find("action=\"/messages/").unwrap()..];
+    let form = &form[form.find("/file\"").expect("the file form")..];
+    client_id(&PageRes {
+        status: page.status,
+        headers: page.headers.clone(),
+        body: form.to_owned(),
+    })
+}
+
+dual! {
+    #[tokio::test]
+    async fn a_file_sent_from_the_page_reaches_the_doctor_as_a_download_link() {
+        let app = TestApp::spawn().await;
+        let doctor = app.create_doctor("Dr Chat").await;
+        let patient = app.register_patient("Pat Chat").await;
+        let visit = app.booked(&patient, &doctor.id, TUE_0900).await;
+        let mine = signed_in(&app, &patient).await;
+        let id = opened(&mine, &visit).await;
+        let page = mine.get(&format!("/messages/{id}")).await;
+        page.assert_contains("enctype=\"multipart/form-data\"");
+        let form_id = file_client_id(&page);
+        assert_ne!(form_id, client_id(&page), "each form has its own id");
+
+        // A file the store refuses is a message on the page; nothing is sent.
+        let res = mine
+            .post_file(&format!("/messages/{id}/file"), &[("client_id", &form_id)], "x.pdf", b"MZ\x90\0")
+            .await;
+        res.assert_redirect(&format!("/messages/{id}"));
+        let flash = mine.follow(&res).await.flash().unwrap_or_default();
+        assert!(flash.contains("PDF, PNG or JPEG"), "{flash}");
+
+        let res = mine
+            .post_file(
+                &format!("/messages/{id}/file"),
+                &[("client_id", &form_id), ("text", "My lab report")],
+                "lab.pdf",
+                PDF,
+            )
+            .await;
+        res.assert_redirect(&format!("/messages/{id}#m-1"));
+        let listed = patient.get(&format!("/api/v1/conversations/{id}/messages")).await;
+        assert_eq!(listed.items().len(), 1);
+        let file = listed.items()[0]["attachment"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(listed.items()[0]["text"], "My lab report");
+
+        let theirs = signed_in(&app, &doctor).await;
+        theirs
+            .get(&format!("/messages/{id}"))
+            .await
+            .assert_status(200)
+            .assert_contains(&format!("href=\"/api/v1/attachments/{file}\" download>lab.pdf</a>"))
+            .assert_contains("My lab report");
+        let (status, _, bytes) = doctor.download(&format!("/api/v1/attachments/{file}")).await;
+        assert_eq!(status.as_u16(), 200);
+        assert_eq!(bytes, PDF);
+    }
+}
