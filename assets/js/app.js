@@ -313,6 +313,68 @@
     openListeners.push(markRead);
     document.addEventListener("visibilitychange", markRead);
 
+    // A file: uploaded to the patient's file (with progress), then sent as a message
+    // over REST; its frame comes back over the socket like any other. The session's
+    // CSRF token (the forms' _csrf) lets the API accept the cookie.
+    var fileForm = document.querySelector("[data-chat-file-form]");
+    var patientId = chat.getAttribute("data-patient");
+    if (fileForm && patientId && window.FormData && window.XMLHttpRequest && window.fetch) {
+      fileForm.addEventListener("submit", function (event) {
+        if (event.defaultPrevented) return;
+        var input = fileForm.querySelector("input[type=file]");
+        var csrf = fileForm.querySelector("input[name=_csrf]");
+        var note = fileForm.querySelector("input[name=text]");
+        var fileId = fileForm.querySelector("[data-client-id]");
+        var bar = fileForm.querySelector("[data-upload-progress]");
+        var said = fileForm.querySelector("[data-chat-file-status]");
+        if (!input || !input.files || !input.files.length || !csrf || !fileId) return;
+        event.preventDefault();
+        var tell = function (text) { if (said) said.textContent = text; };
+        var problem = function (body, fallback) {
+          try {
+            var parsed = JSON.parse(body);
+            return (parsed.errors && parsed.errors.length ? parsed.errors[0].message : parsed.detail) || fallback;
+          } catch (ignored) { return fallback; }
+        };
+        var body = new FormData();
+        body.append("file", input.files[0]);
+        var request = new XMLHttpRequest();
+        request.open("POST", "/api/v1/patients/" + encodeURIComponent(patientId) + "/attachments");
+        request.setRequestHeader("X-CSRF-Token", csrf.value);
+        if (bar) { bar.hidden = false; bar.value = 0; }
+        tell("Uploading…");
+        request.upload.addEventListener("progress", function (progress) {
+          if (bar && progress.lengthComputable) bar.value = Math.round((100 * progress.loaded) / progress.total);
+        });
+        request.addEventListener("error", function () { if (bar) bar.hidden = true; fileForm.submit(); });
+        request.addEventListener("load", function () {
+          if (bar) bar.hidden = true;
+          if (request.status !== 201) {
+            tell("Not sent: " + problem(request.responseText, "the file could not be uploaded") + ".");
+            return;
+          }
+          var uploadedId = JSON.parse(request.responseText).id;
+          fetch("/api/v1/conversations/" + encodeURIComponent(conversationId) + "/messages", {
+            method: "POST",
+            credentials: "same-origin",
+            headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf.value },
+            body: JSON.stringify({ client_id: fileId.value, text: note ? note.value : "", attachment_id: uploadedId })
+          }).then(function (response) {
+            return response.text().then(function (text) {
+              if (response.ok) {
+                tell(input.files[0].name + " was sent.");
+                fileForm.reset();
+                fileId.value = freshClientId();
+              } else {
+                tell("Not sent: " + problem(text, "please try again") + ".");
+              }
+            });
+          }, function () { tell("Not sent: please check your connection and try again."); });
+        });
+        request.send(body);
+      });
+    }
+
     if (form && field) {
       field.addEventListener("input", function () {
         var now = Date.now();

@@ -184,3 +184,74 @@ async fn the_doctors_day_and_the_messages_badge_follow_the_socket() {
         json!(true)
     );
 }
+
+/// With the script, a file goes into the patient's file and out as a message
+/// without leaving the page; the doctor's page shows the download link live.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_sent_with_the_script_appears_on_the_doctors_page() {
+    let app = TestApp::spawn().await;
+    let doctor_user = app.create_doctor("Dora Keller").await;
+    let patient_user = app.register_patient("Pia Patient").await;
+    app.booked(&patient_user, &doctor_user.id, TUE_0900).await;
+    let conversation = patient_user
+        .post(
+            "/api/v1/conversations",
+            &json!({ "doctor_id": doctor_user.id }),
+        )
+        .await;
+    conversation.assert_status(200);
+    let path = format!("/messages/{}", conversation.str("id"));
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let report = folder.path().join("lab report.pdf");
+    std::fs::write(&report, b"%PDF-1.4\n%%EOF\n").expect("the file is written");
+
+    let Some(patient) = open(&app, BrowserOptions::desktop()).await else {
+        return;
+    };
+    let Some(doctor) = open(&app, BrowserOptions::desktop()).await else {
+        return;
+    };
+    sign_in(&patient, &patient_user, PASSWORD).await;
+    sign_in(&doctor, &doctor_user, PASSWORD).await;
+    for browser in [&patient, &doctor] {
+        browser.goto(&path).await;
+        browser
+            .wait_until(
+                "the live socket is open",
+                "return document.documentElement.getAttribute('data-socket') === 'open'",
+            )
+            .await;
+    }
+    patient
+        .execute("window.stillTheSamePage = true; return true", vec![])
+        .await;
+    patient
+        .type_into("#f-chat-file", &report.display().to_string())
+        .await;
+    patient.fill("#f-file-text", "From the lab").await;
+    patient
+        .click("[data-chat-file-form] button[type=submit]")
+        .await;
+    doctor
+        .wait_for_text(
+            "[data-messages] .message:last-child .message-attachment a",
+            "lab report.pdf",
+        )
+        .await;
+    doctor
+        .wait_for_text(
+            "[data-messages] .message:last-child .message-text",
+            "From the lab",
+        )
+        .await;
+    patient
+        .wait_for_text("[data-chat-file-status]", "lab report.pdf was sent.")
+        .await;
+    assert_eq!(
+        patient
+            .execute("return window.stillTheSamePage === true", vec![])
+            .await,
+        json!(true),
+        "the patient's page was not reloaded"
+    );
+}

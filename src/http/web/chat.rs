@@ -137,6 +137,8 @@ struct MessageRow {
 struct ConversationPage {
     chrome: Chrome,
     id: String,
+    /// Whose file a sent file goes into (the script uploads there first).
+    patient_id: String,
     me: String,
     with: String,
     other_id: String,
@@ -248,6 +250,7 @@ async fn conversation_page(
         .collect();
     let page = ConversationPage {
         id: c.id.clone(),
+        patient_id: c.patient_id.to_string(),
         me: me.to_string(),
         with: other_name.clone(),
         other_id: other.to_string(),
