@@ -586,7 +586,8 @@ impl App {
             .await
     }
 
-    /// Unread in-app notifications and chat messages of a user.
+    /// Unread in-app notifications and chat messages of a user: the badges on every
+    /// page and in the live channel.
     pub async fn unread_counts(&self, user: &UserId) -> Result<(i64, i64), AppError> {
         let user = user.clone();
         self.store

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use carebook_domain::Role;
 use serde::Deserialize;
 
+use super::appointments::refusal_flash;
 use super::files::{FileRow, done, refusal};
 use super::session::{
     Chrome, CsrfForm, CsrfUpload, Flash, WebError, WebResult, render, see_other, unprocessable,
@@ -308,11 +309,9 @@ async fn create_message(
                 conversation_page(&app, chrome.clone(), id, None, draft).await?,
             ))
         }
-        Err(AppError::Conflict { detail, .. }) => Ok(see_other(
-            &app,
-            &here,
-            Some(Flash::error(sentence(&detail))),
-        )),
+        Err(error @ AppError::Conflict { .. }) => {
+            Ok(see_other(&app, &here, Some(refusal_flash(error)?)))
+        }
         Err(AppError::RateLimited { .. }) => Ok(see_other(
             &app,
             &here,
@@ -322,19 +321,6 @@ async fn create_message(
         )),
         Err(other) => Err(other.into()),
     }
-}
-
-fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut out: String = chars
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default();
-    out.extend(chars);
-    if !out.ends_with('.') {
-        out.push('.');
-    }
-    out
 }
 
 #[derive(Deserialize)]
@@ -409,8 +395,8 @@ async fn create_file_message(
                 FieldErrors::from(errors).summary()
             )),
         )),
-        Err(AppError::Conflict { detail, .. }) => {
-            Ok(done(&app, &headers, &here, Flash::error(sentence(&detail))))
+        Err(error @ AppError::Conflict { .. }) => {
+            Ok(done(&app, &headers, &here, refusal_flash(error)?))
         }
         Err(AppError::RateLimited { .. }) => Ok(done(
             &app,
