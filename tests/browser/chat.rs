@@ -5,7 +5,7 @@
 use carebook::testing::webdriver::BrowserOptions;
 use serde_json::json;
 
-use crate::harness::{open, sign_in};
+use crate::harness::{assert_accessible, assert_no_horizontal_scroll, open, sign_in};
 use crate::support::{PASSWORD, TUE_0900, TestApp};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -102,6 +102,17 @@ async fn a_message_typed_by_one_appears_on_the_others_page_without_a_reload() {
             "See you on Tuesday.",
         )
         .await;
+    // The pages pass axe-core, and fit a phone.
+    assert_accessible(&patient, "a conversation with messages").await;
+    patient.goto("/messages").await;
+    assert_accessible(&patient, "the conversation list").await;
+    let Some(phone) = open(&app, BrowserOptions::phone()).await else {
+        return;
+    };
+    sign_in(&phone, &doctor_user, PASSWORD).await;
+    phone.goto(&path).await;
+    assert_no_horizontal_scroll(&phone, "a conversation on a phone").await;
+
     // Stored once each, in order.
     let stored = patient_user
         .get(&format!("/api/v1/conversations/{conversation}/messages"))
