@@ -15,7 +15,8 @@ use serde_json::json;
 
 use super::{App, AppError, Authenticated, ConflictKind, Event, LiveId, new_id};
 use crate::store::{
-    ConversationRecord, ConversationSummary, LiveEventRecord, MessageRecord, ReadState, Tx, UserId,
+    AttachmentRecord, ConversationRecord, ConversationSummary, LiveEventRecord, MessageRecord,
+    ReadState, Tx, UserId,
 };
 
 /// Largest page of messages or live events.
@@ -41,11 +42,59 @@ pub struct ConversationList {
     pub unread_total: i64,
 }
 
+/// One conversation with both participants' names, for its page.
+#[derive(Debug, Clone)]
+pub struct ConversationDetail {
+    pub conversation: ConversationRecord,
+    pub patient_name: String,
+    pub doctor_name: String,
+}
+
+/// What a message shows of its attachment (the file itself is downloaded by the
+/// attachment rules: its patient, or a doctor with care).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAttachment {
+    pub id: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+impl From<&AttachmentRecord> for MessageAttachment {
+    fn from(file: &AttachmentRecord) -> Self {
+        MessageAttachment {
+            id: file.id.clone(),
+            file_name: file.file_name.clone(),
+            content_type: file.media_type.clone(),
+            size: file.size_bytes,
+        }
+    }
+}
+
+/// A stored message with its attachment's details.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub record: MessageRecord,
+    pub attachment: Option<MessageAttachment>,
+}
+
 /// A message as sent: `created` is false when the client id was seen before.
 #[derive(Debug, Clone)]
 pub struct SentMessage {
-    pub message: MessageRecord,
+    pub message: Message,
     pub created: bool,
+}
+
+/// The message with its attachment's details, read from the store.
+fn with_attachment(tx: &mut dyn Tx, record: MessageRecord) -> Result<Message, AppError> {
+    let attachment = match &record.attachment_id {
+        Some(id) => tx
+            .find_attachment(id)?
+            .as_ref()
+            .map(MessageAttachment::from),
+        None => None,
+    };
+    Ok(Message { record, attachment })
 }
 
 /// Both participants' read state of a conversation.
@@ -56,7 +105,8 @@ pub struct Receipt {
     pub state: ReadState,
 }
 
-pub fn message_data(m: &MessageRecord) -> serde_json::Value {
+pub fn message_data(message: &Message) -> serde_json::Value {
+    let m = &message.record;
     json!({
         "conversation_id": m.conversation_id,
         "seq": m.seq,
@@ -64,6 +114,12 @@ pub fn message_data(m: &MessageRecord) -> serde_json::Value {
         "client_id": m.client_id,
         "text": m.body,
         "sent_at": m.sent_at,
+        "attachment": message.attachment.as_ref().map(|a| json!({
+            "id": a.id,
+            "file_name": a.file_name,
+            "content_type": a.content_type,
+            "size": a.size,
+        })),
     })
 }
 
@@ -237,6 +293,30 @@ impl App {
             .await
     }
 
+    /// One conversation the caller may use (anyone else: not found).
+    pub async fn find_conversation(
+        &self,
+        actor: &Actor,
+        id: String,
+    ) -> Result<ConversationDetail, AppError> {
+        let actor = actor.clone();
+        self.store
+            .read(move |tx| {
+                let conversation = usable_conversation(tx, &actor, &id)?;
+                let mut name = |user: &UserId| -> Result<String, AppError> {
+                    Ok(tx.find_user(user)?.map(|u| u.name).unwrap_or_default())
+                };
+                let patient_name = name(&conversation.patient_id)?;
+                let doctor_name = name(&conversation.doctor_id)?;
+                Ok(ConversationDetail {
+                    conversation,
+                    patient_name,
+                    doctor_name,
+                })
+            })
+            .await
+    }
+
     /// Messages after `after` (a sequence number), oldest first, with both
     /// participants' read state.
     pub async fn list_messages(
@@ -245,14 +325,18 @@ impl App {
         id: String,
         after: Option<i64>,
         limit: Option<u32>,
-    ) -> Result<(Vec<MessageRecord>, Vec<Receipt>), AppError> {
+    ) -> Result<(Vec<Message>, Vec<Receipt>), AppError> {
         let after = parse_after(after)?;
         let limit = parse_limit(limit, 50)?;
         let actor = actor.clone();
         self.store
             .read(move |tx| {
                 let c = usable_conversation(tx, &actor, &id)?;
-                let messages = tx.list_messages(&c.id, after, limit)?;
+                let messages = tx
+                    .list_messages(&c.id, after, limit)?
+                    .into_iter()
+                    .map(|m| with_attachment(tx, m))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut receipts = Vec::new();
                 for user in [&c.patient_id, &c.doctor_id] {
                     receipts.push(Receipt {
@@ -267,18 +351,33 @@ impl App {
     }
 
     /// Stores a message (durably, before answering) and tells both participants.
-    /// Sending again with the same `client_id` returns the stored message.
+    /// Sending again with the same `client_id` returns the stored message. An
+    /// attachment must be a file of the conversation's patient's file that the
+    /// sender uploaded and did not delete; the text may then be empty.
     pub async fn send_message(
         &self,
         actor: &Actor,
         id: String,
         client_id: &str,
         text: &str,
+        attachment_id: Option<&str>,
     ) -> Result<SentMessage, AppError> {
         let mut errors = ValidationErrors::new();
         let client_id = errors.take(parse_client_id("client_id", client_id));
-        let text = errors.take(parse_message_text("text", text));
-        let (Some(client_id), Some(text)) = (client_id, text) else {
+        let attachment_id = match attachment_id.map(str::trim) {
+            None => None,
+            Some(a) if a.is_empty() || a.len() > 64 || a.contains('\0') => {
+                errors.add("attachment_id", "is not a file you can attach here");
+                None
+            }
+            Some(a) => Some(a.to_owned()),
+        };
+        let text = if attachment_id.is_some() && text.trim().is_empty() {
+            Some(String::new())
+        } else {
+            errors.take(parse_message_text("text", text))
+        };
+        let (Some(client_id), Some(text), true) = (client_id, text, errors.is_empty()) else {
             return Err(errors.into());
         };
         let actor = actor.clone();
@@ -293,7 +392,7 @@ impl App {
                 {
                     return Ok((
                         SentMessage {
-                            message,
+                            message: with_attachment(tx, message)?,
                             created: false,
                         },
                         None,
@@ -316,16 +415,36 @@ impl App {
                         retry_after_seconds: 60,
                     });
                 }
+                let attachment = match &attachment_id {
+                    None => None,
+                    Some(file) => Some(
+                        tx.find_attachment(file)?
+                            .filter(|f| {
+                                f.deleted_at.is_none()
+                                    && f.patient_id == c.patient_id
+                                    && f.uploaded_by == actor.user_id
+                            })
+                            .map(|f| MessageAttachment::from(&f))
+                            .ok_or_else(|| {
+                                AppError::invalid(
+                                    "attachment_id",
+                                    "must be a file you uploaded to this patient's file",
+                                )
+                            })?,
+                    ),
+                };
                 let seq = tx.next_message_seq(&c.id, now)?;
-                let message = MessageRecord {
+                let record = MessageRecord {
                     conversation_id: c.id.clone(),
                     seq,
                     sender_id: actor.user_id.clone(),
                     client_id,
                     body: text,
                     sent_at: now,
+                    attachment_id,
                 };
-                tx.insert_message(&message)?;
+                tx.insert_message(&record)?;
+                let message = Message { record, attachment };
                 // The sender has seen their own message.
                 let mut mine = tx.read_state(&c.id, &actor.user_id)?;
                 mine.delivered_seq = seq;
@@ -500,7 +619,8 @@ impl App {
             .await
     }
 
-    /// Unread in-app notifications and chat messages of a user.
+    /// Unread in-app notifications and chat messages of a user: the badges on every
+    /// page and in the live channel.
     pub async fn unread_counts(&self, user: &UserId) -> Result<(i64, i64), AppError> {
         let user = user.clone();
         self.store

@@ -110,16 +110,6 @@ impl App {
         })
     }
 
-    /// The caller's unread count alone, for the badge on every page.
-    pub async fn unread_notifications(&self, actor: &Actor) -> Result<u64, AppError> {
-        let user = actor.user_id.clone();
-        let count = self
-            .store
-            .read(move |tx| Ok::<_, AppError>(tx.count_unread_notifications(&user)?))
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
     /// Someone else's notification is "not found", like one that does not exist.
     pub async fn mark_notification_read(&self, actor: &Actor, id: String) -> Result<(), AppError> {
         let user = actor.user_id.clone();

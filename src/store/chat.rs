@@ -50,8 +50,11 @@ pub struct MessageRecord {
     pub seq: i64,
     pub sender_id: UserId,
     pub client_id: String,
+    /// Text, empty when an attachment is the whole message.
     pub body: String,
     pub sent_at: Timestamp,
+    /// A file of the conversation's patient's file that the sender uploaded.
+    pub attachment_id: Option<String>,
 }
 
 /// How far one participant has received and read a conversation.

@@ -79,6 +79,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/postgres/0008_attachments.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_message_attachments.sql"),
+    ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
 /// notifications sent meanwhile are lost. (A real payload never holds a NUL.)

@@ -55,6 +55,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/sqlite/0008_attachments.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;

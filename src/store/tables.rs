@@ -100,6 +100,7 @@ pub const TABLES: &[Table] = &[
             ("horizon_days", Integer),
             ("auto_confirm", Bool),
             ("cancel_window_hours", Integer),
+            ("availability_version", Integer),
         ],
         key_columns: 1,
         generated_id: false,
@@ -420,6 +421,28 @@ pub const TABLES: &[Table] = &[
         key_columns: 1,
         generated_id: false,
     },
+    // Attachments (0008_attachments.sql); their bytes are in the file store, which
+    // a backup of the database does not include.
+    Table {
+        name: "attachments",
+        columns: &[
+            ("id", Text),
+            ("patient_id", Text),
+            ("appointment_id", Text),
+            ("uploaded_by", Text),
+            ("file_name", Text),
+            ("media_type", Text),
+            ("size_bytes", Integer),
+            ("sha256", Text),
+            ("object_key", Text),
+            ("created_at", Integer),
+            ("deleted_at", Integer),
+            ("deleted_by", Text),
+            ("purged_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
     // chat (issue 10)
     Table {
         name: "conversations",
@@ -444,6 +467,7 @@ pub const TABLES: &[Table] = &[
             ("client_id", Text),
             ("body", Text),
             ("sent_at", Integer),
+            ("attachment_id", Text),
         ],
         key_columns: 2,
         generated_id: false,
@@ -469,28 +493,6 @@ pub const TABLES: &[Table] = &[
             ("at", Integer),
         ],
         key_columns: 2,
-        generated_id: false,
-    },
-    // Attachments (0008_attachments.sql); their bytes are in the file store, which
-    // a backup of the database does not include.
-    Table {
-        name: "attachments",
-        columns: &[
-            ("id", Text),
-            ("patient_id", Text),
-            ("appointment_id", Text),
-            ("uploaded_by", Text),
-            ("file_name", Text),
-            ("media_type", Text),
-            ("size_bytes", Integer),
-            ("sha256", Text),
-            ("object_key", Text),
-            ("created_at", Integer),
-            ("deleted_at", Integer),
-            ("deleted_by", Text),
-            ("purged_at", Integer),
-        ],
-        key_columns: 1,
         generated_id: false,
     },
 ];
@@ -608,6 +610,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0006_prescriptions.sql"),
         include_str!("../../migrations/sqlite/0007_chat.sql"),
         include_str!("../../migrations/sqlite/0008_attachments.sql"),
+        include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -618,6 +621,7 @@ mod tests {
         include_str!("../../migrations/postgres/0006_prescriptions.sql"),
         include_str!("../../migrations/postgres/0007_chat.sql"),
         include_str!("../../migrations/postgres/0008_attachments.sql"),
+        include_str!("../../migrations/postgres/0009_message_attachments.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.
@@ -638,6 +642,28 @@ mod tests {
         let mut current: Option<Created> = None;
         for line in sql.lines() {
             let line = line.trim();
+            // `ALTER TABLE t ADD COLUMN c TYPE ...;` (one line) adds to a table made before.
+            if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
+                let mut words = rest.split_whitespace();
+                let name = words.next().unwrap();
+                if let (Some("ADD"), Some("COLUMN"), Some(column), Some(kind)) =
+                    (words.next(), words.next(), words.next(), words.next())
+                {
+                    let table = tables
+                        .iter_mut()
+                        .find(|t: &&mut Created| t.name == name)
+                        .expect("ALTER TABLE of a table created before");
+                    if let Some(parent) = line.split("REFERENCES ").nth(1) {
+                        table
+                            .references
+                            .push(parent.split_whitespace().next().unwrap().to_owned());
+                    }
+                    table
+                        .columns
+                        .push((column.to_owned(), kind.trim_end_matches(';').to_owned()));
+                }
+                continue;
+            }
             if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
                 let name = rest.split_whitespace().next().unwrap().to_owned();
                 current = Some(Created {

@@ -371,7 +371,8 @@ async fn the_live_socket_needs_a_session_a_websocket_and_an_allowed_origin() {
             .err(),
         Some(403)
     );
-    for origin in [app.app.settings.public_url.as_str(), "https://app.clinic.example"] {
+    // The pages of this very server (their Origin names the Host) are allowed too.
+    for origin in [app.app.settings.public_url.as_str(), "https://app.clinic.example", app.base.as_str()] {
         assert!(
             Live::try_connect(&app.base, Some(token(&patient)), None, Some(origin))
                 .await
@@ -617,4 +618,99 @@ async fn a_client_that_does_not_read_is_dropped() {
     let (_, replayed) = Live::connect(&app.base, token(&doctor), Some(0)).await;
     let messages = replayed.iter().filter(|f| f["type"] == "message").count();
     assert_eq!(messages as i64, sent + 1);
+}
+
+/// A small but real PDF.
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n\
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n\
+trailer<</Root 1 0 R>>\n%%EOF\n";
+
+async fn uploaded(user: &User, patient: &User, name: &str) -> String {
+    let res = user
+        .upload(
+            &format!("/api/v1/patients/{}/attachments", patient.id),
+            name,
+            PDF,
+        )
+        .await;
+    res.assert_status(201);
+    res.str("id").to_owned()
+}
+
+dual! {
+#[tokio::test]
+async fn a_message_carries_the_senders_upload_and_the_recipient_downloads_it() {
+    let app = TestApp::spawn().await;
+    let (doctor, patient, id) = pair(&app).await;
+    let other = app.register_patient("Otto Other").await;
+    let messages = format!("/api/v1/conversations/{id}/messages");
+
+    let report = uploaded(&patient, &patient, "blood test.pdf").await;
+    let sent = patient
+        .post(&messages, &json!({ "client_id": "f1", "text": "", "attachment_id": report }))
+        .await;
+    sent.assert_status(201);
+    assert_eq!(sent.body["text"], "");
+    assert_eq!(sent.body["attachment"]["id"], report.as_str());
+    assert_eq!(sent.body["attachment"]["file_name"], "blood test.pdf");
+    assert_eq!(sent.body["attachment"]["content_type"], "application/pdf");
+    assert_eq!(sent.body["attachment"]["size"], PDF.len());
+    // Resending is the same message, attachment included.
+    let again = patient
+        .post(&messages, &json!({ "client_id": "f1", "text": "", "attachment_id": report }))
+        .await;
+    again.assert_status(200);
+    assert_eq!(again.body["attachment"]["id"], report.as_str());
+
+    // The doctor sees it (REST and the replayed live frame) and downloads it.
+    let listed = doctor.get(&messages).await;
+    listed.assert_status(200);
+    assert_eq!(listed.items()[0]["attachment"]["file_name"], "blood test.pdf");
+    let (_live, replayed) = Live::connect(&app.base, token(&doctor), Some(0)).await;
+    let frame = replayed
+        .iter()
+        .find(|f| f["type"] == "message")
+        .unwrap_or_else(|| panic!("no message replayed: {replayed:?}"));
+    assert_eq!(frame["data"]["attachment"]["id"], report.as_str());
+    let (status, _, bytes) = doctor.download(&format!("/api/v1/attachments/{report}")).await;
+    assert_eq!(status.as_u16(), 200);
+    assert_eq!(bytes, PDF);
+
+    // The doctor sends what they uploaded to the patient's file, with a note.
+    let scan = uploaded(&doctor, &patient, "ecg.pdf").await;
+    doctor
+        .post(&messages, &json!({ "client_id": "d1", "text": "Your ECG", "attachment_id": scan }))
+        .await
+        .assert_status(201);
+
+    // Anything else is refused on attachment_id, and nothing is stored: someone
+    // else's upload (the doctor's, for the patient), another patient's file, a
+    // deleted file, an unknown id.
+    let others = uploaded(&other, &other, "not yours.pdf").await;
+    let deleted = uploaded(&patient, &patient, "gone.pdf").await;
+    patient
+        .delete(&format!("/api/v1/attachments/{deleted}"))
+        .await
+        .assert_status(204);
+    for (n, refused) in [scan.as_str(), others.as_str(), deleted.as_str(), "att_unknown"]
+        .into_iter()
+        .enumerate()
+    {
+        patient
+            .post(
+                &messages,
+                &json!({ "client_id": format!("x{n}"), "text": "see attached", "attachment_id": refused }),
+            )
+            .await
+            .assert_invalid(&["attachment_id"]);
+    }
+    // Without an attachment the text is required as before.
+    patient
+        .post(&messages, &json!({ "client_id": "x9", "text": " " }))
+        .await
+        .assert_invalid(&["text"]);
+    let all = patient.get(&messages).await;
+    assert_eq!(all.items().len(), 2, "{:#}", all.body);
+}
 }

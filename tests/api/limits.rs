@@ -294,6 +294,7 @@ dual! {
         let c = &conversation;
         probes.push(probe(Method::POST, format!("/conversations/{c}/messages"), json!({ "client_id": "c1", "text": long(4001) }), "text"));
         probes.push(probe(Method::POST, format!("/conversations/{c}/messages"), json!({ "client_id": "c".repeat(65), "text": "hi" }), "client_id"));
+        probes.push(probe(Method::POST, format!("/conversations/{c}/messages"), json!({ "client_id": "c2", "text": "hi", "attachment_id": "a".repeat(65) }), "attachment_id"));
         for action in ["confirm", "reject", "cancel", "check-in", "complete", "no-show"] {
             probes.push(probe(Method::POST, format!("/appointments/{a}/{action}"), json!({ "reason": long(1001) }), "reason"));
         }

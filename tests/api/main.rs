@@ -49,6 +49,7 @@ mod snapshots;
 mod stats;
 mod web;
 mod web_admin;
+mod web_chat;
 mod web_desk;
 mod web_doctor;
 mod web_patient;

@@ -196,6 +196,47 @@ impl Pages {
         .await
     }
 
+    /// Submits a `multipart/form-data` form with the CSRF token of the last page
+    /// seen, text `fields` and the file field `file`.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_name: &str,
+        bytes: &[u8],
+    ) -> PageRes {
+        let boundary = "carebook-page-boundary-51c9";
+        let csrf = self.csrf.lock().unwrap().clone().unwrap_or_default();
+        let mut body = Vec::new();
+        for (name, value) in [("_csrf", csrf.as_str())].iter().chain(fields) {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body),
+        )
+        .await
+    }
+
     /// Follows a redirect with a GET.
     pub async fn follow(&self, res: &PageRes) -> PageRes {
         self.get(res.location()).await

@@ -22,6 +22,7 @@ mod support;
 mod harness;
 
 mod accessibility;
+mod chat;
 mod checks;
 mod journeys;
 mod no_script;

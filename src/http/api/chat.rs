@@ -8,10 +8,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::{App, OpenConversationInput, Receipt, SentMessage};
+use crate::app::{App, Message, OpenConversationInput, Receipt, SentMessage};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, OptionalJson};
 use crate::http::problem::{ApiError, Problem};
-use crate::store::{ConversationSummary, MessageRecord};
+use crate::store::ConversationSummary;
 
 #[derive(Serialize, ToSchema)]
 pub struct ConversationResponse {
@@ -117,19 +117,34 @@ pub async fn close_conversation(
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct MessageAttachmentResponse {
+    /// Download it at `GET /api/v1/attachments/{id}` (its patient, or a doctor with
+    /// care; audited).
+    pub id: String,
+    pub file_name: String,
+    /// `application/pdf`, `image/png` or `image/jpeg`.
+    pub content_type: String,
+    /// In bytes.
+    pub size: i64,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct MessageResponse {
     pub conversation_id: String,
     /// Assigned by the server: 1, 2, 3... per conversation.
     pub seq: i64,
     pub sender_id: String,
     pub client_id: String,
+    /// Empty when the message is an attachment alone.
     pub text: String,
     #[schema(value_type = String, format = DateTime)]
     pub sent_at: Timestamp,
+    pub attachment: Option<MessageAttachmentResponse>,
 }
 
-impl From<MessageRecord> for MessageResponse {
-    fn from(m: MessageRecord) -> Self {
+impl From<Message> for MessageResponse {
+    fn from(message: Message) -> Self {
+        let m = message.record;
         MessageResponse {
             conversation_id: m.conversation_id,
             seq: m.seq,
@@ -137,6 +152,12 @@ impl From<MessageRecord> for MessageResponse {
             client_id: m.client_id,
             text: m.body,
             sent_at: m.sent_at,
+            attachment: message.attachment.map(|a| MessageAttachmentResponse {
+                id: a.id,
+                file_name: a.file_name,
+                content_type: a.content_type,
+                size: a.size,
+            }),
         }
     }
 }
@@ -210,9 +231,14 @@ pub struct NewMessage {
     /// again with the same one returns the stored message instead of a second.
     #[schema(max_length = 64)]
     pub client_id: String,
-    /// 1 to 4,000 characters.
+    /// 1 to 4,000 characters; may be empty (or left out) with an attachment.
+    #[serde(default)]
     #[schema(max_length = 4000)]
     pub text: String,
+    /// A file the sender uploaded to the conversation's patient's file
+    /// (`POST /patients/{id}/attachments`) and did not delete; anything else is 422.
+    #[schema(max_length = 64)]
+    pub attachment_id: Option<String>,
 }
 
 /// Send a message. It is stored before the answer (201; 200 when this
@@ -232,7 +258,13 @@ pub async fn create_message(
     ApiJson(body): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
     let SentMessage { message, created } = app
-        .send_message(&me.actor, id, &body.client_id, &body.text)
+        .send_message(
+            &me.actor,
+            id,
+            &body.client_id,
+            &body.text,
+            body.attachment_id.as_deref(),
+        )
         .await?;
     let status = if created {
         StatusCode::CREATED

@@ -52,8 +52,8 @@ pub struct LiveQuery {
     pub last_event_id: Option<i64>,
 }
 
-/// The `Origin` header, when a browser sent one, must be the configured
-/// `public_url` or one of `live_allowed_origins`.
+/// The `Origin` header, when a browser sent one, must be the host the request was
+/// sent to, the configured `public_url` or one of `live_allowed_origins`.
 fn origin_allowed(app: &App, parts: &Parts) -> bool {
     let Some(origin) = parts.headers.get(header::ORIGIN) else {
         return true;
@@ -75,6 +75,18 @@ fn origin_allowed(app: &App, parts: &Parts) -> bool {
         }
     };
     let origin = origin.to_ascii_lowercase();
+    // A page of the host the request was sent to: same-origin, as for the pages'
+    // forms (a proxy that rewrites `Host` is what `public_url` is for). Another
+    // site's page names its own host, and a rebound name carries no session cookie.
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    if origin_host.is_some() && origin_host == host.as_deref() {
+        return true;
+    }
     origin == of_url(&app.settings.public_url)
         || app
             .settings
@@ -217,6 +229,14 @@ impl Session {
                             .await;
                     });
                 }
+                // The pages' unread badge; a replay sends the counts once at its end.
+                if !wait {
+                    self.spawn_counts();
+                }
+            }
+            // This user read a conversation (here or in another tab): fewer unread.
+            "receipt" if !wait && data["user_id"].as_str() == Some(self.user().as_str()) => {
+                self.spawn_counts();
             }
             "appointment" => self.spawn_counts(),
             _ => {}
@@ -252,9 +272,13 @@ impl Session {
                 }
             };
             let full = events.len() == REPLAY_PAGE as usize;
+            let chatted = events.iter().any(|e| e.kind != "appointment");
             for event in events {
                 let data = serde_json::from_str(&event.data).unwrap_or(Value::Null);
                 self.send_durable(event.id, &event.kind, data, true).await?;
+            }
+            if chatted {
+                self.spawn_counts();
             }
             if !full {
                 return Ok(());
@@ -340,17 +364,24 @@ impl Session {
                 conversation_id,
                 client_id,
                 text,
+                attachment_id,
             } => match app
-                .send_message(&actor, conversation_id, &client_id, &text)
+                .send_message(
+                    &actor,
+                    conversation_id,
+                    &client_id,
+                    &text,
+                    attachment_id.as_deref(),
+                )
                 .await
             {
                 Ok(sent) => self.push(frame(
                     None,
                     "ack",
                     json!({
-                        "client_id": sent.message.client_id,
-                        "conversation_id": sent.message.conversation_id,
-                        "seq": sent.message.seq,
+                        "client_id": sent.message.record.client_id,
+                        "conversation_id": sent.message.record.conversation_id,
+                        "seq": sent.message.record.seq,
                     }),
                 )),
                 Err(error) => self.push(problem_frame(Some(client_id), error)),
@@ -420,7 +451,10 @@ enum ClientFrame {
     Message {
         conversation_id: String,
         client_id: String,
+        #[serde(default)]
         text: String,
+        #[serde(default)]
+        attachment_id: Option<String>,
     },
     Typing {
         conversation_id: String,

@@ -325,6 +325,9 @@ struct AppointmentPage {
     /// The visit's files, for its patient and its doctor; `None` for the others.
     files: Option<Vec<FileRow>>,
     max_upload_mb: usize,
+    /// The "Message" button for the visit's patient and doctor: the form field that
+    /// names the other person, and their id. Whether they may is the app's call.
+    message: Option<(&'static str, String)>,
 }
 
 /// `GET /appointments/{id}`: everyone who may see it; anyone else gets 404.
@@ -371,6 +374,13 @@ async fn find_appointment(
     } else {
         None
     };
+    let message = if user.actor.user_id == record.patient_id {
+        Some(("doctor_id", record.doctor_id.to_string()))
+    } else if user.actor.user_id == record.doctor_id {
+        Some(("patient_id", record.patient_id.to_string()))
+    } else {
+        None
+    };
     let status_reason_label = match record.status {
         AppointmentStatus::Rejected => "Why it was rejected",
         AppointmentStatus::Cancelled => "Why it was cancelled",
@@ -398,6 +408,7 @@ async fn find_appointment(
             .map(|e| history_row(e, &user.actor.user_id, view, &loaded.zone))
             .collect(),
         buttons,
+        message,
         cancel_window,
         files,
         max_upload_mb: app.settings.attachment_max_bytes / (1024 * 1024),

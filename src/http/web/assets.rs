@@ -19,6 +19,7 @@ const STYLESHEETS: &[&str] = &[
     include_str!("../../../assets/css/doctor.css"),
     include_str!("../../../assets/css/desk.css"),
     include_str!("../../../assets/css/admin.css"),
+    include_str!("../../../assets/css/chat.css"),
 ];
 
 const SCRIPT: &str = include_str!("../../../assets/js/app.js");

@@ -35,15 +35,23 @@ impl FileRow {
         FileRow {
             id: file.id.clone(),
             name: file.file_name.clone(),
-            kind: match file.media_type.as_str() {
-                "application/pdf" => "PDF",
-                "image/png" => "PNG image",
-                _ => "JPEG image",
-            },
+            kind: FileRow::describe(&file.media_type, file.size_bytes).0,
             size: human_size(file.size_bytes),
             when: super::view::date_time(file.created_at, zone),
             mine: &file.uploaded_by == viewer,
         }
+    }
+}
+
+impl FileRow {
+    /// "PDF" and "120 KB" for a file's type and size.
+    pub fn describe(media_type: &str, size_bytes: i64) -> (&'static str, String) {
+        let kind = match media_type {
+            "application/pdf" => "PDF",
+            "image/png" => "PNG image",
+            _ => "JPEG image",
+        };
+        (kind, human_size(size_bytes))
     }
 }
 
@@ -97,7 +105,7 @@ async fn delete_file(
 }
 
 /// Refusals the uploader can act on become a message; the rest an error page.
-fn refusal(error: AppError) -> Result<Flash, WebError> {
+pub(super) fn refusal(error: AppError) -> Result<Flash, WebError> {
     match error {
         AppError::TooLarge { max_bytes } => Ok(Flash::error(format!(
             "The file is too large: files of at most {} MB can be uploaded.",
@@ -114,7 +122,7 @@ fn refusal(error: AppError) -> Result<Flash, WebError> {
 /// The script uploads with `XMLHttpRequest` to show progress, and would follow a
 /// redirect itself (using up the message on the way); it asks with
 /// `X-Requested-With` and gets the address to go to instead.
-fn done(app: &App, headers: &HeaderMap, to: &str, flash: Flash) -> Response {
+pub(super) fn done(app: &App, headers: &HeaderMap, to: &str, flash: Flash) -> Response {
     let redirect = see_other(app, to, Some(flash));
     if headers.get("x-requested-with").is_none() {
         return redirect;

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod appointments;
 pub mod assets;
 pub mod charts;
+pub mod chat;
 pub mod desk;
 pub mod doctor;
 pub mod files;
@@ -49,6 +50,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(account::routes())
         .merge(appointments::routes())
         .merge(files::routes())
+        .merge(chat::routes())
         .merge(patient::routes())
         .merge(records::routes())
         .merge(doctor::routes())

@@ -142,6 +142,8 @@ pub struct NavLink {
     pub href: &'static str,
     pub label: &'static str,
     pub current: bool,
+    /// Carries the unread-messages badge.
+    pub messages: bool,
 }
 
 /// What the layout of every page needs.
@@ -154,6 +156,8 @@ pub struct Chrome {
     /// `light`, `dark` or `system`.
     pub theme: String,
     pub unread: u64,
+    /// Unread chat messages over all conversations (patients and doctors).
+    pub unread_messages: u64,
     /// The path and query of this page, for "back here" links and `next=`.
     pub here: String,
     pub nav: Vec<NavLink>,
@@ -215,6 +219,7 @@ impl Chrome {
             flash: None,
             theme: "system".into(),
             unread: 0,
+            unread_messages: 0,
             here: "/".into(),
             nav: nav_for(None, "/"),
             css_url: assets::url("app.css"),
@@ -241,6 +246,7 @@ fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
             ("/", "Find a doctor"),
             ("/visits", "My visits"),
             ("/records", "My records"),
+            ("/messages", "Messages"),
             ("/profile", "Profile"),
         ],
         Some(Role::Doctor) => &[
@@ -248,6 +254,7 @@ fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
             ("/doctor/requests", "Requests"),
             ("/doctor/week", "Week"),
             ("/doctor/schedule", "Schedule"),
+            ("/messages", "Messages"),
             ("/doctor/profile", "Profile"),
         ],
         Some(Role::Receptionist) => &[
@@ -273,8 +280,13 @@ fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
             } else {
                 path == *href || path.starts_with(&format!("{href}/"))
             },
+            messages: *href == "/messages",
         })
         .collect()
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// Put in the request by the cookie middleware: the anonymous CSRF token.
@@ -303,9 +315,13 @@ impl FromRequestParts<App> for Chrome {
                 .map(|c| c.0.clone())
                 .unwrap_or_default(),
         };
-        let unread = match &user {
-            Some(user) => app.unread_notifications(&user.actor).await.unwrap_or(0),
-            None => 0,
+        let (unread, unread_messages) = match &user {
+            Some(user) => app
+                .unread_counts(&user.actor.user_id)
+                .await
+                .map(|(notifications, messages)| (count(notifications), count(messages)))
+                .unwrap_or((0, 0)),
+            None => (0, 0),
         };
         let theme = match cookie(&parts.headers, THEME_COOKIE) {
             Some("dark") => "dark",
@@ -327,6 +343,7 @@ impl FromRequestParts<App> for Chrome {
             flash: cookie(&parts.headers, FLASH_COOKIE).and_then(Flash::decode),
             theme: theme.into(),
             unread,
+            unread_messages,
             here,
             css_url: assets::url("app.css"),
             js_url: assets::url("app.js"),

@@ -29,7 +29,8 @@ fn conversation_from_row(row: &Row) -> StoreResult<ConversationRecord> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "conversation_id, seq, sender_id, client_id, body, sent_at";
+const MESSAGE_COLUMNS: &str =
+    "conversation_id, seq, sender_id, client_id, body, sent_at, attachment_id";
 
 fn message_from_row(row: &Row) -> StoreResult<MessageRecord> {
     Ok(MessageRecord {
@@ -39,6 +40,7 @@ fn message_from_row(row: &Row) -> StoreResult<MessageRecord> {
         client_id: get(row, 3)?,
         body: get(row, 4)?,
         sent_at: ts(get(row, 5)?)?,
+        attachment_id: get(row, 6)?,
     })
 }
 
@@ -205,7 +207,9 @@ impl ChatTx for PgTx<'_, '_> {
 
     fn insert_message(&mut self, m: &MessageRecord) -> StoreResult<()> {
         self.execute(
-            &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            &format!(
+                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
             &[
                 &m.conversation_id,
                 &m.seq,
@@ -213,6 +217,7 @@ impl ChatTx for PgTx<'_, '_> {
                 &m.client_id,
                 &m.body,
                 &ms(m.sent_at),
+                &m.attachment_id,
             ],
         )?;
         Ok(())

@@ -24,7 +24,8 @@ fn conversation_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Conversati
     })
 }
 
-const MESSAGE_COLUMNS: &str = "conversation_id, seq, sender_id, client_id, body, sent_at";
+const MESSAGE_COLUMNS: &str =
+    "conversation_id, seq, sender_id, client_id, body, sent_at, attachment_id";
 
 fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
     Ok(MessageRecord {
@@ -34,6 +35,7 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> 
         client_id: row.get(3)?,
         body: row.get(4)?,
         sent_at: ts(row.get(5)?)?,
+        attachment_id: row.get(6)?,
     })
 }
 
@@ -170,7 +172,7 @@ impl ChatTx for SqliteTx<'_> {
     fn insert_message(&mut self, m: &MessageRecord) -> StoreResult<()> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
             ))?
             .execute(params![
                 m.conversation_id,
@@ -179,6 +181,7 @@ impl ChatTx for SqliteTx<'_> {
                 m.client_id,
                 m.body,
                 ms(m.sent_at),
+                m.attachment_id,
             ])?;
         Ok(())
     }
