@@ -95,7 +95,7 @@ fn decide_prescription_read(
     })
 }
 
-fn with_status(view: PrescriptionView, now: Timestamp) -> Prescription {
+pub(crate) fn with_status(view: PrescriptionView, now: Timestamp) -> Prescription {
     let status = PrescriptionStatus::at(
         view.record.revoked_at.is_some(),
         view.record.completes_at,
