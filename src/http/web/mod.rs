@@ -17,12 +17,14 @@ pub mod desk;
 pub mod doctor;
 pub mod files;
 pub mod patient;
+pub mod prescriptions;
 pub mod public;
 pub mod records;
 pub mod session;
 pub mod stats;
 pub mod verify;
 pub mod view;
+pub mod visit_record;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -49,6 +51,8 @@ pub fn router(app: &App) -> Router<App> {
         .merge(account::routes())
         .merge(appointments::routes())
         .merge(files::routes())
+        .merge(visit_record::routes())
+        .merge(prescriptions::routes())
         .merge(patient::routes())
         .merge(records::routes())
         .merge(doctor::routes())

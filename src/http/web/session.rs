@@ -241,6 +241,7 @@ fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
             ("/", "Find a doctor"),
             ("/visits", "My visits"),
             ("/records", "My records"),
+            ("/prescriptions", "Prescriptions"),
             ("/profile", "Profile"),
         ],
         Some(Role::Doctor) => &[

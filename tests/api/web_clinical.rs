@@ -1,0 +1,178 @@
+//! The clinical forms on the appointment's page: the doctor writes and amends the
+//! visit record (field errors and stale versions shown on the page, nothing
+//! written), the patient reads it, nobody else touches it.
+
+use serde_json::json;
+
+use crate::pages::Pages;
+use crate::support::*;
+
+/// 22:00 in Berlin on the day of `NOW`: check-in is open for today's early slots.
+const EVENING: &str = "2026-03-02T21:00:00Z";
+
+async fn signed_in(app: &TestApp, user: &User) -> Pages {
+    let pages = app.pages();
+    pages.sign_in_as(user).await;
+    pages
+}
+
+dual! {
+    #[tokio::test]
+    async fn the_doctor_writes_and_amends_the_record_on_the_appointment_page() {
+        let app = TestApp::spawn().await;
+        let doctor = app.create_doctor("Xaver Exe").await;
+        let other_doctor = app.create_doctor("Yvonne Why").await;
+        let patient = app.register_patient("Alice Ay").await;
+        let start = app.slot_starts(&doctor.id, "2026-03-02", "2026-03-02").await[0].clone();
+        let visit = app.booked(&patient, &doctor.id, &start).await;
+        app.set_clock(EVENING);
+        doctor.act(&visit, "confirm").await.assert_status(200);
+        let page_path = format!("/appointments/{visit}");
+        let write = format!("/appointments/{visit}/record");
+        let amend = format!("/appointments/{visit}/record/amend");
+        let api_record = format!("/api/v1/appointments/{visit}/record");
+
+        let pages = signed_in(&app, &doctor).await;
+        // Before check-in there is nothing to write.
+        pages.get(&page_path).await.assert_status(200).assert_lacks("Write the record");
+        doctor.act(&visit, "check-in").await.assert_status(200);
+        pages
+            .get(&page_path)
+            .await
+            .assert_status(200)
+            .assert_contains("Write the record")
+            .assert_contains(&format!("action=\"{write}\""));
+
+        // Field errors come back next to the fields, values kept, nothing written.
+        let bad = pages
+            .post(&write, &[("diagnosis", "Influenza A"), ("temperature_c", "warm")])
+            .await;
+        bad.assert_status(422)
+            .assert_contains("must be a number")
+            .assert_contains("id=\"f-temperature_c\" name=\"temperature_c\" type=\"text\" value=\"warm\"")
+            .assert_contains("aria-invalid=\"true\" aria-describedby=\"e-temperature_c\"")
+            .assert_contains(">Influenza A</textarea>");
+        let bad = pages
+            .post(&write, &[("diagnosis", "Influenza A"), ("pulse_per_min", "300")])
+            .await;
+        bad.assert_status(422)
+            .assert_contains("aria-invalid=\"true\" aria-describedby=\"e-pulse_per_min\"")
+            .assert_contains("value=\"300\"");
+        let empty = pages.post(&write, &[("symptoms", "  ")]).await;
+        empty.assert_status(422).assert_contains("a record needs at least one field");
+        doctor.get(&api_record).await.assert_status(404);
+
+        let saved = pages
+            .post(
+                &write,
+                &[
+                    ("symptoms", "Fever, aches"),
+                    ("diagnosis", "Influenza A"),
+                    ("icd10_code", "j10.1"),
+                    ("systolic_mmhg", "121"),
+                    ("diastolic_mmhg", "79"),
+                    ("temperature_c", "38,4"),
+                    ("follow_up_date", "2026-03-09"),
+                ],
+            )
+            .await;
+        saved.assert_redirect(&format!("{page_path}#record"));
+        let record = doctor.get(&api_record).await;
+        record.assert_status(200);
+        assert_eq!(record.body["diagnosis"], "Influenza A");
+        assert_eq!(record.body["icd10_code"], "J10.1");
+        assert_eq!(record.body["vitals"]["temperature_c"], 38.4);
+        assert!(record.body["notes"].is_null());
+        let record_id = record.str("id").to_owned();
+
+        let page = pages.get(&page_path).await;
+        page.assert_status(200)
+            .assert_contains("Current version (1)")
+            .assert_contains("121/79 mmHg")
+            .assert_contains("Amend the record")
+            .assert_contains(&format!("action=\"{amend}\""))
+            .assert_contains("name=\"base_version\" value=\"1\"")
+            .assert_contains(">Influenza A</textarea>");
+
+        // An amendment needs a reason; without one nothing is written.
+        let no_reason = pages
+            .post(&amend, &[("base_version", "1"), ("diagnosis", "Influenza B"), ("reason", "")])
+            .await;
+        no_reason
+            .assert_status(422)
+            .assert_contains("aria-invalid=\"true\" aria-describedby=\"e-reason")
+            .assert_contains(">Influenza B</textarea>");
+        let versions = doctor.get(&format!("/api/v1/records/{record_id}/versions")).await;
+        assert_eq!(versions.body["versions"].as_array().unwrap().len(), 1);
+
+        // Someone else's amendment got in first: a clear message, the doctor's
+        // values kept, nothing written, the form now over the version shown.
+        doctor
+            .post(
+                &format!("/api/v1/records/{record_id}/amendments"),
+                &json!({ "base_version": 1, "reason": "Lab result", "notes": "Rapid test positive" }),
+            )
+            .await
+            .assert_status(201);
+        let stale = pages
+            .post(
+                &amend,
+                &[("base_version", "1"), ("diagnosis", "Influenza B"), ("reason", "Typo")],
+            )
+            .await;
+        stale
+            .assert_status(409)
+            .assert_contains("Someone amended this record while you were editing it")
+            .assert_contains(">Influenza B</textarea>")
+            .assert_contains("name=\"base_version\" value=\"2\"")
+            .assert_contains("Rapid test positive");
+        let versions = doctor.get(&format!("/api/v1/records/{record_id}/versions")).await;
+        assert_eq!(versions.body["versions"].as_array().unwrap().len(), 2);
+
+        let amended = pages
+            .post(
+                &amend,
+                &[
+                    ("base_version", "2"),
+                    ("symptoms", "Fever, aches"),
+                    ("diagnosis", "Influenza B"),
+                    ("icd10_code", "J10.1"),
+                    ("notes", "Rapid test positive"),
+                    ("reason", "Lab typed the strain"),
+                ],
+            )
+            .await;
+        amended.assert_redirect(&format!("{page_path}#record"));
+        let versions = doctor.get(&format!("/api/v1/records/{record_id}/versions")).await;
+        let versions = versions.body["versions"].as_array().unwrap().clone();
+        assert_eq!(versions.len(), 3);
+        assert_eq!(versions[2]["diagnosis"], "Influenza B");
+        assert_eq!(versions[2]["reason"], "Lab typed the strain");
+        // Fields emptied on the form are cleared by the amendment.
+        assert!(versions[2]["vitals"]["systolic_mmhg"].is_null());
+        assert!(versions[2]["follow_up"].is_null());
+
+        // The patient reads it (a link to the record's page) and cannot write.
+        let own = signed_in(&app, &patient).await;
+        own.get(&page_path)
+            .await
+            .assert_status(200)
+            .assert_contains(&format!("href=\"/records/{record_id}\""))
+            .assert_lacks("Amend the record")
+            .assert_lacks("Influenza");
+        own.post(&write, &[("diagnosis", "Healthy")]).await.assert_status(403);
+        own.post(&amend, &[("base_version", "3"), ("diagnosis", "Healthy"), ("reason", "x")])
+            .await
+            .assert_status(403);
+        // Another doctor does not even see the visit.
+        let stranger = signed_in(&app, &other_doctor).await;
+        stranger.get("/").await.assert_status(200);
+        stranger.post(&write, &[("diagnosis", "Healthy")]).await.assert_status(404);
+        stranger
+            .post(&amend, &[("base_version", "3"), ("diagnosis", "Healthy"), ("reason", "x")])
+            .await
+            .assert_status(404);
+        let versions = doctor.get(&format!("/api/v1/records/{record_id}/versions")).await;
+        assert_eq!(versions.body["versions"].as_array().unwrap().len(), 3);
+    }
+}
