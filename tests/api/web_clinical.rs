@@ -176,3 +176,152 @@ dual! {
         assert_eq!(versions.body["versions"].as_array().unwrap().len(), 3);
     }
 }
+
+dual! {
+    #[tokio::test]
+    async fn the_doctor_issues_and_revokes_prescriptions_and_the_patient_downloads_them() {
+        let app = TestApp::spawn().await;
+        let doctor = app.create_doctor("Xaver Exe").await;
+        let patient = app.register_patient("Alice Ay").await;
+        let other = app.register_patient("Bob Bee").await;
+        let receptionist = app.create_receptionist().await;
+        let start = app.slot_starts(&doctor.id, "2026-03-02", "2026-03-02").await[0].clone();
+        let visit = app.booked(&patient, &doctor.id, &start).await;
+        app.set_clock(EVENING);
+        doctor.act(&visit, "confirm").await.assert_status(200);
+        let page_path = format!("/appointments/{visit}");
+        let issue = format!("/appointments/{visit}/prescriptions");
+        let api_list = format!("/api/v1/patients/{}/prescriptions", patient.id);
+
+        let pages = signed_in(&app, &doctor).await;
+        pages.get(&page_path).await.assert_status(200).assert_lacks("Issue a prescription");
+        doctor.act(&visit, "check-in").await.assert_status(200);
+        pages
+            .get(&page_path)
+            .await
+            .assert_status(200)
+            .assert_contains("Issue a prescription")
+            .assert_contains("name=\"line3_name\"")
+            .assert_lacks("name=\"line4_name\"");
+
+        // Bad lines come back next to their fields, values kept; nothing is issued.
+        let bad = pages
+            .post(
+                &issue,
+                &[
+                    ("line1_name", "Amoxicillin"),
+                    ("line1_dose", "1 capsule"),
+                    ("line1_frequency", "3 times a day"),
+                    ("line1_duration_days", "a week"),
+                ],
+            )
+            .await;
+        bad.assert_status(422)
+            .assert_contains("must be a whole number of days")
+            .assert_contains("aria-invalid=\"true\" aria-describedby=\"e-line1_duration_days\"")
+            .assert_contains("value=\"Amoxicillin\"");
+        // Group 2 left empty is ignored; group 3 lacks its dose: named as line 3's.
+        let bad = pages
+            .post(
+                &issue,
+                &[
+                    ("line1_name", "Amoxicillin"),
+                    ("line1_dose", "1 capsule"),
+                    ("line1_frequency", "3 times a day"),
+                    ("line1_duration_days", "7"),
+                    ("line3_name", "Ibuprofen"),
+                    ("line3_frequency", "when needed"),
+                    ("line3_duration_days", "3"),
+                    ("notes", "Drink plenty"),
+                ],
+            )
+            .await;
+        bad.assert_status(422)
+            .assert_contains("aria-invalid=\"true\" aria-describedby=\"e-line3_dose\"")
+            .assert_contains("value=\"Ibuprofen\"")
+            .assert_contains(">Drink plenty</textarea>");
+        let none = pages.post(&issue, &[("notes", "Nothing else")]).await;
+        none.assert_status(422).assert_contains("aria-describedby=\"e-line1_name\"");
+        assert!(doctor.get(&api_list).await.items().is_empty());
+
+        let issued = pages
+            .post(
+                &issue,
+                &[
+                    ("line1_name", "Amoxicillin"),
+                    ("line1_strength", "500 mg"),
+                    ("line1_dose", "1 capsule"),
+                    ("line1_frequency", "3 times a day"),
+                    ("line1_duration_days", "7"),
+                    ("line3_name", "Ibuprofen"),
+                    ("line3_dose", "1 tablet"),
+                    ("line3_frequency", "when needed"),
+                    ("line3_duration_days", "3"),
+                ],
+            )
+            .await;
+        issued.assert_redirect(&format!("{page_path}#prescriptions"));
+        let list = doctor.get(&api_list).await;
+        assert_eq!(list.items().len(), 1);
+        let id = list.items()[0]["id"].as_str().unwrap().to_owned();
+        let names: Vec<&str> = list.items()[0]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Amoxicillin", "Ibuprofen"]);
+        pages
+            .get(&page_path)
+            .await
+            .assert_contains("Amoxicillin 500 mg, 1 capsule, 3 times a day for 7 days")
+            .assert_contains(&format!("action=\"/prescriptions/{id}/revoke\""));
+
+        // The patient's list, with the PDF through the session cookie.
+        let own = signed_in(&app, &patient).await;
+        let mine = own.get("/prescriptions").await;
+        mine.assert_status(200)
+            .assert_contains("href=\"/prescriptions\"")
+            .assert_contains("Amoxicillin 500 mg")
+            .assert_contains("Active")
+            .assert_contains(&format!("href=\"/api/v1/prescriptions/{id}/pdf\""))
+            .assert_lacks("Revoke the prescription");
+        let pdf = own.get(&format!("/api/v1/prescriptions/{id}/pdf")).await;
+        pdf.assert_status(200);
+        assert_eq!(pdf.headers[reqwest::header::CONTENT_TYPE], "application/pdf");
+        assert!(pdf.body.starts_with("%PDF-"));
+        own.post(&issue, &[("line1_name", "Sweets"), ("line1_dose", "1"),
+                          ("line1_frequency", "daily"), ("line1_duration_days", "1")])
+            .await
+            .assert_status(403);
+        own.post(&format!("/prescriptions/{id}/revoke"), &[("reason", "I feel better")])
+            .await
+            .assert_status(403);
+        // Nobody else's list shows it; staff have no such page.
+        let stranger = signed_in(&app, &other).await;
+        stranger.get("/prescriptions").await.assert_status(200).assert_lacks("Amoxicillin");
+        pages.get("/prescriptions").await.assert_status(403);
+        let desk = signed_in(&app, &receptionist).await;
+        desk.get("/prescriptions").await.assert_status(403);
+
+        // Revoking needs a reason; without one nothing changes.
+        let revoke = format!("/prescriptions/{id}/revoke");
+        pages.get(&page_path).await;
+        let refused = pages
+            .post(&revoke, &[("reason", " "), ("back", &format!("{page_path}#prescriptions"))])
+            .await;
+        refused.assert_redirect(&format!("{page_path}#prescriptions"));
+        let shown = pages.follow(&refused).await;
+        assert!(shown.flash().unwrap_or_default().contains("give a reason"), "{:?}", shown.flash());
+        assert_eq!(doctor.get(&format!("/api/v1/prescriptions/{id}")).await.str("status"), "active");
+        let revoked = pages
+            .post(&revoke, &[("reason", "Allergy reported"), ("back", &format!("{page_path}#prescriptions"))])
+            .await;
+        revoked.assert_redirect(&format!("{page_path}#prescriptions"));
+        assert_eq!(doctor.get(&format!("/api/v1/prescriptions/{id}")).await.str("status"), "revoked");
+        own.get("/prescriptions")
+            .await
+            .assert_contains("Revoked")
+            .assert_contains("Allergy reported");
+    }
+}
