@@ -325,3 +325,95 @@ dual! {
             .assert_contains("Allergy reported");
     }
 }
+
+dual! {
+    #[tokio::test]
+    async fn the_patient_states_the_health_summary_and_their_doctor_confirms_or_corrects_it() {
+        let app = TestApp::spawn().await;
+        let doctor = app.create_doctor("Xaver Exe").await;
+        let stranger_doctor = app.create_doctor("Yvonne Why").await;
+        let receptionist = app.create_receptionist().await;
+        let patient = app.register_patient("Alice Ay").await;
+        let other = app.register_patient("Bob Bee").await;
+        let visit = app.booked(&patient, &doctor.id, TUE_0900).await;
+        doctor.act(&visit, "confirm").await.assert_status(200);
+        let api = format!("/api/v1/patients/{}/summary", patient.id);
+        let doctors_page = format!("/patients/{}/health-summary", patient.id);
+
+        let own = signed_in(&app, &patient).await;
+        own.get("/records").await.assert_contains("href=\"/health-summary\"");
+        own.get("/health-summary").await.assert_status(200).assert_contains("Nothing stated yet.");
+        // A bad entry comes back next to its field, values kept; nothing is saved.
+        let long = "x".repeat(201);
+        let bad = own
+            .post("/health-summary", &[("base_version", "0"), ("allergies", &format!("Latex\n{long}")),
+                                        ("blood_group", "A+")])
+            .await;
+        bad.assert_status(422)
+            .assert_contains("aria-invalid=\"true\" aria-describedby=\"e-allergies")
+            .assert_contains("line 2")
+            .assert_contains("<option value=\"A+\" selected>");
+        assert!(patient.get(&api).await.body["current"].is_null());
+        let saved = own
+            .post("/health-summary", &[("base_version", "0"), ("allergies", "Penicillin\r\nLatex"),
+                                        ("current_medications", "Salbutamol"), ("blood_group", "A+")])
+            .await;
+        saved.assert_redirect("/health-summary");
+        own.get("/health-summary")
+            .await
+            .assert_contains("Penicillin, Latex")
+            .assert_contains("stated by the patient");
+
+        // The treating doctor reaches it from the visit, confirms, then corrects.
+        let pages = signed_in(&app, &doctor).await;
+        pages
+            .get(&format!("/appointments/{visit}"))
+            .await
+            .assert_contains(&format!("href=\"{doctors_page}\""));
+        let shown = pages.get(&doctors_page).await;
+        shown.assert_status(200).assert_contains("Health summary of Alice Ay").assert_contains("Salbutamol");
+        let confirm = pages
+            .post(&doctors_page, &[("base_version", "1"), ("allergies", "Penicillin\nLatex"),
+                                   ("current_medications", "Salbutamol"), ("blood_group", "A+")])
+            .await;
+        confirm.assert_redirect(&doctors_page);
+        assert_eq!(patient.get(&api).await.body["current"]["kind"], "confirmed");
+        let correct = pages
+            .post(&doctors_page, &[("base_version", "2"), ("allergies", "Penicillin\nLatex"),
+                                   ("current_medications", "Salbutamol"), ("blood_group", "O+"),
+                                   ("note", "Lab typed the blood")])
+            .await;
+        correct.assert_redirect(&doctors_page);
+        let summary = patient.get(&api).await;
+        assert_eq!(summary.body["current"]["kind"], "corrected");
+        assert_eq!(summary.body["current"]["blood_group"], "O+");
+
+        // A stale form: a clear message, the entries kept, nothing saved.
+        let stale = own
+            .post("/health-summary", &[("base_version", "1"), ("allergies", "Pollen")])
+            .await;
+        stale
+            .assert_status(409)
+            .assert_contains("The summary was changed while you were editing it")
+            .assert_contains(">Pollen</textarea>")
+            .assert_contains("name=\"base_version\" value=\"3\"")
+            .assert_contains("corrected by a doctor");
+        assert_eq!(patient.get(&api).await.body["versions"].as_array().unwrap().len(), 3);
+
+        // Nobody else reads or writes it.
+        let outsider = signed_in(&app, &stranger_doctor).await;
+        outsider.get(&doctors_page).await.assert_status(404);
+        outsider.get("/").await;
+        outsider
+            .post(&doctors_page, &[("base_version", "3"), ("allergies", "None")])
+            .await
+            .assert_status(404);
+        let desk = signed_in(&app, &receptionist).await;
+        desk.get(&doctors_page).await.assert_status(403);
+        let bob = signed_in(&app, &other).await;
+        bob.get(&doctors_page).await.assert_status(404);
+        bob.get("/health-summary").await.assert_status(200).assert_lacks("Salbutamol").assert_lacks("Latex");
+        pages.get("/health-summary").await.assert_status(403);
+        assert_eq!(patient.get(&api).await.body["versions"].as_array().unwrap().len(), 3);
+    }
+}

@@ -331,6 +331,9 @@ struct AppointmentPage {
     record: RecordSection,
     /// The visit's prescriptions, for its doctor.
     prescriptions: Option<PrescriptionSection>,
+    /// The patient's health summary: for the visit's doctor while they care for
+    /// the patient, and for the patient.
+    health_summary: Option<String>,
 }
 
 /// What the visit's doctor sees of its prescriptions: those issued for it, and the
@@ -596,6 +599,16 @@ pub async fn appointment_page(
         max_upload_mb: app.settings.attachment_max_bytes / (1024 * 1024),
         record: record_section,
         prescriptions,
+        health_summary: if record.patient_id == user.actor.user_id {
+            Some("/health-summary".to_owned())
+        } else if record.doctor_id == user.actor.user_id
+            && user.actor.role == carebook_domain::Role::Doctor
+            && record.status.makes_care_relationship()
+        {
+            Some(format!("/patients/{}/health-summary", record.patient_id))
+        } else {
+            None
+        },
         chrome: chrome.clone(),
     };
     Ok(render(&page))

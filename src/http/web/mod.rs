@@ -16,6 +16,7 @@ pub mod charts;
 pub mod desk;
 pub mod doctor;
 pub mod files;
+pub mod health;
 pub mod patient;
 pub mod prescriptions;
 pub mod public;
@@ -53,6 +54,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(files::routes())
         .merge(visit_record::routes())
         .merge(prescriptions::routes())
+        .merge(health::routes())
         .merge(patient::routes())
         .merge(records::routes())
         .merge(doctor::routes())
