@@ -417,3 +417,81 @@ dual! {
         assert_eq!(patient.get(&api).await.body["versions"].as_array().unwrap().len(), 3);
     }
 }
+
+dual! {
+    #[tokio::test]
+    async fn the_patient_rates_a_completed_visit_and_the_doctor_replies_on_its_page() {
+        let app = TestApp::spawn().await;
+        let doctor = app.create_doctor("Rhea Rated").await;
+        let patient = app.register_patient("Pia Patient").await;
+        let other = app.register_patient("Sol Second").await;
+        let visit = app.booked(&patient, &doctor.id, MON_1400).await;
+        let page_path = format!("/appointments/{visit}");
+        let reviews = format!("/api/v1/doctors/{}/reviews", doctor.id);
+        doctor.act(&visit, "confirm").await.assert_status(200);
+        app.set_clock("2026-03-02T13:45:00Z");
+        doctor.act(&visit, "check-in").await.assert_status(200);
+
+        let own = signed_in(&app, &patient).await;
+        own.get(&page_path).await.assert_lacks("How was your visit?");
+        doctor.act(&visit, "complete").await.assert_status(200);
+        own.get(&page_path)
+            .await
+            .assert_contains("How was your visit?")
+            .assert_contains("type=\"radio\" name=\"rating\" value=\"5\"");
+
+        // No stars chosen: a message, nothing saved.
+        let rate = format!("{page_path}/feedback");
+        let none = own.post(&rate, &[("comment", "Great")]).await;
+        none.assert_redirect(&format!("{page_path}#feedback"));
+        let shown = own.follow(&none).await;
+        assert!(shown.flash().unwrap_or_default().contains("Nothing was saved"), "{:?}", shown.flash());
+        assert_eq!(app.anon().get(&reviews).await.body["rating"]["count"], 0);
+
+        own.post(&rate, &[("rating", "4"), ("comment", "Kind and thorough")])
+            .await
+            .assert_redirect(&format!("{page_path}#feedback"));
+        let page = own.get(&page_path).await;
+        page.assert_contains("4 of 5 stars")
+            .assert_contains("Kind and thorough")
+            .assert_contains(&format!("action=\"{page_path}/feedback/edit\""))
+            .assert_contains("value=\"4\" required checked");
+        own.post(&format!("{page_path}/feedback/edit"), &[("rating", "5"), ("comment", "Kind and thorough")])
+            .await
+            .assert_redirect(&format!("{page_path}#feedback"));
+        assert_eq!(app.anon().get(&reviews).await.body["rating"]["average"], 5.0);
+
+        // After 14 days the rating stands.
+        app.advance_clock(jiff::SignedDuration::from_hours(15 * 24));
+        let own = signed_in(&app, &patient).await;
+        own.get(&page_path).await.assert_contains("5 of 5 stars").assert_lacks("/feedback/edit");
+        let late = own
+            .post(&format!("{page_path}/feedback/edit"), &[("rating", "1"), ("comment", "")])
+            .await;
+        let shown = own.follow(&late).await;
+        assert!(shown.flash().is_some_and(|f| f.contains("14 days") || f.contains("edit")), "{:?}", shown.flash());
+        assert_eq!(app.anon().get(&reviews).await.body["rating"]["average"], 5.0);
+
+        // The doctor reads it and replies once.
+        let pages = signed_in(&app, &doctor).await;
+        let page = pages.get(&page_path).await;
+        page.assert_contains("The patient's rating")
+            .assert_contains("Kind and thorough")
+            .assert_contains("Publish the reply");
+        pages.post(&rate, &[("rating", "5")]).await.assert_status(403);
+        let feedback_id = app.anon().get(&reviews).await.items()[0]["id"].as_str().unwrap().to_owned();
+        pages
+            .post(&format!("{page_path}/feedback/reply"), &[("feedback_id", &feedback_id), ("reply", "Thank you!")])
+            .await
+            .assert_redirect(&format!("{page_path}#feedback"));
+        assert_eq!(app.anon().get(&reviews).await.items()[0]["reply"], "Thank you!");
+        pages.get(&page_path).await.assert_lacks("Publish the reply").assert_contains("Thank you!");
+        own.get(&page_path).await.assert_contains("The doctor replied:");
+
+        // Another patient cannot rate someone else's visit.
+        let stranger = signed_in(&app, &other).await;
+        stranger.get("/").await;
+        stranger.post(&rate, &[("rating", "1")]).await.assert_status(404);
+        assert_eq!(app.anon().get(&reviews).await.body["rating"]["count"], 1);
+    }
+}

@@ -21,6 +21,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
+use super::feedback::FeedbackSection;
 use super::files::FileRow;
 use super::patient::{PickerLinks, PickerQuery, SlotPicker, slot_picker};
 use super::prescriptions::{PrescriptionForm, PrescriptionRow};
@@ -334,6 +335,8 @@ struct AppointmentPage {
     /// The patient's health summary: for the visit's doctor while they care for
     /// the patient, and for the patient.
     health_summary: Option<String>,
+    /// The visit's rating, for its patient and its doctor once it is completed.
+    feedback: Option<FeedbackSection>,
 }
 
 /// What the visit's doctor sees of its prescriptions: those issued for it, and the
@@ -567,6 +570,24 @@ pub async fn appointment_page(
         record_section(app, &user.actor, view, &loaded.zone, sent_back.record).await?;
     let prescriptions =
         prescription_section(app, &user.actor, view, &loaded.zone, sent_back.prescription).await?;
+    let completed = record.status == AppointmentStatus::Completed;
+    let feedback = if completed
+        && (user.actor.user_id == record.patient_id || user.actor.user_id == record.doctor_id)
+    {
+        let found = app
+            .find_feedback_of_visit(&user.actor, record.id.clone())
+            .await?;
+        FeedbackSection::new(
+            found,
+            &user.actor.user_id,
+            &record.patient_id,
+            completed,
+            now,
+            &loaded.zone,
+        )
+    } else {
+        None
+    };
     let status_reason_label = match record.status {
         AppointmentStatus::Rejected => "Why it was rejected",
         AppointmentStatus::Cancelled => "Why it was cancelled",
@@ -599,6 +620,7 @@ pub async fn appointment_page(
         max_upload_mb: app.settings.attachment_max_bytes / (1024 * 1024),
         record: record_section,
         prescriptions,
+        feedback,
         health_summary: if record.patient_id == user.actor.user_id {
             Some("/health-summary".to_owned())
         } else if record.doctor_id == user.actor.user_id

@@ -15,6 +15,7 @@ pub mod assets;
 pub mod charts;
 pub mod desk;
 pub mod doctor;
+pub mod feedback;
 pub mod files;
 pub mod health;
 pub mod patient;
@@ -55,6 +56,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(visit_record::routes())
         .merge(prescriptions::routes())
         .merge(health::routes())
+        .merge(feedback::routes())
         .merge(patient::routes())
         .merge(records::routes())
         .merge(doctor::routes())
