@@ -196,6 +196,31 @@ impl Pages {
         .await
     }
 
+    /// Submits a `multipart/form-data` form with the CSRF token of the last page
+    /// seen and one file in the field `file`.
+    pub async fn upload(&self, path: &str, file_name: &str, bytes: &[u8]) -> PageRes {
+        let csrf = self.csrf.lock().unwrap().clone().unwrap_or_default();
+        let boundary = "carebook-page-boundary-51c2";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body),
+        )
+        .await
+    }
+
     /// Follows a redirect with a GET.
     pub async fn follow(&self, res: &PageRes) -> PageRes {
         self.get(res.location()).await

@@ -495,3 +495,68 @@ dual! {
         assert_eq!(app.anon().get(&reviews).await.body["rating"]["count"], 1);
     }
 }
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n\
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n\
+trailer<</Root 1 0 R>>\n%%EOF\n";
+
+dual! {
+    #[tokio::test]
+    async fn the_patient_keeps_files_in_their_own_file() {
+        let app = TestApp::spawn().await;
+        let doctor = app.create_doctor("Dr Grace").await;
+        let patient = app.register_patient("Ada Patient").await;
+        let other = app.register_patient("Bob Bee").await;
+        let visit = app.booked(&patient, &doctor.id, TUE_0900).await;
+        doctor.act(&visit, "confirm").await.assert_status(200);
+        let scan = doctor
+            .upload(&format!("/api/v1/appointments/{visit}/attachments"), "x-ray.pdf", PDF)
+            .await;
+        scan.assert_status(201);
+        let api = format!("/api/v1/patients/{}/attachments", patient.id);
+
+        let own = signed_in(&app, &patient).await;
+        own.get("/records").await.assert_contains("href=\"/files\"");
+        let empty = own.get("/files").await;
+        empty.assert_status(200)
+            .assert_contains("x-ray.pdf")
+            .assert_contains(&format!("href=\"/appointments/{visit}#files\""))
+            .assert_lacks("Delete<span");
+
+        let added = own.upload("/files", "blood test.pdf", PDF).await;
+        added.assert_redirect("/files");
+        let shown = own.follow(&added).await;
+        assert_eq!(shown.flash().as_deref(), Some("blood test.pdf was added."));
+        shown.assert_contains("blood test.pdf").assert_contains("Delete<span");
+        let list = patient.get(&api).await;
+        assert_eq!(list.items().len(), 2);
+        let id = list
+            .items()
+            .iter()
+            .find(|f| f["file_name"] == "blood test.pdf")
+            .expect("the uploaded file")["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(list.items().iter().any(|f| f["id"] == id.as_str() && f["appointment_id"].is_null()));
+
+        // Not a PDF, PNG or JPEG: a message, nothing stored.
+        let refused = own.upload("/files", "results.pdf", b"MZ\x90\0\x03\0\0\0").await;
+        let shown = own.follow(&refused).await;
+        assert!(shown.flash().unwrap_or_default().contains("not accepted"), "{:?}", shown.flash());
+        assert_eq!(patient.get(&api).await.items().len(), 2);
+
+        // Others have no such page and do not see it.
+        let stranger = signed_in(&app, &other).await;
+        stranger.get("/files").await.assert_status(200).assert_lacks("blood test.pdf");
+        let pages = signed_in(&app, &doctor).await;
+        pages.get("/files").await.assert_status(403);
+
+        own.post(&format!("/files/{id}/delete"), &[("back", "/files")])
+            .await
+            .assert_redirect("/files");
+        own.get("/files").await.assert_lacks("blood test.pdf").assert_contains("x-ray.pdf");
+        assert_eq!(patient.get(&api).await.items().len(), 1);
+    }
+}
