@@ -365,6 +365,12 @@ async fn prescription_section(
         record.status,
         AppointmentStatus::CheckedIn | AppointmentStatus::Completed
     );
+    // Prescriptions exist only for visits that started, and reading the list is
+    // a clinical read in the patient's access history: before the visit there is
+    // nothing to read, so nothing is read.
+    if !may_issue {
+        return Ok(None);
+    }
     let mut items = Vec::new();
     let mut cursor = None;
     // A visit has a handful of prescriptions; the patient's list is read until
@@ -397,9 +403,6 @@ async fn prescription_section(
             Some(next) => cursor = Some(next),
             None => break,
         }
-    }
-    if items.is_empty() && !may_issue {
-        return Ok(None);
     }
     Ok(Some(PrescriptionSection {
         items,
