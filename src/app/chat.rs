@@ -86,7 +86,7 @@ pub struct SentMessage {
 }
 
 /// The message with its attachment's details, read from the store.
-fn with_attachment(tx: &mut dyn Tx, record: MessageRecord) -> Result<Message, AppError> {
+pub(crate) fn with_attachment(tx: &mut dyn Tx, record: MessageRecord) -> Result<Message, AppError> {
     let attachment = match &record.attachment_id {
         Some(id) => tx
             .find_attachment(id)?

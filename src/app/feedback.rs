@@ -55,6 +55,27 @@ fn authorize_on_appointment(
 }
 
 impl App {
+    /// The feedback on a visit, for the two people it concerns: its patient (who
+    /// gave it) and its doctor. `None` for anyone else who may see the visit, and
+    /// when there is none yet.
+    pub async fn find_feedback_of_visit(
+        &self,
+        actor: &Actor,
+        appointment: AppointmentId,
+    ) -> Result<Option<FeedbackRecord>, AppError> {
+        let actor = actor.clone();
+        self.store
+            .read(move |tx| {
+                let view = visible_appointment(tx, &actor, &appointment)?;
+                let a = &view.record;
+                if actor.user_id != a.patient_id && actor.user_id != a.doctor_id {
+                    return Ok(None);
+                }
+                Ok(tx.find_feedback_of_appointment(&a.id)?)
+            })
+            .await
+    }
+
     pub async fn create_feedback(
         &self,
         actor: &Actor,

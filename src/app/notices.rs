@@ -115,7 +115,8 @@ fn audience(kind: NoticeKind, actor: &Actor, appointment: &AppointmentRecord) ->
         | NoticeKind::DoctorApproved
         | NoticeKind::Reminder
         | NoticeKind::PasswordReset
-        | NoticeKind::EmailVerification => {}
+        | NoticeKind::EmailVerification
+        | NoticeKind::PrescriptionIssued => {}
     }
     told
 }
@@ -274,6 +275,27 @@ impl Notifier {
         self.broadcast(tx, &notice, change.now)?;
         if is_live(record.status) && (change.action == "book" || moved) {
             self.schedule_reminders(tx, &notice, change.now)?;
+        }
+        Ok(())
+    }
+
+    /// A prescription was issued: the patient is told in-app and by email (by
+    /// their preferences), never by text and never to the clinic's integrations,
+    /// and the message names no medicine: it says who issued one and where to
+    /// read it after signing in.
+    pub(crate) fn prescription_issued(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        view: &AppointmentView,
+        time_zone: &str,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        let mut notice = self.notice(NoticeKind::PrescriptionIssued, now);
+        notice.changed_by = Some(actor.role.as_str().to_owned());
+        notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
+        if let Some(patient) = tx.find_user(&view.record.patient_id)? {
+            self.tell(tx, &notice, &patient, now)?;
         }
         Ok(())
     }

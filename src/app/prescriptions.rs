@@ -95,7 +95,7 @@ fn decide_prescription_read(
     })
 }
 
-fn with_status(view: PrescriptionView, now: Timestamp) -> Prescription {
+pub(crate) fn with_status(view: PrescriptionView, now: Timestamp) -> Prescription {
     let status = PrescriptionStatus::at(
         view.record.revoked_at.is_some(),
         view.record.completes_at,
@@ -224,6 +224,7 @@ impl App {
         let clinic_name = self.settings.clinic_name.clone();
         let zone = TimeZone::get(&self.settings.clinic_time_zone).unwrap_or(TimeZone::UTC);
         let (code_out, url_out) = (code.clone(), verify_url.clone());
+        let notifier = self.notifier.clone();
         let view = self
             .store
             .write(move |tx| {
@@ -282,6 +283,11 @@ impl App {
                         "lines": view.record.lines.len(),
                     }),
                 )?;
+                let doctor_zone = tx
+                    .find_doctor(&a.doctor_id)?
+                    .and_then(|d| d.schedule.time_zone.iana_name().map(str::to_owned))
+                    .unwrap_or_else(|| zone.iana_name().unwrap_or("UTC").to_owned());
+                notifier.prescription_issued(tx, &actor, &appointment, &doctor_zone, now)?;
                 Ok::<_, AppError>(view)
             })
             .await?;

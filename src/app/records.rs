@@ -362,6 +362,82 @@ impl App {
             .await
     }
 
+    /// Every version of an appointment's record, oldest first (audited like
+    /// [`App::record_history`]); `NotFound("record")` when it has none yet, told
+    /// only to those who may read it.
+    pub async fn record_history_of_appointment(
+        &self,
+        actor: &Actor,
+        appointment_id: AppointmentId,
+    ) -> Result<RecordHistory, AppError> {
+        let actor = actor.clone();
+        let now = self.now();
+        self.store
+            .write(move |tx| {
+                let appointment = tx
+                    .find_appointment(&appointment_id)?
+                    .ok_or(AppError::NotFound("appointment"))?;
+                let record = tx.find_record_of_appointment(&appointment_id)?;
+                let author = record
+                    .as_ref()
+                    .map_or(&appointment.record.doctor_id, |r| &r.author_id)
+                    .clone();
+                decide_record_read(tx, &actor, &appointment, &author, None, "appointment")?;
+                let record = record.ok_or(AppError::NotFound("record"))?;
+                audit_clinical_read(
+                    tx,
+                    now,
+                    &actor,
+                    &record.patient_id,
+                    ClinicalSubject::new("record_versions", &record.id),
+                    None,
+                )?;
+                let versions = tx
+                    .record_versions(&record.id)?
+                    .into_iter()
+                    .map(|v| {
+                        let content = content_of(&v.version.content)?;
+                        Ok((v, content))
+                    })
+                    .collect::<Result<_, AppError>>()?;
+                Ok(RecordHistory {
+                    record,
+                    appointment,
+                    versions,
+                    break_glass: false,
+                })
+            })
+            .await
+    }
+
+    /// Whether an appointment has a record, and its id, version and author: no
+    /// clinical field, so not a clinical read (like the record list). `None` when it
+    /// has none or the caller may not list the patient's record entries.
+    pub async fn find_record_entry_of_appointment(
+        &self,
+        actor: &Actor,
+        appointment_id: AppointmentId,
+    ) -> Result<Option<RecordRow>, AppError> {
+        let actor = actor.clone();
+        self.store
+            .read(move |tx| {
+                let appointment = tx
+                    .find_appointment(&appointment_id)?
+                    .ok_or(AppError::NotFound("appointment"))?;
+                if !may_view_appointment(&actor, &appointment) {
+                    return Err(AppError::NotFound("appointment"));
+                }
+                let patient = &appointment.record.patient_id;
+                let care = has_care(tx, &actor, patient)?;
+                let subject = Subject::Chart { patient, care };
+                if authorize(&actor, Action::ListRecordEntries, subject).is_err() {
+                    return Ok(None);
+                }
+                Ok(tx.find_record_of_appointment(&appointment_id)?)
+            })
+            .await
+    }
+
     /// The author amends a record: a new version over `base_version`, with a reason.
     /// If `base_version` is no longer the latest, nothing is written (409).
     pub async fn amend_record(

@@ -35,10 +35,13 @@ pub enum NoticeKind {
     /// A link to confirm the account's email address (email only, whatever the
     /// preferences).
     EmailVerification,
+    /// A doctor issued the patient a prescription: in-app and email only, and
+    /// never with its content (see docs/PRESCRIPTIONS.md).
+    PrescriptionIssued,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 11] = [
+    pub const ALL: [NoticeKind; 12] = [
         NoticeKind::Welcome,
         NoticeKind::DoctorApproved,
         NoticeKind::AppointmentRequested,
@@ -50,6 +53,7 @@ impl NoticeKind {
         NoticeKind::Reminder,
         NoticeKind::PasswordReset,
         NoticeKind::EmailVerification,
+        NoticeKind::PrescriptionIssued,
     ];
 
     /// Snake case, e.g. `appointment_confirmed`: template names start with it.
@@ -66,6 +70,7 @@ impl NoticeKind {
             NoticeKind::Reminder => "reminder",
             NoticeKind::PasswordReset => "password_reset",
             NoticeKind::EmailVerification => "email_verification",
+            NoticeKind::PrescriptionIssued => "prescription_issued",
         }
     }
 
@@ -87,6 +92,7 @@ impl NoticeKind {
             NoticeKind::Reminder => "appointment.reminder",
             NoticeKind::PasswordReset => "user.password_reset_requested",
             NoticeKind::EmailVerification => "user.email_verification_requested",
+            NoticeKind::PrescriptionIssued => "prescription.issued",
         }
     }
 
@@ -168,6 +174,9 @@ impl Notice {
     pub fn link(&self) -> String {
         if let Some(link) = &self.action_link {
             return link.clone();
+        }
+        if self.kind == NoticeKind::PrescriptionIssued {
+            return format!("{}/prescriptions", self.clinic.base_url);
         }
         match &self.appointment {
             Some(a) => format!("{}/appointments/{}", self.clinic.base_url, a.id),

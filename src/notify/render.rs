@@ -22,7 +22,7 @@ use super::{AppointmentFacts, ClinicFacts, Notice, NoticeKind, Recipient, UserFa
 const LAYOUT: &str = "layout.html";
 
 /// The built-in templates, by file name.
-const BUILT_IN: [(&str, &str); 23] = [
+const BUILT_IN: [(&str, &str); 25] = [
     (LAYOUT, include_str!("../../templates/notify/layout.html")),
     (
         "welcome.txt",
@@ -111,6 +111,14 @@ const BUILT_IN: [(&str, &str); 23] = [
     (
         "email_verification.html",
         include_str!("../../templates/notify/email_verification.html"),
+    ),
+    (
+        "prescription_issued.txt",
+        include_str!("../../templates/notify/prescription_issued.txt"),
+    ),
+    (
+        "prescription_issued.html",
+        include_str!("../../templates/notify/prescription_issued.html"),
     ),
 ];
 

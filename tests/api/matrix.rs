@@ -215,6 +215,7 @@ GET    /api/v1/patients/{id=B}/records                   -         -           4
 GET    /api/v1/patients/{id=A}/summary                   -         -           401  200  404  200  404  403  403  401  401
 PUT    /api/v1/patients/{id=A}/summary                   -         summary     401  200  404  200  404  403  403  401  401
 GET    /api/v1/me/access-log                             -         -           401  200  200  200  200  200  200  401  401
+GET    /api/v1/me/export                                 -         -           401  200  200  403  403  403  403  401  401
 
 POST   /api/v1/appointments/{id=apt}/prescriptions       seen:A-X  rx          401  403  404  201  404  403  403  401  401
 GET    /api/v1/patients/{id=A}/prescriptions             -         -           401  200  404  200  404  403  403  401  401

@@ -49,6 +49,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/patients/{id}/summary"),
     ("put", "/api/v1/patients/{id}/summary"),
     ("get", "/api/v1/me/access-log"),
+    ("get", "/api/v1/me/export"),
     // Issue 9: prescriptions and feedback.
     ("post", "/api/v1/appointments/{id}/prescriptions"),
     ("get", "/api/v1/patients/{id}/prescriptions"),

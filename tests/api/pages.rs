@@ -237,6 +237,11 @@ impl Pages {
         .await
     }
 
+    /// Submits one file in the field `file` (an upload form without other fields).
+    pub async fn upload(&self, path: &str, file_name: &str, bytes: &[u8]) -> PageRes {
+        self.post_file(path, &[], file_name, bytes).await
+    }
+
     /// Follows a redirect with a GET.
     pub async fn follow(&self, res: &PageRes) -> PageRes {
         self.get(res.location()).await

@@ -429,3 +429,38 @@ async fn only_the_patient_and_caring_doctors_read_prescriptions_and_every_read_i
     assert!(res.items().is_empty());
 }
 }
+
+dual! {
+#[tokio::test]
+async fn the_patient_is_told_of_a_new_prescription_without_its_content() {
+    let visit = checked_in_visit().await;
+    let before = visit.doctor.get("/api/v1/notifications").await;
+    issued(&visit.doctor, &visit.appointment).await;
+
+    let inbox = visit.patient.get("/api/v1/notifications").await;
+    inbox.assert_status(200);
+    let notice = &inbox.items()[0];
+    assert_eq!(notice["kind"], "prescription_issued");
+    assert_eq!(notice["title"], "New prescription");
+    let body = notice["body"].as_str().unwrap();
+    assert!(body.contains("Dr Dora Prescriber issued you a prescription"), "{body}");
+    assert!(notice["link"].as_str().unwrap().ends_with("/prescriptions"), "{notice}");
+    // The doctor is not told of their own act.
+    let after = visit.doctor.get("/api/v1/notifications").await;
+    assert_eq!(after.items().len(), before.items().len());
+
+    visit.app.deliver().await;
+    let mails = crate::security::mails_to(&visit.app, &visit.patient.email);
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("issued you a prescription"))
+        .unwrap_or_else(|| panic!("an email about the prescription among {mails:?}"));
+    assert!(mail.contains("/prescriptions"), "{mail}");
+    // Email and in-app previews are not a secure channel: no medicine, no dose.
+    for text in [body, mail.as_str()] {
+        for secret in ["Amoxicillin", "Paracétamol", "Paracetamol", "capsule", "fever"] {
+            assert!(!text.contains(secret), "{secret:?} in {text}");
+        }
+    }
+}
+}

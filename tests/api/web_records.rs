@@ -57,6 +57,14 @@ dual! {
             .assert_contains("Xaver Exe")
             .assert_contains("(amended)")
             .assert_lacks("Influenza");
+        // "Download my data" is the API's export, which the session cookie opens.
+        list.assert_contains("href=\"/api/v1/me/export\" download");
+        let export = pages.get("/api/v1/me/export").await;
+        export.assert_status(200).assert_contains(&record).assert_contains("Influenza A");
+        assert!(export.headers[reqwest::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"carebook-export-"));
         let page = pages.get(&format!("/records/{record}")).await;
         page.assert_status(200)
             .assert_contains("Current version (2)")

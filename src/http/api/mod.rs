@@ -8,6 +8,7 @@ pub mod chat;
 pub mod doctors;
 pub mod document;
 pub mod events;
+pub mod export;
 pub mod feedback;
 pub mod live;
 pub mod notifications;
@@ -95,6 +96,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(records::list_patient_records))
         .routes(routes!(records::find_summary, records::update_summary))
         .routes(routes!(records::list_access_log))
+        .routes(routes!(export::find_my_export))
         .routes(routes!(chat::list_conversations, chat::create_conversation))
         .routes(routes!(chat::close_conversation))
         .routes(routes!(chat::list_messages, chat::create_message))

@@ -156,7 +156,7 @@ pub struct RecordContentResponse {
     pub follow_up: Option<FollowUp>,
 }
 
-fn content_response(content: RecordContent, doctor: &UserId) -> RecordContentResponse {
+pub(super) fn content_response(content: RecordContent, doctor: &UserId) -> RecordContentResponse {
     let follow_up = content.follow_up_date.map(|date| FollowUp {
         date,
         booking_url: format!("/book/{doctor}?day={date}"),
@@ -588,7 +588,8 @@ pub struct AccessLogEntry {
     pub reader: PersonRef,
     /// Their role when they read it.
     pub reader_role: String,
-    /// What was read: `record`, `record_versions`, `summary`, `prescription`, `attachment`.
+    /// What was read: `record`, `record_versions`, `summary`, `prescription`, `attachment`,
+    /// `export` (the patient's download of all their data), ...
     pub subject_kind: String,
     pub subject_id: String,
     /// An admin's break-glass read, and the reason they gave.

@@ -21,11 +21,15 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
+use super::feedback::FeedbackSection;
 use super::files::FileRow;
 use super::patient::{PickerLinks, PickerQuery, SlotPicker, slot_picker};
+use super::prescriptions::{PrescriptionForm, PrescriptionRow};
 use super::public::DoctorCard;
+use super::records::{VersionView, version_view};
 use super::session::{Chrome, CsrfForm, Flash, WebError, WebResult, local_path, render, see_other};
 use super::view::{self, FieldErrors};
+use super::visit_record::RecordFields;
 use crate::app::clinical::BreakGlass;
 use crate::app::{App, AppError, AppointmentDetail, AttachmentTarget, DoctorProfile};
 use crate::store::{AppointmentEvent, AppointmentId, AppointmentStatus, AppointmentView, UserId};
@@ -328,6 +332,190 @@ struct AppointmentPage {
     /// The "Message" button for the visit's patient and doctor: the form field that
     /// names the other person, and their id. Whether they may is the app's call.
     message: Option<(&'static str, String)>,
+    record: RecordSection,
+    /// The visit's prescriptions, for its doctor.
+    prescriptions: Option<PrescriptionSection>,
+    /// The patient's health summary: for the visit's doctor while they care for
+    /// the patient, and for the patient.
+    health_summary: Option<String>,
+    /// The visit's rating, for its patient and its doctor once it is completed.
+    feedback: Option<FeedbackSection>,
+}
+
+/// What the visit's doctor sees of its prescriptions: those issued for it, and the
+/// form to issue one once the visit has started.
+pub struct PrescriptionSection {
+    pub items: Vec<PrescriptionRow>,
+    pub may_issue: bool,
+    pub form: PrescriptionForm,
+}
+
+/// The visit's prescriptions for its doctor (reading the patient's list is an
+/// audited clinical read); `None` for everyone else (the patient has
+/// `/prescriptions`).
+async fn prescription_section(
+    app: &App,
+    actor: &Actor,
+    view: &AppointmentView,
+    zone: &TimeZone,
+    form: Option<PrescriptionForm>,
+) -> WebResult<Option<PrescriptionSection>> {
+    let record = &view.record;
+    if actor.role != carebook_domain::Role::Doctor || actor.user_id != record.doctor_id {
+        return Ok(None);
+    }
+    let may_issue = matches!(
+        record.status,
+        AppointmentStatus::CheckedIn | AppointmentStatus::Completed
+    );
+    // Prescriptions exist only for visits that started, and reading the list is
+    // a clinical read in the patient's access history: before the visit there is
+    // nothing to read, so nothing is read.
+    if !may_issue {
+        return Ok(None);
+    }
+    let mut items = Vec::new();
+    let mut cursor = None;
+    // A visit has a handful of prescriptions; the patient's list is read until
+    // this visit's are all found (pages are newest first).
+    loop {
+        let page = match app
+            .list_prescriptions(
+                actor,
+                record.patient_id.clone(),
+                BreakGlass::default(),
+                crate::app::PageParams {
+                    limit: Some(100),
+                    cursor,
+                },
+            )
+            .await
+        {
+            Ok(page) => page,
+            // A doctor without a care relationship (all visits cancelled) reads none.
+            Err(AppError::Forbidden | AppError::NotFound(_)) => break,
+            Err(other) => return Err(other.into()),
+        };
+        items.extend(
+            page.items
+                .into_iter()
+                .filter(|p| p.view.record.appointment_id == record.id)
+                .map(|p| PrescriptionRow::new(p, &actor.user_id, zone)),
+        );
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(Some(PrescriptionSection {
+        items,
+        may_issue,
+        form: form.unwrap_or_default(),
+    }))
+}
+
+/// Forms of the appointment's page sent back after a refusal, to show again with
+/// their values and errors.
+#[derive(Default)]
+pub struct SentBack {
+    pub record: Option<RecordForm>,
+    pub prescription: Option<PrescriptionForm>,
+}
+
+/// The record's form as sent back after a refusal: the values, the field errors,
+/// and a message for the form as a whole (a stale version).
+pub struct RecordForm {
+    pub fields: RecordFields,
+    pub errors: FieldErrors,
+    pub problem: Option<String>,
+}
+
+/// What the appointment's page shows of the visit record.
+#[derive(Default)]
+pub struct RecordSection {
+    /// The viewer is the visit's doctor and the visit has started: they write (or
+    /// amend) the record here.
+    pub writer: bool,
+    /// The record's page, for its patient (read-only) and for its writer.
+    pub link: Option<String>,
+    /// Every version, the current one first (for the writer).
+    pub versions: Vec<VersionView>,
+    /// The write or amendment form's values.
+    pub fields: RecordFields,
+    pub errors: FieldErrors,
+    pub problem: Option<String>,
+}
+
+impl RecordSection {
+    fn amending(&self) -> bool {
+        !self.versions.is_empty()
+    }
+}
+
+/// The record part of the page for `user`: the writer's form and versions (an
+/// audited clinical read), the patient's link (not a read: no clinical field).
+async fn record_section(
+    app: &App,
+    actor: &Actor,
+    view: &AppointmentView,
+    zone: &TimeZone,
+    form: Option<RecordForm>,
+) -> WebResult<RecordSection> {
+    let record = &view.record;
+    let started = matches!(
+        record.status,
+        AppointmentStatus::CheckedIn | AppointmentStatus::Completed
+    );
+    let doctor = actor.role == carebook_domain::Role::Doctor && actor.user_id == record.doctor_id;
+    let sent_back = form.is_some();
+    let (fields, errors, problem) = match form {
+        Some(form) => (form.fields, form.errors, form.problem),
+        None => (RecordFields::default(), FieldErrors::new(), None),
+    };
+    if doctor && started {
+        let mut section = RecordSection {
+            writer: true,
+            errors,
+            fields,
+            ..RecordSection::default()
+        };
+        match app
+            .record_history_of_appointment(actor, record.id.clone())
+            .await
+        {
+            Ok(history) => {
+                let latest = history.record.version;
+                if !sent_back && let Some((_, current)) = history.versions.last() {
+                    section.fields = RecordFields::from_content(current, latest);
+                } else if problem.is_some() {
+                    // A stale version: the doctor's values stay, now over the version
+                    // the page shows, so sending them again is a decision they made
+                    // having seen it.
+                    section.fields.base_version = latest.to_string();
+                }
+                section.link = Some(format!("/records/{}", history.record.id));
+                section.versions = history
+                    .versions
+                    .into_iter()
+                    .rev()
+                    .map(|(v, c)| version_view(v, c, zone))
+                    .collect();
+            }
+            Err(AppError::NotFound("record")) => {}
+            Err(other) => return Err(other.into()),
+        }
+        section.problem = problem;
+        return Ok(section);
+    }
+    let link = app
+        .find_record_entry_of_appointment(actor, record.id.clone())
+        .await?
+        .filter(|_| actor.user_id == record.patient_id)
+        .map(|r| format!("/records/{}", r.id));
+    Ok(RecordSection {
+        link,
+        ..RecordSection::default()
+    })
 }
 
 /// `GET /appointments/{id}`: everyone who may see it; anyone else gets 404.
@@ -336,8 +524,18 @@ async fn find_appointment(
     chrome: Chrome,
     Path(id): Path<String>,
 ) -> WebResult {
+    appointment_page(&app, &chrome, &id, SentBack::default()).await
+}
+
+/// The appointment's page, with any form sent back after a refusal.
+pub async fn appointment_page(
+    app: &App,
+    chrome: &Chrome,
+    id: &str,
+    sent_back: SentBack,
+) -> WebResult {
     let user = chrome.require()?;
-    let loaded = Loaded::load(&app, &user.actor, &id).await?;
+    let loaded = Loaded::load(app, &user.actor, id).await?;
     let now = app.now();
     let view = loaded.view();
     let record = &view.record;
@@ -381,6 +579,28 @@ async fn find_appointment(
     } else {
         None
     };
+    let record_section =
+        record_section(app, &user.actor, view, &loaded.zone, sent_back.record).await?;
+    let prescriptions =
+        prescription_section(app, &user.actor, view, &loaded.zone, sent_back.prescription).await?;
+    let completed = record.status == AppointmentStatus::Completed;
+    let feedback = if completed
+        && (user.actor.user_id == record.patient_id || user.actor.user_id == record.doctor_id)
+    {
+        let found = app
+            .find_feedback_of_visit(&user.actor, record.id.clone())
+            .await?;
+        FeedbackSection::new(
+            found,
+            &user.actor.user_id,
+            &record.patient_id,
+            completed,
+            now,
+            &loaded.zone,
+        )
+    } else {
+        None
+    };
     let status_reason_label = match record.status {
         AppointmentStatus::Rejected => "Why it was rejected",
         AppointmentStatus::Cancelled => "Why it was cancelled",
@@ -412,6 +632,19 @@ async fn find_appointment(
         cancel_window,
         files,
         max_upload_mb: app.settings.attachment_max_bytes / (1024 * 1024),
+        record: record_section,
+        prescriptions,
+        feedback,
+        health_summary: if record.patient_id == user.actor.user_id {
+            Some("/health-summary".to_owned())
+        } else if record.doctor_id == user.actor.user_id
+            && user.actor.role == carebook_domain::Role::Doctor
+            && record.status.makes_care_relationship()
+        {
+            Some(format!("/patients/{}/health-summary", record.patient_id))
+        } else {
+            None
+        },
         chrome: chrome.clone(),
     };
     Ok(render(&page))

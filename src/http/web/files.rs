@@ -6,15 +6,20 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use carebook_domain::Role;
 use serde::Deserialize;
 
-use super::session::{CsrfForm, CsrfUpload, Flash, WebError, WebResult, local_path, see_other};
+use super::session::{
+    Chrome, CsrfForm, CsrfUpload, Flash, WebError, WebResult, local_path, render, see_other,
+};
+use crate::app::clinical::BreakGlass;
 use crate::app::{App, AppError, AttachmentTarget};
 use crate::store::{AppointmentId, AttachmentRecord, UserId};
 
 pub fn routes() -> Router<App> {
     Router::new()
+        .route("/files", get(list_own_files).post(create_own_file))
         .route("/appointments/{id}/files", post(create_visit_file))
         .route("/files/{id}/delete", post(delete_file))
 }
@@ -28,6 +33,8 @@ pub struct FileRow {
     pub when: String,
     /// The viewer uploaded it, so may delete it.
     pub mine: bool,
+    /// The visit it belongs to; `None` for the patient's general file.
+    pub appointment_id: Option<String>,
 }
 
 impl FileRow {
@@ -39,6 +46,7 @@ impl FileRow {
             size: human_size(file.size_bytes),
             when: super::view::date_time(file.created_at, zone),
             mine: &file.uploaded_by == viewer,
+            appointment_id: file.appointment_id.as_ref().map(|id| id.to_string()),
         }
     }
 }
@@ -81,6 +89,53 @@ async fn create_visit_file(
         Err(error) => refusal(error)?,
     };
     Ok(done(&app, &headers, &back, flash))
+}
+
+#[derive(askama::Template)]
+#[template(path = "web/records/files.html")]
+struct FilesPage {
+    chrome: Chrome,
+    files: Vec<FileRow>,
+    max_upload_mb: usize,
+}
+
+/// `GET /files`: the patient's files, their general file and their visits' (every
+/// list is an audited clinical read, as in the API), with the upload form.
+async fn list_own_files(State(app): State<App>, chrome: Chrome) -> WebResult {
+    let user = chrome.require_role(&[Role::Patient])?;
+    let me = user.actor.user_id.clone();
+    let files = app
+        .list_attachments(
+            &user.actor,
+            AttachmentTarget::Patient(me.clone()),
+            BreakGlass::default(),
+        )
+        .await?;
+    let zone = super::view::zone(&app.settings.clinic_time_zone);
+    let page = FilesPage {
+        files: files.iter().map(|f| FileRow::new(f, &me, &zone)).collect(),
+        max_upload_mb: app.settings.attachment_max_bytes / (1024 * 1024),
+        chrome: chrome.clone(),
+    };
+    Ok(render(&page))
+}
+
+/// `POST /files`: fields `_csrf` and `file`, into the patient's general file.
+async fn create_own_file(
+    State(app): State<App>,
+    headers: HeaderMap,
+    CsrfUpload { chrome, upload }: CsrfUpload,
+) -> WebResult {
+    let user = chrome.require_role(&[Role::Patient])?;
+    let target = AttachmentTarget::Patient(user.actor.user_id.clone());
+    let flash = match app
+        .upload_attachment(&user.actor, target, &upload.file_name, upload.bytes)
+        .await
+    {
+        Ok(file) => Flash::success(format!("{} was added.", file.file_name)),
+        Err(error) => refusal(error)?,
+    };
+    Ok(done(&app, &headers, "/files", flash))
 }
 
 #[derive(Deserialize)]

@@ -16,14 +16,18 @@ pub mod charts;
 pub mod chat;
 pub mod desk;
 pub mod doctor;
+pub mod feedback;
 pub mod files;
+pub mod health;
 pub mod patient;
+pub mod prescriptions;
 pub mod public;
 pub mod records;
 pub mod session;
 pub mod stats;
 pub mod verify;
 pub mod view;
+pub mod visit_record;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -51,6 +55,10 @@ pub fn router(app: &App) -> Router<App> {
         .merge(appointments::routes())
         .merge(files::routes())
         .merge(chat::routes())
+        .merge(visit_record::routes())
+        .merge(prescriptions::routes())
+        .merge(health::routes())
+        .merge(feedback::routes())
         .merge(patient::routes())
         .merge(records::routes())
         .merge(doctor::routes())

@@ -6,12 +6,15 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use carebook_domain::Role;
+use carebook_domain::record::RecordContent;
+use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use super::session::{Chrome, WebResult, form_urlencoded_component, render, see_other};
 use super::view;
 use crate::app::clinical::BreakGlass;
 use crate::app::{App, AppError, PageParams};
+use crate::store::RecordVersionView;
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -85,18 +88,56 @@ async fn list_records(
     Ok(render(&page))
 }
 
-struct VersionView {
-    version: i64,
-    when: String,
-    author: String,
-    reason: Option<String>,
-    symptoms: Option<String>,
-    diagnosis: Option<String>,
-    icd10_code: Option<String>,
-    notes: Option<String>,
-    vitals: Vec<(&'static str, String)>,
-    follow_up_advice: Option<String>,
-    follow_up_date: Option<String>,
+/// One version of a record as pages show it.
+pub struct VersionView {
+    pub version: i64,
+    pub when: String,
+    pub author: String,
+    pub reason: Option<String>,
+    pub symptoms: Option<String>,
+    pub diagnosis: Option<String>,
+    pub icd10_code: Option<String>,
+    pub notes: Option<String>,
+    pub vitals: Vec<(&'static str, String)>,
+    pub follow_up_advice: Option<String>,
+    pub follow_up_date: Option<String>,
+}
+
+pub fn version_view(v: RecordVersionView, c: RecordContent, zone: &TimeZone) -> VersionView {
+    let vitals = [
+        (
+            "Blood pressure",
+            match (c.vitals.systolic_mmhg, c.vitals.diastolic_mmhg) {
+                (Some(s), Some(d)) => Some(format!("{s}/{d} mmHg")),
+                (Some(s), None) => Some(format!("{s} mmHg systolic")),
+                (None, Some(d)) => Some(format!("{d} mmHg diastolic")),
+                (None, None) => None,
+            },
+        ),
+        ("Pulse", c.vitals.pulse_per_min.map(|p| format!("{p} /min"))),
+        (
+            "Temperature",
+            c.vitals.temperature_c.map(|t| format!("{t} °C")),
+        ),
+        ("Weight", c.vitals.weight_kg.map(|w| format!("{w} kg"))),
+        ("Height", c.vitals.height_cm.map(|h| format!("{h} cm"))),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| value.map(|value| (label, value)))
+    .collect();
+    VersionView {
+        version: v.version.version,
+        when: view::date_time(v.version.at, zone),
+        author: v.author_name,
+        reason: v.version.reason,
+        symptoms: c.symptoms,
+        diagnosis: c.diagnosis,
+        icd10_code: c.icd10_code,
+        notes: c.notes,
+        vitals,
+        follow_up_advice: c.follow_up_advice,
+        follow_up_date: c.follow_up_date.map(|d| d.to_string()),
+    }
 }
 
 #[derive(askama::Template)]
@@ -123,42 +164,7 @@ async fn find_record(State(app): State<App>, chrome: Chrome, Path(id): Path<Stri
         .versions
         .into_iter()
         .rev()
-        .map(|(v, c)| {
-            let vitals = [
-                (
-                    "Blood pressure",
-                    match (c.vitals.systolic_mmhg, c.vitals.diastolic_mmhg) {
-                        (Some(s), Some(d)) => Some(format!("{s}/{d} mmHg")),
-                        (Some(s), None) => Some(format!("{s} mmHg systolic")),
-                        (None, Some(d)) => Some(format!("{d} mmHg diastolic")),
-                        (None, None) => None,
-                    },
-                ),
-                ("Pulse", c.vitals.pulse_per_min.map(|p| format!("{p} /min"))),
-                (
-                    "Temperature",
-                    c.vitals.temperature_c.map(|t| format!("{t} °C")),
-                ),
-                ("Weight", c.vitals.weight_kg.map(|w| format!("{w} kg"))),
-                ("Height", c.vitals.height_cm.map(|h| format!("{h} cm"))),
-            ]
-            .into_iter()
-            .filter_map(|(label, value)| value.map(|value| (label, value)))
-            .collect();
-            VersionView {
-                version: v.version.version,
-                when: view::date_time(v.version.at, &zone),
-                author: v.author_name,
-                reason: v.version.reason,
-                symptoms: c.symptoms,
-                diagnosis: c.diagnosis,
-                icd10_code: c.icd10_code,
-                notes: c.notes,
-                vitals,
-                follow_up_advice: c.follow_up_advice,
-                follow_up_date: c.follow_up_date.map(|d| d.to_string()),
-            }
-        })
+        .map(|(v, c)| version_view(v, c, &zone))
         .collect();
     let page = RecordPage {
         visit: view::date_time(history.appointment.record.slot.start, &zone),
@@ -195,6 +201,7 @@ fn what(kind: &str) -> &'static str {
         "summary" => "Your health summary",
         "prescription" => "A prescription",
         "attachment" => "A file",
+        "export" => "A download of all your data",
         _ => "Your clinical data",
     }
 }

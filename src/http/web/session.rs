@@ -247,6 +247,7 @@ fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
             ("/visits", "My visits"),
             ("/records", "My records"),
             ("/messages", "Messages"),
+            ("/prescriptions", "Prescriptions"),
             ("/profile", "Profile"),
         ],
         Some(Role::Doctor) => &[
