@@ -18,6 +18,9 @@ struct Busy {
     patient: User,
     desk: User,
     requested: String,
+    /// The completed visit: the doctor's record and prescription forms, the
+    /// patient's rating form.
+    done: String,
 }
 
 async fn busy_clinic(app: &TestApp) -> Busy {
@@ -45,6 +48,7 @@ async fn busy_clinic(app: &TestApp) -> Busy {
         patient,
         desk,
         requested,
+        done,
     }
 }
 
@@ -66,6 +70,17 @@ fn screens_of(role: &str, busy: &Busy) -> Vec<Screen> {
             screen("profile", "/profile".into(), "#f-name"),
             screen("two-factor", "/profile/two-factor".into(), "h1"),
             screen("notifications", "/notifications".into(), "h1"),
+            screen(
+                "completed-visit",
+                format!("/appointments/{}", busy.done),
+                ".status",
+            ),
+            screen("records", "/records".into(), "h1"),
+            screen("prescriptions", "/prescriptions".into(), "h1"),
+            screen("health-summary", "/health-summary".into(), "h1"),
+            screen("files", "/files".into(), "h1"),
+            screen("access-history", "/access-history".into(), "h1"),
+            screen("messages", "/messages".into(), "h1"),
         ],
         "doctor" => vec![
             screen("doctor-today", "/doctor/today".into(), "h1"),
@@ -73,6 +88,12 @@ fn screens_of(role: &str, busy: &Busy) -> Vec<Screen> {
             screen("doctor-week", "/doctor/week".into(), "h1"),
             screen("doctor-schedule", "/doctor/schedule".into(), "form"),
             screen("doctor-profile", "/doctor/profile".into(), "form"),
+            screen(
+                "doctor-visit",
+                format!("/appointments/{}", busy.done),
+                ".status",
+            ),
+            screen("doctor-messages", "/messages".into(), "h1"),
         ],
         "receptionist" => vec![
             screen("desk", "/desk".into(), "h1"),
