@@ -22,6 +22,8 @@ pub struct DoctorProfile {
     pub next_free_slot: Option<Interval>,
     /// From completed visits' feedback (`doctor_ratings`, one row per doctor).
     pub rating: RatingSummary,
+    /// The version of the doctor's photo, when they have one.
+    pub photo_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -199,13 +201,14 @@ impl App {
             };
             // The page's rating totals come with its ids: one indexed row per doctor,
             // in the same read.
-            let (batch, ratings) = {
+            let (batch, ratings, photos) = {
                 let (filter, batch_request) = (filter.clone(), batch_request.clone());
                 self.store
                     .read(move |tx| {
                         let ids = tx.list_doctor_ids(&filter, &batch_request)?;
                         let ratings = tx.rating_totals(&ids)?;
-                        Ok::<_, AppError>((ids, ratings))
+                        let photos = tx.photo_versions(&ids)?;
+                        Ok::<_, AppError>((ids, ratings, photos))
                     })
                     .await?
             };
@@ -236,11 +239,16 @@ impl App {
                     .find(|(rated, _)| *rated == doctor.user_id)
                     .map(|(_, totals)| RatingSummary::from(*totals))
                     .unwrap_or_default();
+                let photo_version = photos
+                    .iter()
+                    .find(|(user, _)| *user == doctor.user_id)
+                    .map(|(_, version)| version.clone());
                 rows.push(DoctorProfile {
                     specialties: specialties_of(&all_specialties, doctor),
                     doctor: doctor.clone(),
                     next_free_slot: next,
                     rating,
+                    photo_version,
                 });
                 if rows.len() == wanted {
                     break 'pages;
@@ -272,11 +280,12 @@ impl App {
         } else {
             None
         };
-        let (all_specialties, ratings) = self
+        let (all_specialties, ratings, photos) = self
             .store
             .read(move |tx| {
                 let ratings = tx.rating_totals(std::slice::from_ref(&id))?;
-                Ok::<_, AppError>((tx.list_specialties()?, ratings))
+                let photos = tx.photo_versions(std::slice::from_ref(&id))?;
+                Ok::<_, AppError>((tx.list_specialties()?, ratings, photos))
             })
             .await?;
         Ok(DoctorProfile {
@@ -287,6 +296,7 @@ impl App {
                 .first()
                 .map(|(_, totals)| RatingSummary::from(*totals))
                 .unwrap_or_default(),
+            photo_version: photos.into_iter().next().map(|(_, version)| version),
         })
     }
 
@@ -411,11 +421,17 @@ impl App {
                     .first()
                     .map(|(_, totals)| RatingSummary::from(*totals))
                     .unwrap_or_default();
+                let photo_version = tx
+                    .photo_versions(std::slice::from_ref(&id))?
+                    .into_iter()
+                    .next()
+                    .map(|(_, version)| version);
                 Ok(DoctorProfile {
                     specialties: specialties_of(&tx.list_specialties()?, &doctor),
                     doctor,
                     next_free_slot: None,
                     rating,
+                    photo_version,
                 })
             })
             .await

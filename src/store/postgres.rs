@@ -28,6 +28,7 @@ mod attachments;
 mod chat;
 mod clinical;
 mod notifications;
+mod photos;
 mod prescriptions;
 mod security;
 
@@ -82,6 +83,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         9,
         include_str!("../../migrations/postgres/0009_message_attachments.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_user_photos.sql"),
     ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
@@ -1005,6 +1010,15 @@ fn get<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> StoreResult<T> {
 /// with this first instead of failing.
 fn has_nul(value: &str) -> bool {
     value.contains('\0')
+}
+
+/// The ids to bind to `= ANY($1)`: one holding a NUL cannot be stored, so matches
+/// nothing, and PostgreSQL would refuse the whole array for it.
+fn any_ids(ids: &[UserId]) -> Vec<&str> {
+    ids.iter()
+        .map(UserId::as_str)
+        .filter(|id| !has_nul(id))
+        .collect()
 }
 
 /// Free-form text recorded as given (login attempts, audit keys), with any NUL

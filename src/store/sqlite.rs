@@ -10,6 +10,7 @@ mod attachments;
 mod chat;
 mod clinical;
 mod notifications;
+mod photos;
 mod prescriptions;
 mod security;
 
@@ -58,6 +59,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         9,
         include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/sqlite/0010_user_photos.sql"),
     ),
 ];
 const MAX_GROUP: usize = 256;

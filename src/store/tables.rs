@@ -443,6 +443,19 @@ pub const TABLES: &[Table] = &[
         key_columns: 1,
         generated_id: false,
     },
+    // Profile photos (0010_user_photos.sql); their bytes are in the file store too.
+    Table {
+        name: "user_photos",
+        columns: &[
+            ("user_id", Text),
+            ("large_key", Text),
+            ("small_key", Text),
+            ("version", Text),
+            ("updated_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
     // chat (issue 10)
     Table {
         name: "conversations",
@@ -611,6 +624,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0007_chat.sql"),
         include_str!("../../migrations/sqlite/0008_attachments.sql"),
         include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
+        include_str!("../../migrations/sqlite/0010_user_photos.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -622,6 +636,7 @@ mod tests {
         include_str!("../../migrations/postgres/0007_chat.sql"),
         include_str!("../../migrations/postgres/0008_attachments.sql"),
         include_str!("../../migrations/postgres/0009_message_attachments.sql"),
+        include_str!("../../migrations/postgres/0010_user_photos.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.

@@ -43,6 +43,7 @@ mod matrix;
 mod notifications;
 mod openapi;
 mod pages;
+mod photos;
 mod prescriptions;
 mod records;
 mod security;

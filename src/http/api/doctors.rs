@@ -88,6 +88,10 @@ pub struct DoctorResponse {
     pub next_free_slot: Option<Span>,
     /// Average stars and count, from completed visits' feedback.
     pub rating: super::feedback::RatingResponse,
+    /// The doctor's photo (256 px; `&size=64` for the small one), when they have
+    /// one; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo_url: Option<String>,
 }
 
 impl From<DoctorProfile> for DoctorResponse {
@@ -112,6 +116,9 @@ impl From<DoctorProfile> for DoctorResponse {
             cancel_window_hours: d.schedule.rules.cancel_window_hours,
             next_free_slot: p.next_free_slot.map(Into::into),
             rating: p.rating.into(),
+            photo_url: p
+                .photo_version
+                .map(|version| crate::app::photo_url(&d.user_id, &version)),
         }
     }
 }

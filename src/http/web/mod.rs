@@ -20,6 +20,7 @@ pub mod feedback;
 pub mod files;
 pub mod health;
 pub mod patient;
+pub mod photos;
 pub mod prescriptions;
 pub mod public;
 pub mod records;
@@ -60,6 +61,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(health::routes())
         .merge(feedback::routes())
         .merge(patient::routes())
+        .merge(photos::routes())
         .merge(records::routes())
         .merge(doctor::routes())
         .merge(desk::routes())

@@ -779,6 +779,9 @@ struct ProfilePage {
     preferences: PreferencesView,
     preferences_errors: FieldErrors,
     security: SecurityStatus,
+    /// The caller's own photo, when they have one.
+    photo_url: Option<String>,
+    photo_max_mb: usize,
 }
 
 impl ProfilePage {
@@ -787,6 +790,11 @@ impl ProfilePage {
         let preferences = app.notification_preferences(&user.actor).await?;
         let security = app.security_status(user).await?;
         let account = &user.user;
+        let photo_url = app
+            .photo_versions(vec![account.id.clone()])
+            .await?
+            .first()
+            .map(|(id, version)| crate::app::photo_url(id, version));
         Ok(ProfilePage {
             chrome: chrome.clone(),
             email: account.email.clone(),
@@ -809,6 +817,8 @@ impl ProfilePage {
             },
             preferences_errors: FieldErrors::new(),
             security,
+            photo_url,
+            photo_max_mb: crate::app::PHOTO_MAX_BYTES / (1024 * 1024),
         })
     }
 }

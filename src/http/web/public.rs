@@ -47,6 +47,8 @@ pub struct DoctorCard {
     pub time_zone: String,
     /// "4.5 of 5 (12 ratings)", once there are ratings.
     pub rating: Option<String>,
+    /// The doctor's photo (256 px; append `&size=64` for the small one).
+    pub photo_url: Option<String>,
 }
 
 impl From<&DoctorProfile> for DoctorCard {
@@ -76,6 +78,10 @@ impl From<&DoctorProfile> for DoctorCard {
                 let noun = if count == 1 { "rating" } else { "ratings" };
                 format!("{average:.1} of 5 ({count} {noun})")
             }),
+            photo_url: profile
+                .photo_version
+                .as_ref()
+                .map(|version| crate::app::photo_url(&doctor.user_id, version)),
         }
     }
 }
