@@ -449,7 +449,18 @@ dual! {
             .assert_contains("Video visit")
             .assert_contains("The link opens 15 minutes before the start")
             .assert_lacks("Join video visit");
-        // The doctor's day marks it.
+        // The patient's visits, the desk's day and the doctor's day mark it.
+        pages
+            .get("/visits")
+            .await
+            .assert_status(200)
+            .assert_contains("visit-mode-video");
+        let desk_pages = signed_in(&app, &desk).await;
+        desk_pages
+            .get("/desk?date=2026-03-03")
+            .await
+            .assert_status(200)
+            .assert_contains("visit-mode-video");
         doctor_pages
             .get("/doctor/today?date=2026-03-03")
             .await
@@ -464,7 +475,6 @@ dual! {
         assert!(open.body.contains(&room));
         assert!(open.body.contains(r#"target="_blank" rel="noopener noreferrer""#), "{}", open.body);
         // The front desk sees the visit, never the link.
-        let desk_pages = signed_in(&app, &desk).await;
         let desk_page = desk_pages.get(&page).await;
         desk_page.assert_status(200).assert_contains("Video visit").assert_lacks("Join video visit");
         assert!(!desk_page.body.contains(&room));
@@ -495,5 +505,33 @@ dual! {
         let required = schemas["AppointmentResponse"]["required"].as_array().unwrap();
         assert!(required.contains(&json!("mode")));
         assert!(!required.contains(&json!("video_url")), "present only to some viewers");
+    }
+}
+
+dual! {
+    #[tokio::test]
+    async fn a_video_only_doctor_books_video_and_a_forged_mode_is_refused_on_the_page() {
+        let app = video_app(|_| {}).await;
+        let doctor = doctor_offering(&app, "Vic VideoOnly", json!(["video"])).await;
+        let patient = app.register_patient("Paula Patient").await;
+        let pages = signed_in(&app, &patient).await;
+        pages
+            .get(&format!("/book/{}/confirm?start={TUE_0900}", doctor.id))
+            .await
+            .assert_status(200)
+            .assert_contains("<dt>Visit</dt><dd>Video visit</dd>")
+            .assert_contains(r#"<input type="hidden" name="mode" value="video">"#)
+            .assert_lacks("How would you like to see the doctor?");
+        pages
+            .post(&format!("/book/{}", doctor.id), &[("start", TUE_0900), ("mode", "in_person")])
+            .await
+            .assert_status(422)
+            .assert_contains("this doctor sees patients by video only");
+        assert!(patient.get("/api/v1/appointments").await.items().is_empty());
+        let booked = pages
+            .post(&format!("/book/{}", doctor.id), &[("start", TUE_0900), ("mode", "video")])
+            .await;
+        let id = booked.location().strip_prefix("/appointments/").unwrap().to_owned();
+        assert_eq!(patient.appointment(&id).await.body["mode"], "video");
     }
 }

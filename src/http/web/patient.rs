@@ -307,6 +307,8 @@ pub struct VisitRow {
     pub status: String,
     pub status_class: String,
     pub reason: Option<String>,
+    /// A video visit (its link is on the visit's page).
+    pub video: bool,
 }
 
 /// Each doctor's zone, looked up once per doctor; the clinic's when the doctor
@@ -354,6 +356,7 @@ impl<'a> Zones<'a> {
             status: view::status_label(record.status).to_owned(),
             status_class: view::status_class(record.status),
             reason: record.reason.clone(),
+            video: record.mode == VisitMode::Video,
         }
     }
 }
