@@ -44,6 +44,8 @@ pub struct DoctorPatch {
     pub languages: Option<Vec<String>>,
     pub fee: Option<Option<Fee>>,
     pub specialty_ids: Option<Vec<String>>,
+    /// `in_person`, `video`: replaces the set; at least one.
+    pub visit_modes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -351,6 +353,16 @@ impl App {
                 format!("may list at most {MAX_SPECIALTIES} specialties"),
             );
         }
+        let visit_modes = match &patch.visit_modes {
+            Some(values) => match carebook_domain::video::parse_visit_modes(values) {
+                Ok(modes) => Some(modes),
+                Err((field, message)) => {
+                    errors.add(field, message);
+                    None
+                }
+            },
+            None => None,
+        };
         if let Some(Some(fee)) = &patch.fee {
             if !(0..=100_000_000).contains(&fee.amount) {
                 errors.add("fee.amount", "must be between 0 and 100000000 minor units");
@@ -393,6 +405,9 @@ impl App {
                 }
                 if let Some(languages) = patch.languages {
                     doctor.languages = languages.into_iter().map(|l| l.trim().to_owned()).collect();
+                }
+                if let Some(modes) = visit_modes {
+                    doctor.visit_modes = modes;
                 }
                 if let Some(fee) = patch.fee {
                     doctor.fee = fee.map(|f| Fee {

@@ -23,6 +23,7 @@ mod records;
 mod security;
 mod statistics;
 pub mod totp;
+mod video;
 
 use std::sync::{Arc, Mutex};
 
@@ -43,6 +44,8 @@ pub use prescriptions::*;
 pub use records::*;
 pub use security::*;
 pub use statistics::*;
+pub(crate) use video::ensure_room;
+pub use video::{VideoLink, video_url};
 
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};

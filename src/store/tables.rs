@@ -101,6 +101,7 @@ pub const TABLES: &[Table] = &[
             ("auto_confirm", Bool),
             ("cancel_window_hours", Integer),
             ("availability_version", Integer),
+            ("visit_modes", Text),
         ],
         key_columns: 1,
         generated_id: false,
@@ -149,6 +150,8 @@ pub const TABLES: &[Table] = &[
             ("created_by", Text),
             ("created_at", Integer),
             ("updated_at", Integer),
+            ("mode", Text),
+            ("video_room", Text),
         ],
         key_columns: 1,
         generated_id: false,
@@ -625,6 +628,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0008_attachments.sql"),
         include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
         include_str!("../../migrations/sqlite/0010_user_photos.sql"),
+        include_str!("../../migrations/sqlite/0011_video_visits.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -637,6 +641,7 @@ mod tests {
         include_str!("../../migrations/postgres/0008_attachments.sql"),
         include_str!("../../migrations/postgres/0009_message_attachments.sql"),
         include_str!("../../migrations/postgres/0010_user_photos.sql"),
+        include_str!("../../migrations/postgres/0011_video_visits.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.

@@ -49,6 +49,7 @@ mod records;
 mod security;
 mod snapshots;
 mod stats;
+mod video;
 mod web;
 mod web_admin;
 mod web_chat;

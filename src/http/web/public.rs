@@ -40,6 +40,8 @@ pub struct DoctorCard {
     pub specialties: String,
     pub fee: Option<String>,
     pub languages: String,
+    /// "In person, Video visits".
+    pub visit_modes: String,
     pub bio: Option<String>,
     pub qualifications: Option<String>,
     pub years_experience: Option<i64>,
@@ -66,6 +68,12 @@ impl From<&DoctorProfile> for DoctorCard {
                 .join(", "),
             fee: doctor.fee.as_ref().map(view::money),
             languages: doctor.languages.join(", "),
+            visit_modes: doctor
+                .visit_modes
+                .iter()
+                .map(|mode| view::offer_label(*mode))
+                .collect::<Vec<_>>()
+                .join(", "),
             bio: doctor.bio.clone(),
             qualifications: doctor.qualifications.clone(),
             years_experience: doctor.years_experience,
