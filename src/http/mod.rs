@@ -223,6 +223,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Live-channel frames are small writes; with Nagle's algorithm one waits for
+        // the peer's delayed ACK (~40 ms on Linux) whenever the previous is unacked.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(error = %error, "TCP_NODELAY not set");
+        }
         let service = router.clone().map_request(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request

@@ -358,6 +358,10 @@ async fn connect(target: &Target, token: &str) -> Result<Socket, String> {
     let stream = tokio::net::TcpStream::connect(target.addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
+    // As browsers do: small frames go out at once, not after the peer's delayed ACK.
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
     let (socket, _) =
         tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
             .await
