@@ -205,7 +205,7 @@ pub fn is_staff(role: Role) -> bool {
 impl App {
     /// Records a login whose password was right but whose second factor was
     /// missing or wrong: it counts toward throttling like a wrong password.
-    async fn record_second_factor_failure(
+    pub(super) async fn record_second_factor_failure(
         &self,
         mut attempt: LoginAttempt,
         user: &UserId,

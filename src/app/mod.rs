@@ -17,6 +17,7 @@ mod feedback;
 mod hashing;
 mod notices;
 mod notifications;
+mod oidc;
 mod prescriptions;
 mod records;
 mod security;
@@ -37,6 +38,7 @@ pub use export::*;
 pub use feedback::*;
 pub use notices::Notifier;
 pub use notifications::*;
+pub use oidc::*;
 pub use prescriptions::*;
 pub use records::*;
 pub use security::*;
@@ -102,6 +104,9 @@ pub struct App {
     outbox_bell: Arc<tokio::sync::Notify>,
     /// Opened on first use (see [`App::files`]).
     files: Arc<std::sync::OnceLock<Result<crate::store::FileStore, String>>>,
+    /// The OpenID Connect provider, when sign-in with one is configured; its
+    /// discovery document and keys are cached in it.
+    oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 impl App {
@@ -122,6 +127,7 @@ impl App {
             settings.availability_cache_seconds,
         )));
         availability::follow_commits(&store, &availability);
+        let oidc = crate::oidc::Provider::from_settings(&settings).map(Arc::new);
         App {
             store,
             settings: Arc::new(settings),
@@ -131,6 +137,7 @@ impl App {
             notifier,
             outbox_bell: Arc::new(tokio::sync::Notify::new()),
             files: Arc::default(),
+            oidc,
         }
     }
 

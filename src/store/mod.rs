@@ -16,6 +16,7 @@ mod clinical;
 mod files;
 mod model;
 mod notifications;
+mod oidc;
 pub mod postgres;
 mod prescriptions;
 mod security;
@@ -36,6 +37,7 @@ pub use clinical::*;
 pub use files::{FileStore, FileStoreError};
 pub use model::*;
 pub use notifications::*;
+pub use oidc::*;
 pub use prescriptions::*;
 pub use security::*;
 
@@ -82,7 +84,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
 pub trait Tx:
-    NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx + ChatTx + AttachmentTx
+    NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx + ChatTx + AttachmentTx + OidcTx
 {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;

@@ -28,6 +28,7 @@ mod attachments;
 mod chat;
 mod clinical;
 mod notifications;
+mod oidc;
 mod prescriptions;
 mod security;
 
@@ -83,6 +84,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/postgres/0009_message_attachments.sql"),
     ),
+    // 10 and 11 are another change's; sign-in with OpenID Connect is 12.
+    (12, include_str!("../../migrations/postgres/0012_oidc.sql")),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
 /// notifications sent meanwhile are lost. (A real payload never holds a NUL.)

@@ -10,6 +10,7 @@ mod attachments;
 mod chat;
 mod clinical;
 mod notifications;
+mod oidc;
 mod prescriptions;
 mod security;
 
@@ -59,6 +60,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
     ),
+    // 10 and 11 are another change's; sign-in with OpenID Connect is 12.
+    (12, include_str!("../../migrations/sqlite/0012_oidc.sql")),
 ];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;
