@@ -131,7 +131,7 @@ pub struct OidcCallback {
 pub enum OidcOutcome {
     /// A session (a cookie session: it has a CSRF token).
     SignedIn {
-        login: LoginOutcome,
+        login: Box<LoginOutcome>,
         next: Option<String>,
     },
     /// An account with the verified address exists: its password links it. The
@@ -468,7 +468,7 @@ impl App {
             })
             .await?;
         Ok(OidcOutcome::SignedIn {
-            login: session.outcome(user),
+            login: Box::new(session.outcome(user)),
             next,
         })
     }
@@ -636,7 +636,7 @@ impl App {
             .await?;
         match done {
             Some(true) => Ok(OidcOutcome::SignedIn {
-                login: session.outcome(user),
+                login: Box::new(session.outcome(user)),
                 next: pending.next_path,
             }),
             Some(false) => {
@@ -721,7 +721,7 @@ impl App {
             .await?;
         match done {
             Some(true) => Ok(OidcOutcome::SignedIn {
-                login: session.outcome(user),
+                login: Box::new(session.outcome(user)),
                 next: pending.next_path,
             }),
             Some(false) => {

@@ -7,8 +7,10 @@
 //! way (audience, expiry, signature, issuer, an earlier sign-in's nonce, `alg:
 //! none`), or make the provider refuse.
 //!
-//! The keys (`oidc_test_key_*.pk8.der`, PKCS#8) were made with `openssl genpkey
-//! -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER` for these tests only.
+//! The keys (`oidc_test_key_*.pk8.der`, PKCS#8 DER) were made for these tests only
+//! with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER`,
+//! then `openssl pkcs8 -topk8 -nocrypt -inform DER -outform DER` (this OpenSSL
+//! wrote the first as PKCS#1, which ring's `from_pkcs8` refuses).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
