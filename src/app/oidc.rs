@@ -17,7 +17,7 @@
 //! whose SHA-256 they store; each is used once.
 
 use carebook_domain::validation::{Email, MAX_PASSWORD_CHARS, Password, parse_name};
-use carebook_domain::{Role, UserStatus};
+use carebook_domain::{Role, UserStatus, ValidationErrors};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -551,6 +551,28 @@ impl App {
     /// authentication on) links the provider's identity to it and signs in. A wrong
     /// password is a failed login (throttled like one) and links nothing.
     pub async fn link_oidc_identity(&self, input: OidcLinkInput) -> Result<OidcOutcome, AppError> {
+        // As at login: no account has a longer password or code, so these can only
+        // be wrong, and they are refused before anything is read or counted.
+        let mut errors = ValidationErrors::new();
+        if input.password.chars().count() > MAX_PASSWORD_CHARS {
+            errors.add(
+                "password",
+                format!("must be at most {MAX_PASSWORD_CHARS} characters long"),
+            );
+        }
+        if input
+            .otp
+            .as_deref()
+            .is_some_and(|otp| otp.chars().count() > MAX_OTP_CHARS)
+        {
+            errors.add(
+                "otp",
+                format!("must be at most {MAX_OTP_CHARS} characters long"),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
         self.oidc_provider()?;
         let secret = input
             .secret
@@ -570,8 +592,7 @@ impl App {
             at: now,
             succeeded: false,
         };
-        let right = input.password.chars().count() <= MAX_PASSWORD_CHARS
-            && verify_password(input.password, user.password_hash.clone()).await;
+        let right = verify_password(input.password, user.password_hash.clone()).await;
         if !right {
             let user_id = user.id.clone();
             self.store

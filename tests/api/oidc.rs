@@ -503,3 +503,23 @@ async fn without_a_client_id_there_is_no_provider_sign_in() {
     pages.get("/auth/oidc/start").await.assert_status(404);
 }
 }
+
+dual! {
+#[tokio::test]
+async fn an_unreachable_provider_is_said_so_on_the_login_page() {
+    // Nothing listens on port 9 of the loopback (discard): the connection is refused.
+    let app = TestApp::spawn_with(|settings| {
+        settings.oidc_issuer = Some("http://127.0.0.1:9".into());
+        settings.oidc_client_id = Some(CLIENT_ID.into());
+    })
+    .await;
+    let pages = app.pages();
+    pages
+        .get("/login")
+        .await
+        .assert_contains("Sign in with 127.0.0.1:9");
+    let res = pages.get("/auth/oidc/start").await;
+    assert_refused(&pages, &res, "cannot be reached");
+    assert!(pages.cookie("carebook_oidc").is_none());
+}
+}
