@@ -105,6 +105,9 @@ pub struct Settings {
     /// Doctors, receptionists and admins may sign in with the provider too
     /// (staff with two-factor authentication still give their code).
     pub oidc_staff_allowed: bool,
+    /// E-mail the account's owner when it signs in (password or provider) from a
+    /// client address it had not signed in from before.
+    pub new_sign_in_email: bool,
     pub smtp: SmtpSettings,
     pub twilio: TwilioSettings,
     pub webhook: WebhookSettings,
@@ -329,6 +332,7 @@ impl Default for Settings {
             oidc_client_id: None,
             oidc_client_secret: None,
             oidc_staff_allowed: false,
+            new_sign_in_email: false,
             smtp: SmtpSettings::default(),
             twilio: TwilioSettings::default(),
             webhook: WebhookSettings::default(),
@@ -509,6 +513,7 @@ impl Settings {
             "oidc_client_id" => self.oidc_client_id = some(value),
             "oidc_client_secret" => self.oidc_client_secret = some(value).map(Secret),
             "oidc_staff_allowed" => self.oidc_staff_allowed = parse(name, value)?,
+            "new_sign_in_email" => self.new_sign_in_email = parse(name, value)?,
             "smtp_host" => self.smtp.host = some(value),
             "smtp_port" => self.smtp.port = Some(parse(name, value)?),
             "smtp_username" => self.smtp.username = some(value),

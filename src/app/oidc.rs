@@ -22,8 +22,10 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::accounts::{is_staff, verify_password};
-use super::security::{MAX_OTP_CHARS, check_second_factor};
-use super::{App, AppError, LoginOutcome, audit, hash_password, new_id, random_token, sha256_hex};
+use super::security::{MAX_OTP_CHARS, check_second_factor, tell_of_new_sign_in};
+use super::{
+    App, AppError, LoginOutcome, Notifier, audit, hash_password, new_id, random_token, sha256_hex,
+};
 use crate::oidc::{IdentityClaims, OidcError, Provider};
 use crate::store::{
     EmailVerification, LoginAttempt, LoginKey, OidcIdentity, OidcLogin, OidcPending,
@@ -455,18 +457,21 @@ impl App {
             at: now,
             succeeded: true,
         };
-        let (user_id, issuer) = (user.id.clone(), claims.issuer.clone());
+        let (signed, issuer) = (user.clone(), claims.issuer.clone());
+        let notifier = self.new_sign_in_notifier();
         self.store
             .write(move |tx| {
                 start_session(
                     tx,
                     &record,
                     &attempt,
-                    &user_id,
+                    &signed,
+                    notifier.as_deref(),
                     json!({ "method": "oidc", "issuer": issuer }),
                 )
             })
             .await?;
+        self.ring_outbox_if_told();
         Ok(OidcOutcome::SignedIn {
             login: Box::new(session.outcome(user)),
             next,
@@ -616,6 +621,7 @@ impl App {
         let session = new_session(&user.id, now, self.settings.session_ttl_hours);
         let record = session.record.clone();
         let (user_id, hash) = (user.id.clone(), pending.token_hash.clone());
+        let (signed, notifier) = (user.clone(), self.new_sign_in_notifier());
         let identity = OidcIdentity {
             issuer: pending.issuer.clone(),
             subject: pending.subject.clone(),
@@ -651,15 +657,18 @@ impl App {
                     ("user", Some(user_id.as_str())),
                     json!({ "issuer": identity.issuer }),
                 )?;
-                start_session(tx, &record, &success, &user_id, detail)?;
+                start_session(tx, &record, &success, &signed, notifier.as_deref(), detail)?;
                 Ok(Some(true))
             })
             .await?;
         match done {
-            Some(true) => Ok(OidcOutcome::SignedIn {
-                login: Box::new(session.outcome(user)),
-                next: pending.next_path,
-            }),
+            Some(true) => {
+                self.ring_outbox_if_told();
+                Ok(OidcOutcome::SignedIn {
+                    login: Box::new(session.outcome(user)),
+                    next: pending.next_path,
+                })
+            }
             Some(false) => {
                 self.record_second_factor_failure(attempt, &user.id, "invalid_otp")
                     .await?;
@@ -716,11 +725,8 @@ impl App {
         };
         let session = new_session(&user.id, now, self.settings.session_ttl_hours);
         let record = session.record.clone();
-        let (user_id, hash, issuer) = (
-            user.id.clone(),
-            pending.token_hash.clone(),
-            pending.issuer.clone(),
-        );
+        let (hash, issuer) = (pending.token_hash.clone(), pending.issuer.clone());
+        let (signed, notifier) = (user.clone(), self.new_sign_in_notifier());
         let success = LoginAttempt {
             succeeded: true,
             ..attempt.clone()
@@ -736,15 +742,18 @@ impl App {
                     return Ok(None);
                 }
                 let detail = json!({ "method": "oidc", "issuer": issuer, "second_factor": kind });
-                start_session(tx, &record, &success, &user_id, detail)?;
+                start_session(tx, &record, &success, &signed, notifier.as_deref(), detail)?;
                 Ok(Some(true))
             })
             .await?;
         match done {
-            Some(true) => Ok(OidcOutcome::SignedIn {
-                login: Box::new(session.outcome(user)),
-                next: pending.next_path,
-            }),
+            Some(true) => {
+                self.ring_outbox_if_told();
+                Ok(OidcOutcome::SignedIn {
+                    login: Box::new(session.outcome(user)),
+                    next: pending.next_path,
+                })
+            }
             Some(false) => {
                 self.record_second_factor_failure(attempt, &user.id, "invalid_otp")
                     .await?;
@@ -778,6 +787,18 @@ impl App {
                 Err(AppError::InvalidOtp)
             }
             Some(code) => Ok(Some((credential, code))),
+        }
+    }
+
+    /// The notifier, when `new_sign_in_email` asks for sign-ins to be told.
+    fn new_sign_in_notifier(&self) -> Option<std::sync::Arc<Notifier>> {
+        self.settings.new_sign_in_email.then(|| self.notifier())
+    }
+
+    /// After a sign-in committed: its e-mail, if any, goes out now.
+    fn ring_outbox_if_told(&self) {
+        if self.settings.new_sign_in_email {
+            self.ring_outbox();
         }
     }
 
@@ -826,14 +847,21 @@ fn new_session(user: &UserId, now: Timestamp, ttl_hours: i64) -> NewSession {
     }
 }
 
-/// Records the successful login, the session and its audit row.
+/// Records the successful login, the session and its audit row; with
+/// `new_sign_in` (the setting is on), first e-mails the owner about a sign-in from
+/// a new address.
 fn start_session(
     tx: &mut dyn Tx,
     record: &SessionRecord,
     attempt: &LoginAttempt,
-    user: &UserId,
+    signed: &UserRecord,
+    new_sign_in: Option<&Notifier>,
     detail: serde_json::Value,
 ) -> Result<(), AppError> {
+    if let Some(notifier) = new_sign_in {
+        tell_of_new_sign_in(tx, notifier, signed, &attempt.client, attempt.at)?;
+    }
+    let user = &signed.id;
     tx.record_login_attempt(attempt)?;
     tx.insert_session(record)?;
     tx.delete_expired_sessions(attempt.at)?;

@@ -523,3 +523,83 @@ async fn an_unreachable_provider_is_said_so_on_the_login_page() {
     assert!(pages.cookie("carebook_oidc").is_none());
 }
 }
+
+/// How many "new sign-in" e-mails went to `to`.
+fn new_sign_in_mails(app: &TestApp, to: &str) -> usize {
+    crate::security::mails_to(app, to)
+        .iter()
+        .filter(|mail| mail.contains("New sign-in to your"))
+        .count()
+}
+
+/// A password login from `address` (the test server trusts 127.0.0.1 as a proxy).
+async fn log_in_from(app: &TestApp, email: &str, address: &str) {
+    let res = Res::from(
+        app.anon()
+            .request(reqwest::Method::POST, "/api/v1/auth/login")
+            .header("x-forwarded-for", address)
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await,
+    )
+    .await;
+    res.assert_status(200);
+}
+
+dual! {
+#[tokio::test]
+async fn a_sign_in_from_a_new_address_is_told_by_email_when_the_clinic_asks() {
+    let provider = OidcProvider::start(CLIENT_ID, CLIENT_SECRET).await;
+    let issuer = provider.issuer();
+    let app = TestApp::spawn_with_base(|settings, base| {
+        settings.public_url = base.to_owned();
+        settings.oidc_issuer = Some(issuer);
+        settings.oidc_client_id = Some(CLIENT_ID.into());
+        settings.oidc_client_secret = Some(Secret(CLIENT_SECRET.into()));
+        settings.trusted_proxies = vec!["127.0.0.1".into()];
+        settings.new_sign_in_email = true;
+    })
+    .await;
+    provider.use_clock(app.clock.clone());
+
+    // The first sign-in ever (right after registering) tells nobody; the same
+    // address again neither.
+    let patient = app.register_patient("Nell Newaddress").await;
+    app.log_in(&patient.email, PASSWORD).await;
+    app.deliver().await;
+    assert_eq!(new_sign_in_mails(&app, &patient.email), 0);
+    // Another address: one e-mail, with the way to a new password; then it is known.
+    log_in_from(&app, &patient.email, "198.51.100.7").await;
+    log_in_from(&app, &patient.email, "198.51.100.7").await;
+    app.deliver().await;
+    assert_eq!(new_sign_in_mails(&app, &patient.email), 1);
+    let mail = crate::security::mails_to(&app, &patient.email)
+        .into_iter()
+        .find(|m| m.contains("New sign-in to your"))
+        .unwrap();
+    assert!(mail.contains(&format!("{}/password-reset", app.base)), "{mail}");
+    assert!(!mail.contains("198.51.100.7"), "the address is not in the e-mail");
+
+    // Through the provider: a new person's first sign-in tells nobody, later ones
+    // from the same address neither.
+    provider.set_identity(TestIdentity::verified("sub-nell", "nell.provider@example.com", "Nell"));
+    sign_in_with_provider(&app.pages()).await.assert_redirect("/visits");
+    sign_in_with_provider(&app.pages()).await.assert_redirect("/visits");
+    app.deliver().await;
+    assert_eq!(new_sign_in_mails(&app, "nell.provider@example.com"), 0);
+}
+}
+
+dual! {
+#[tokio::test]
+async fn without_the_setting_no_sign_in_is_told() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let patient = app.register_patient("Otto Off").await;
+    log_in_from(&app, &patient.email, "198.51.100.8").await;
+    app.deliver().await;
+    assert_eq!(new_sign_in_mails(&app, &patient.email), 0);
+}
+}
