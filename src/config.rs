@@ -826,6 +826,12 @@ mod tests {
         let off = load(&[]).unwrap();
         assert!(!off.oidc_enabled());
         assert!(!off.oidc_staff_allowed);
+        assert!(!off.new_sign_in_email);
+        assert!(
+            load(&[("CAREBOOK_NEW_SIGN_IN_EMAIL", "true")])
+                .unwrap()
+                .new_sign_in_email
+        );
         let google = load(&[
             ("CAREBOOK_OIDC_CLIENT_ID", "123.apps.googleusercontent.com"),
             ("CAREBOOK_OIDC_CLIENT_SECRET", "very-secret-value"),
