@@ -154,12 +154,12 @@ pub struct OidcLinkInput {
     pub client: String,
 }
 
-/// What the link and code pages show about the step waiting in this browser.
+/// What the link and code pages learn about the step waiting in this browser:
+/// only its kind (whether the account has two-factor on is shown only once the
+/// password was right, as on the login page).
 #[derive(Debug, Clone)]
 pub struct OidcPendingView {
     pub kind: OidcPendingKind,
-    /// For the link page: the account asks a code as well as the password.
-    pub needs_code: bool,
 }
 
 fn is_plausible_secret(value: &str) -> bool {
@@ -495,14 +495,10 @@ impl App {
         let Some(secret) = secret.filter(|s| is_plausible_secret(s)) else {
             return Ok(None);
         };
-        let Some((pending, user)) = self.pending_step(secret).await? else {
-            return Ok(None);
-        };
-        let needs_code = self.confirmed_totp(&user.id).await?.is_some();
-        Ok(Some(OidcPendingView {
-            kind: pending.kind,
-            needs_code,
-        }))
+        Ok(self
+            .pending_step(secret)
+            .await?
+            .map(|(pending, _)| OidcPendingView { kind: pending.kind }))
     }
 
     async fn pending_step(
