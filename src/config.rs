@@ -68,6 +68,9 @@ pub struct Settings {
     pub max_header_bytes: usize,
     /// Where people reach this clinic's carebook: the base of links in messages.
     pub public_url: String,
+    /// The meeting link of a video visit: `{room}` is replaced by the visit's
+    /// unguessable room name (see docs/VIDEO.md).
+    pub video_url_template: String,
     /// Chat messages a user may send per minute (REST and WebSocket together,
     /// counted in the database, so across instances); 0 = no limit.
     pub chat_messages_per_minute: u32,
@@ -320,6 +323,7 @@ impl Default for Settings {
             header_timeout_seconds: 10,
             max_header_bytes: 16 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
+            video_url_template: "https://meet.jit.si/{room}".into(),
             chat_messages_per_minute: 30,
             live_allowed_origins: Vec::new(),
             live_event_retention_days: 30,
@@ -501,6 +505,7 @@ impl Settings {
             "header_timeout_seconds" => self.header_timeout_seconds = parse(name, value)?,
             "max_header_bytes" => self.max_header_bytes = parse(name, value)?,
             "public_url" => self.public_url = value.to_owned(),
+            "video_url_template" => self.video_url_template = value.trim().to_owned(),
             "chat_messages_per_minute" => self.chat_messages_per_minute = parse(name, value)?,
             "live_allowed_origins" => self.live_allowed_origins = list(value),
             "live_event_retention_days" => self.live_event_retention_days = parse(name, value)?,
@@ -637,6 +642,10 @@ impl Settings {
         {
             return invalid("public_url", "must not carry a query or fragment");
         }
+
+        if let Err(message) = check_video_url_template(&self.video_url_template) {
+            return invalid("video_url_template", message);
+        }
         if self.smtp.host.is_some() && self.smtp.username.is_some() != self.smtp.password.is_some()
         {
             return invalid("smtp", "username and password go together");
@@ -699,6 +708,26 @@ fn is_issuer_url(url: &str) -> bool {
 /// OpenID provider's endpoints).
 pub(crate) fn is_secure_url(url: &str) -> bool {
     is_webhook_url(url)
+}
+
+/// A video link template is an http(s) URL with a host, no spaces, and `{room}`
+/// after the host: without it every visit would share one room.
+fn check_video_url_template(template: &str) -> Result<(), &'static str> {
+    let rest = template
+        .strip_prefix("https://")
+        .or_else(|| template.strip_prefix("http://"))
+        .ok_or("must be an http:// or https:// URL")?;
+    if template.chars().any(char::is_whitespace) {
+        return Err("must not contain spaces");
+    }
+    let (host, after_host) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    if host.is_empty() || host.contains(['{', '}']) {
+        return Err("must name the video service's host");
+    }
+    if !after_host.contains("{room}") {
+        return Err("must contain {room} (after the host), e.g. https://meet.jit.si/{room}");
+    }
+    Ok(())
 }
 
 fn is_webhook_url(url: &str) -> bool {
@@ -944,5 +973,44 @@ offsets_minutes = [2880, 120]
                 .to_string()
                 .contains("public_url")
         );
+    }
+
+    #[test]
+    fn the_video_link_template_must_be_a_web_address_with_a_room() {
+        let load = |value: Option<&str>| {
+            let env = value.map(|v| ("CAREBOOK_VIDEO_URL_TEMPLATE".to_owned(), v.to_owned()));
+            Settings::load(Path::new("/nonexistent"), env.into_iter())
+        };
+        assert_eq!(
+            load(None).unwrap().video_url_template,
+            "https://meet.jit.si/{room}"
+        );
+        for good in [
+            "https://video.clinic.example/{room}",
+            "https://clinic.whereby.com/{room}?embed",
+            "http://127.0.0.1:8443/rooms/{room}",
+        ] {
+            assert_eq!(load(Some(good)).unwrap().video_url_template, good);
+        }
+        for bad in [
+            "https://meet.jit.si/carebook",
+            "meet.jit.si/{room}",
+            "ftp://meet.example/{room}",
+            "https://{room}.meet.example/",
+            "https:///{room}",
+            "https://meet.example/{room} x",
+        ] {
+            let error = load(Some(bad)).unwrap_err().to_string();
+            assert!(error.contains("video_url_template"), "{bad}: {error}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("carebook.toml");
+        std::fs::write(
+            &file,
+            "video_url_template = \"https://meet.example/x/{room}\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(&file, std::iter::empty()).unwrap();
+        assert_eq!(settings.video_url_template, "https://meet.example/x/{room}");
     }
 }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use carebook_domain::schedule::{BookingRules, ScheduleInput, WeeklyIntervalInput};
 use carebook_domain::validation::Password;
-use carebook_domain::{AppointmentStatus, Interval, Role, Schedule, UserStatus};
+use carebook_domain::{AppointmentStatus, Interval, Role, Schedule, UserStatus, VisitMode};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::app::{App, AppError, hash_password, new_id};
@@ -284,6 +284,10 @@ pub async fn load(app: &App) -> Result<Outcome, AppError> {
             amount: 4_000 + (index as i64 % 6) * 1_500,
             currency: "EUR".into(),
         });
+        // Every third doctor also sees patients by video.
+        if index % 3 == 0 {
+            profile.visit_modes = vec![VisitMode::InPerson, VisitMode::Video];
+        }
         doctors.push((account, profile));
     }
     let mut patients = Vec::new();
@@ -371,7 +375,7 @@ pub async fn load(app: &App) -> Result<Outcome, AppError> {
                     let booked_at = (slot.start
                         - SignedDuration::from_hours(24 * (2 + rng.below(10) as i64)))
                     .min(now);
-                    let record = AppointmentRecord {
+                    let mut record = AppointmentRecord {
                         id: AppointmentId::new(new_id("apt")),
                         doctor_id: account.id.clone(),
                         patient_id: patient.id.clone(),
@@ -397,7 +401,19 @@ pub async fn load(app: &App) -> Result<Outcome, AppError> {
                         created_by: patient.id.clone(),
                         created_at: booked_at,
                         updated_at: booked_at,
+                        // Some of a video doctor's patients chose a video visit
+                        // (picked by the slot, not the generator, so the rest of the
+                        // demo clinic stays as it was).
+                        mode: if profile.visit_modes.contains(&VisitMode::Video)
+                            && slot.start.as_second().div_euclid(1800) % 3 == 0
+                        {
+                            VisitMode::Video
+                        } else {
+                            VisitMode::InPerson
+                        },
+                        video_room: None,
                     };
+                    crate::app::ensure_room(&mut record);
                     tx.insert_appointment(&record)?;
                     let mut event = AppointmentEvent {
                         appointment_id: record.id.clone(),

@@ -43,6 +43,7 @@ fn notice(kind: NoticeKind, sequence: u32) -> Notice {
             time_zone: "Europe/Berlin".into(),
             status: "confirmed".into(),
             sequence,
+            video_url: None,
         }),
         changed_by: Some("doctor".into()),
         action_link: None,

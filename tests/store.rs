@@ -16,6 +16,7 @@ use carebook::store::{
     UserId, UserRecord, UserStatus,
 };
 use carebook::testing::{Backend, open_store};
+use carebook_domain::VisitMode;
 use carebook_domain::policy::AppointmentScope;
 use carebook_domain::schedule::WeeklyInterval;
 use jiff::civil::{Time, Weekday};
@@ -118,6 +119,8 @@ fn appointment(
         created_by: UserId::new(patient),
         created_at: start,
         updated_at: start,
+        mode: VisitMode::InPerson,
+        video_room: None,
     }
 }
 

@@ -3,7 +3,9 @@
 use carebook_domain::appointment::{AppointmentFacts, initial_status, plan_transition};
 use carebook_domain::policy::{Action, Actor, Subject, appointment_scope, authorize};
 use carebook_domain::validation::{MAX_REASON_CHARS, parse_text};
-use carebook_domain::{AppointmentStatus, Role, Transition, UserStatus, ValidationErrors};
+use carebook_domain::{
+    AppointmentStatus, Role, Transition, UserStatus, ValidationErrors, VisitMode,
+};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -11,6 +13,7 @@ use super::chat::append_appointment_event;
 use super::doctors::{busy_intervals, parse_instant};
 use super::notices::AppointmentChange;
 use super::security::unverified;
+use super::video::ensure_room;
 use super::{App, AppError, AvailabilityCache, Event, Page, PageParams, audit, new_id, paginate};
 use crate::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentView, Cursor,
@@ -24,6 +27,8 @@ pub struct BookInput {
     /// Required when staff book; a patient books for themself.
     pub patient_id: Option<String>,
     pub reason: Option<String>,
+    /// `in_person` (the default) or `video`; the doctor must offer it.
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -165,6 +170,13 @@ impl App {
         if input.doctor_id.trim().is_empty() {
             errors.add("doctor_id", "is required");
         }
+        let mode = match input.mode.as_deref().map(str::trim) {
+            None | Some("") => VisitMode::InPerson,
+            Some(value) => VisitMode::parse(value).unwrap_or_else(|| {
+                errors.add("mode", "must be in_person or video");
+                VisitMode::InPerson
+            }),
+        };
         let patient_id = match (input.patient_id.as_deref().map(str::trim), actor.role) {
             (Some(id), _) if !id.is_empty() => Some(UserId::new(id)),
             (_, Role::Patient) => Some(actor.user_id.clone()),
@@ -209,8 +221,17 @@ impl App {
                     .ok_or_else(|| {
                         AppError::invalid("doctor_id", "is not a doctor who takes bookings")
                     })?;
+                if !doctor.visit_modes.contains(&mode) {
+                    return Err(AppError::invalid(
+                        "mode",
+                        match mode {
+                            VisitMode::Video => "this doctor does not offer video visits",
+                            VisitMode::InPerson => "this doctor sees patients by video only",
+                        },
+                    ));
+                }
                 let slot = doctor.schedule.check_bookable(start, &busy, now)?;
-                let record = AppointmentRecord {
+                let mut record = AppointmentRecord {
                     id,
                     doctor_id,
                     patient_id: patient.id,
@@ -221,7 +242,10 @@ impl App {
                     created_by: actor.user_id.clone(),
                     created_at: now,
                     updated_at: now,
+                    mode,
+                    video_room: None,
                 };
+                ensure_room(&mut record);
                 // The claims inserted here are what truly refuses a double booking.
                 tx.insert_appointment(&record)?;
                 record_event(tx, &actor, "book", None, &record, None)?;
@@ -283,6 +307,7 @@ impl App {
                 if matches!(transition, Transition::Reject | Transition::Cancel) {
                     view.record.status_reason = reason.clone();
                 }
+                ensure_room(&mut view.record);
                 tx.update_appointment(&view.record)?;
                 record_event(
                     tx,
@@ -355,6 +380,8 @@ impl App {
                 view.record.slot = slot;
                 view.record.status = status;
                 view.record.updated_at = now;
+                // The mode and any room stay: a moved video visit keeps its link.
+                ensure_room(&mut view.record);
                 tx.update_appointment(&view.record)?;
                 record_event(
                     tx,

@@ -22,6 +22,8 @@ pub struct DoctorProfile {
     pub next_free_slot: Option<Interval>,
     /// From completed visits' feedback (`doctor_ratings`, one row per doctor).
     pub rating: RatingSummary,
+    /// The version of the doctor's photo, when they have one.
+    pub photo_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -42,6 +44,8 @@ pub struct DoctorPatch {
     pub languages: Option<Vec<String>>,
     pub fee: Option<Option<Fee>>,
     pub specialty_ids: Option<Vec<String>>,
+    /// `in_person`, `video`: replaces the set; at least one.
+    pub visit_modes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,13 +203,14 @@ impl App {
             };
             // The page's rating totals come with its ids: one indexed row per doctor,
             // in the same read.
-            let (batch, ratings) = {
+            let (batch, ratings, photos) = {
                 let (filter, batch_request) = (filter.clone(), batch_request.clone());
                 self.store
                     .read(move |tx| {
                         let ids = tx.list_doctor_ids(&filter, &batch_request)?;
                         let ratings = tx.rating_totals(&ids)?;
-                        Ok::<_, AppError>((ids, ratings))
+                        let photos = tx.photo_versions(&ids)?;
+                        Ok::<_, AppError>((ids, ratings, photos))
                     })
                     .await?
             };
@@ -236,11 +241,16 @@ impl App {
                     .find(|(rated, _)| *rated == doctor.user_id)
                     .map(|(_, totals)| RatingSummary::from(*totals))
                     .unwrap_or_default();
+                let photo_version = photos
+                    .iter()
+                    .find(|(user, _)| *user == doctor.user_id)
+                    .map(|(_, version)| version.clone());
                 rows.push(DoctorProfile {
                     specialties: specialties_of(&all_specialties, doctor),
                     doctor: doctor.clone(),
                     next_free_slot: next,
                     rating,
+                    photo_version,
                 });
                 if rows.len() == wanted {
                     break 'pages;
@@ -272,11 +282,12 @@ impl App {
         } else {
             None
         };
-        let (all_specialties, ratings) = self
+        let (all_specialties, ratings, photos) = self
             .store
             .read(move |tx| {
                 let ratings = tx.rating_totals(std::slice::from_ref(&id))?;
-                Ok::<_, AppError>((tx.list_specialties()?, ratings))
+                let photos = tx.photo_versions(std::slice::from_ref(&id))?;
+                Ok::<_, AppError>((tx.list_specialties()?, ratings, photos))
             })
             .await?;
         Ok(DoctorProfile {
@@ -287,6 +298,7 @@ impl App {
                 .first()
                 .map(|(_, totals)| RatingSummary::from(*totals))
                 .unwrap_or_default(),
+            photo_version: photos.into_iter().next().map(|(_, version)| version),
         })
     }
 
@@ -341,6 +353,16 @@ impl App {
                 format!("may list at most {MAX_SPECIALTIES} specialties"),
             );
         }
+        let visit_modes = match &patch.visit_modes {
+            Some(values) => match carebook_domain::video::parse_visit_modes(values) {
+                Ok(modes) => Some(modes),
+                Err((field, message)) => {
+                    errors.add(field, message);
+                    None
+                }
+            },
+            None => None,
+        };
         if let Some(Some(fee)) = &patch.fee {
             if !(0..=100_000_000).contains(&fee.amount) {
                 errors.add("fee.amount", "must be between 0 and 100000000 minor units");
@@ -384,6 +406,9 @@ impl App {
                 if let Some(languages) = patch.languages {
                     doctor.languages = languages.into_iter().map(|l| l.trim().to_owned()).collect();
                 }
+                if let Some(modes) = visit_modes {
+                    doctor.visit_modes = modes;
+                }
                 if let Some(fee) = patch.fee {
                     doctor.fee = fee.map(|f| Fee {
                         amount: f.amount,
@@ -411,11 +436,17 @@ impl App {
                     .first()
                     .map(|(_, totals)| RatingSummary::from(*totals))
                     .unwrap_or_default();
+                let photo_version = tx
+                    .photo_versions(std::slice::from_ref(&id))?
+                    .into_iter()
+                    .next()
+                    .map(|(_, version)| version);
                 Ok(DoctorProfile {
                     specialties: specialties_of(&tx.list_specialties()?, &doctor),
                     doctor,
                     next_free_slot: None,
                     rating,
+                    photo_version,
                 })
             })
             .await

@@ -55,6 +55,9 @@ pub enum AppError {
     /// An uploaded file whose bytes are not of an accepted type.
     #[error("only PDF, PNG and JPEG files are accepted")]
     UnsupportedFileType,
+    /// A photo whose bytes are neither PNG nor JPEG.
+    #[error("a photo must be a PNG or JPEG image")]
+    UnsupportedPhotoType,
     /// The file store (folder or bucket) cannot be used; the message goes to the
     /// operator's log.
     #[error("file store unavailable: {0}")]

@@ -18,11 +18,13 @@ mod hashing;
 mod notices;
 mod notifications;
 mod oidc;
+mod photos;
 mod prescriptions;
 mod records;
 mod security;
 mod statistics;
 pub mod totp;
+mod video;
 
 use std::sync::{Arc, Mutex};
 
@@ -39,10 +41,13 @@ pub use feedback::*;
 pub use notices::Notifier;
 pub use notifications::*;
 pub use oidc::*;
+pub use photos::*;
 pub use prescriptions::*;
 pub use records::*;
 pub use security::*;
 pub use statistics::*;
+pub(crate) use video::ensure_room;
+pub use video::{VideoLink, video_url};
 
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};

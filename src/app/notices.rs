@@ -326,6 +326,7 @@ impl Notifier {
             time_zone: time_zone.to_owned(),
             status: record.status.as_str().to_owned(),
             sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
+            video_url: None,
         })
     }
 

@@ -14,7 +14,7 @@ use crate::config::OutboxSettings;
 use crate::notify::{Channel, DeliveryError, Notice, NoticeKind, Recipient};
 use crate::store::{
     AppointmentId, Cursor, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryStatus,
-    NotificationPreferences, NotificationRecord, UserId,
+    NotificationPreferences, NotificationRecord, Tx, UserId, UserRecord,
 };
 
 /// A page of the in-app list, with the count of unread entries (all of them, not
@@ -406,6 +406,7 @@ impl App {
         let user = delivery.user_id.clone();
         let now = self.now();
         let offsets = self.settings.reminders.offsets_minutes.clone();
+        let video_url_template = self.settings.video_url_template.clone();
         self.store
             .read(move |tx| {
                 if notice.kind == NoticeKind::Reminder
@@ -466,6 +467,10 @@ impl App {
                         return Ok(Prepared::Skip("the recipient has no phone number".into()));
                     }
                     _ => {}
+                }
+                let mut notice = notice;
+                if channel == Channel::Email {
+                    add_video_link(tx, &mut notice, &account, &video_url_template)?;
                 }
                 Ok::<_, AppError>(Prepared::Send {
                     notice: Box::new(notice),
@@ -591,6 +596,41 @@ impl App {
             })
             .await
     }
+}
+
+/// Puts a video visit's meeting link into an email about it (confirmation,
+/// reschedule, reminder), read from the appointment as it is now, when the
+/// recipient is the visit's patient or doctor (`carebook_domain::video`). Only in
+/// memory, for this one email: the stored notice never holds the link, so no
+/// webhook, text, in-app entry, delivery log or server log can show it.
+fn add_video_link(
+    tx: &mut dyn Tx,
+    notice: &mut Notice,
+    recipient: &UserRecord,
+    template: &str,
+) -> Result<(), AppError> {
+    if !matches!(
+        notice.kind,
+        NoticeKind::AppointmentConfirmed
+            | NoticeKind::AppointmentRescheduled
+            | NoticeKind::Reminder
+    ) {
+        return Ok(());
+    }
+    let Some(facts) = notice.appointment.as_mut() else {
+        return Ok(());
+    };
+    let Some(current) = tx.find_appointment(&AppointmentId::new(&facts.id))? else {
+        return Ok(());
+    };
+    let record = &current.record;
+    let visit = super::video::visit_of(record);
+    if let Some(room) = &record.video_room
+        && carebook_domain::video::may_receive_link(&recipient.id, recipient.role, &visit)
+    {
+        facts.video_url = Some(super::video_url(template, room));
+    }
+    Ok(())
 }
 
 /// The payload of a notice with an action link, without it; `None` for any other.

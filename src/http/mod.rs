@@ -42,6 +42,7 @@ use problem::ApiError;
         (name = "chat", description = "Conversations between patients and their doctors"),
         (name = "notifications", description = "In-app notifications, preferences and the delivery log"),
         (name = "records", description = "Visit records, their versions, the health summary, and who read them"),
+        (name = "photos", description = "Profile photos"),
         (name = "statistics", description = "Clinic statistics: appointments by day and status, doctors' utilisation"),
     )
 )]

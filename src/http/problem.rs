@@ -143,6 +143,11 @@ impl From<AppError> for ApiError {
                 "unsupported-file-type",
                 "only PDF, PNG and JPEG files are accepted (judged by the file's content, not its name)",
             ),
+            AppError::UnsupportedPhotoType => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-file-type",
+                "a photo must be a PNG or JPEG image (judged by the file's content, not its name)",
+            ),
             AppError::FileStoreUnavailable(message) => {
                 tracing::error!(error = %message, "file store unavailable");
                 ApiError {

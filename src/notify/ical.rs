@@ -71,9 +71,32 @@ pub fn for_notice(notice: &Notice, organizer: &str, attendee: &Recipient) -> Opt
     lines.push("DTSTART", &utc(appointment.start));
     lines.push("DTEND", &utc(appointment.end));
     lines.push("SUMMARY", &escape_text(&summary));
-    lines.push("LOCATION", &escape_text(&notice.clinic.name));
-    lines.push("DESCRIPTION", &escape_text(&link));
-    lines.push("URL", &link);
+    // A video visit takes place at its meeting link: calendars offer a "join"
+    // button for a URL in LOCATION, and URL is the event's one link. Only the
+    // visit's own patient and doctor get an invitation carrying it (see
+    // docs/VIDEO.md); a cancellation carries none.
+    match appointment
+        .video_url
+        .as_deref()
+        .filter(|_| method == CalendarMethod::Request)
+    {
+        Some(video_url) => {
+            lines.push("LOCATION", &escape_text(video_url));
+            lines.push(
+                "DESCRIPTION",
+                &escape_text(&format!(
+                    "Video visit with {}. Join: {video_url}\nDetails and changes: {link}",
+                    notice.clinic.name
+                )),
+            );
+            lines.push("URL", video_url);
+        }
+        None => {
+            lines.push("LOCATION", &escape_text(&notice.clinic.name));
+            lines.push("DESCRIPTION", &escape_text(&link));
+            lines.push("URL", &link);
+        }
+    }
     lines.push(
         &format!("ORGANIZER;CN={}", param_value(organizer_name)),
         &format!("mailto:{organizer_address}"),
@@ -277,6 +300,7 @@ mod tests {
                 time_zone: "Europe/Berlin".into(),
                 status: "confirmed".into(),
                 sequence,
+                video_url: None,
             }),
             changed_by: Some("doctor".into()),
             action_link: None,
@@ -323,6 +347,23 @@ mod tests {
         assert_eq!(value(&lines, "ATTENDEE"), "mailto:joerg@example.org");
         assert!(calendar.ics.ends_with("END:VCALENDAR\r\n"));
         assert!(!calendar.ics.replace("\r\n", "").contains('\n'));
+    }
+
+    #[test]
+    fn a_video_visit_is_located_at_its_meeting_link() {
+        let mut confirmed = notice(NoticeKind::AppointmentConfirmed, 1);
+        let url = "https://meet.jit.si/carebook-0123456789abcdef0123456789abcdef01234567";
+        confirmed.appointment.as_mut().unwrap().video_url = Some(url.into());
+        let calendar = for_notice(&confirmed, "Clinic <c@clinic.example>", &patient()).unwrap();
+        let lines = parse(&calendar.ics).unwrap();
+        assert_eq!(value(&lines, "LOCATION"), url);
+        assert_eq!(value(&lines, "URL"), url);
+        assert!(value(&lines, "DESCRIPTION").contains(url));
+
+        let mut cancelled = confirmed.clone();
+        cancelled.kind = NoticeKind::AppointmentCancelled;
+        let calendar = for_notice(&cancelled, "Clinic <c@clinic.example>", &patient()).unwrap();
+        assert!(!calendar.ics.contains("carebook-0123"), "{}", calendar.ics);
     }
 
     #[test]

@@ -173,6 +173,11 @@ pub struct AppointmentFacts {
     pub status: String,
     /// Grows with every change of the appointment: the iCalendar `SEQUENCE`.
     pub sequence: u32,
+    /// The meeting link of a confirmed video visit. Never stored with the notice
+    /// (the outbox row would keep it, and admins read those): the worker adds it
+    /// when it sends an email to the visit's patient or doctor, and nowhere else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_url: Option<String>,
 }
 
 impl Notice {

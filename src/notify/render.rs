@@ -205,6 +205,9 @@ struct View {
     by: Option<&'static str>,
     /// The email's subject, for the HTML `<title>`.
     subject: Option<String>,
+    /// The meeting link of a video visit: in emails only, never in texts or
+    /// in-app entries (see docs/VIDEO.md).
+    video_url: Option<String>,
 }
 
 impl View {
@@ -230,6 +233,7 @@ impl View {
                 .and_then(|a| a.previous_start.map(|at| local_time(at, &a.time_zone))),
             by: actor(notice.changed_by.as_deref(), for_patient),
             subject: None,
+            video_url: None,
             recipient,
         }
     }
@@ -432,6 +436,10 @@ impl Templates {
         organizer: &str,
     ) -> Result<RenderedEmail, RenderError> {
         let mut view = View::new(notice, &to.user_id, Some(&to.name));
+        view.video_url = notice
+            .appointment
+            .as_ref()
+            .and_then(|a| a.video_url.clone());
         let [subject, text]: [String; 2] = self
             .text_blocks(notice.kind, &view, &["subject", "text"])?
             .try_into()
@@ -505,6 +513,7 @@ fn sample_notice(kind: NoticeKind) -> Notice {
             time_zone: "UTC".into(),
             status: "confirmed".into(),
             sequence: 1,
+            video_url: Some("https://meet.example.invalid/carebook-sample".into()),
         }),
         changed_by: Some("receptionist".into()),
         action_link: None,
@@ -578,6 +587,7 @@ mod tests {
                 time_zone: "Europe/Berlin".into(),
                 status: "confirmed".into(),
                 sequence: 2,
+                video_url: None,
             }),
             changed_by: Some("receptionist".into()),
             action_link: None,

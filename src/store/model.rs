@@ -3,7 +3,7 @@
 use carebook_domain::policy::AppointmentScope;
 pub use carebook_domain::{
     AppointmentId, AppointmentStatus, Interval, Role, Schedule, SpecialtyId, TimeOffId, UserId,
-    UserStatus,
+    UserStatus, VisitMode,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -85,6 +85,8 @@ pub struct DoctorRecord {
     pub fee: Option<Fee>,
     pub schedule: Schedule,
     pub specialty_ids: Vec<SpecialtyId>,
+    /// In person, video, or both; never empty, in `VisitMode` order.
+    pub visit_modes: Vec<VisitMode>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +112,10 @@ pub struct AppointmentRecord {
     pub created_by: UserId,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub mode: VisitMode,
+    /// The meeting room of a video visit, made when it is first confirmed and kept
+    /// across reschedules. A secret: see `carebook_domain::video`.
+    pub video_room: Option<String>,
 }
 
 /// An appointment with the names people see.
@@ -226,6 +232,7 @@ impl DoctorRecord {
                 rules: carebook_domain::BookingRules::default(),
             },
             specialty_ids: Vec::new(),
+            visit_modes: vec![VisitMode::InPerson],
         }
     }
 }

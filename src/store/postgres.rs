@@ -29,6 +29,7 @@ mod chat;
 mod clinical;
 mod notifications;
 mod oidc;
+mod photos;
 mod prescriptions;
 mod security;
 
@@ -84,7 +85,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/postgres/0009_message_attachments.sql"),
     ),
-    // 10 and 11 are another change's; sign-in with OpenID Connect is 12.
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_user_photos.sql"),
+    ),
+    (
+        11,
+        include_str!("../../migrations/postgres/0011_video_visits.sql"),
+    ),
     (12, include_str!("../../migrations/postgres/0012_oidc.sql")),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
@@ -1010,6 +1018,15 @@ fn has_nul(value: &str) -> bool {
     value.contains('\0')
 }
 
+/// The ids to bind to `= ANY($1)`: one holding a NUL cannot be stored, so matches
+/// nothing, and PostgreSQL would refuse the whole array for it.
+fn any_ids(ids: &[UserId]) -> Vec<&str> {
+    ids.iter()
+        .map(UserId::as_str)
+        .filter(|id| !has_nul(id))
+        .collect()
+}
+
 /// Free-form text recorded as given (login attempts, audit keys), with any NUL
 /// replaced by U+FFFD so that it can be stored, and found again the same way.
 fn storable(value: &str) -> std::borrow::Cow<'_, str> {
@@ -1071,7 +1088,7 @@ fn user_from_row(row: &Row) -> StoreResult<UserRecord> {
 }
 
 const APPOINTMENT_COLUMNS: &str = "a.id, a.doctor_id, a.patient_id, a.start_at, a.end_at, a.status, a.reason, \
-     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name";
+     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name, a.mode, a.video_room";
 
 fn appointment_from_row(row: &Row) -> StoreResult<AppointmentView> {
     let status: String = get(row, 5)?;
@@ -1088,6 +1105,9 @@ fn appointment_from_row(row: &Row) -> StoreResult<AppointmentView> {
             created_by: UserId::new(get::<String>(row, 8)?),
             created_at: ts(get(row, 9)?)?,
             updated_at: ts(get(row, 10)?)?,
+            mode: VisitMode::parse(&get::<String>(row, 13)?)
+                .ok_or_else(|| bad("appointments.mode"))?,
+            video_room: get(row, 14)?,
         },
         doctor_name: get(row, 11)?,
         patient_name: get(row, 12)?,
@@ -1096,7 +1116,7 @@ fn appointment_from_row(row: &Row) -> StoreResult<AppointmentView> {
 
 const DOCTOR_COLUMNS: &str = "d.user_id, u.name, u.status, d.bio, d.qualifications, d.years_experience, d.languages, \
      d.fee_amount, d.fee_currency, d.time_zone, d.slot_minutes, d.min_notice_minutes, d.horizon_days, \
-     d.auto_confirm, d.cancel_window_hours";
+     d.auto_confirm, d.cancel_window_hours, d.visit_modes";
 
 fn doctor_from_row(row: &Row) -> StoreResult<DoctorRecord> {
     let status: String = get(row, 2)?;
@@ -1127,6 +1147,8 @@ fn doctor_from_row(row: &Row) -> StoreResult<DoctorRecord> {
             },
         },
         specialty_ids: Vec::new(),
+        visit_modes: serde_json::from_str(&get::<String>(row, 15)?)
+            .map_err(|_| bad("doctors.visit_modes"))?,
     })
 }
 
@@ -1431,16 +1453,18 @@ impl Tx for PgTx<'_, '_> {
         let zone = schedule.time_zone.iana_name().unwrap_or("UTC");
         let id = doctor.user_id.as_str();
         let languages = serde_json::to_string(&doctor.languages).map_err(internal)?;
+        let visit_modes = serde_json::to_string(&doctor.visit_modes).map_err(internal)?;
         self.execute(
             "INSERT INTO doctors (user_id, bio, qualifications, years_experience, languages, fee_amount, \
              fee_currency, time_zone, slot_minutes, min_notice_minutes, horizon_days, auto_confirm, \
-             cancel_window_hours) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             cancel_window_hours, visit_modes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (user_id) DO UPDATE SET bio = EXCLUDED.bio, qualifications = EXCLUDED.qualifications, \
              years_experience = EXCLUDED.years_experience, languages = EXCLUDED.languages, \
              fee_amount = EXCLUDED.fee_amount, fee_currency = EXCLUDED.fee_currency, \
              time_zone = EXCLUDED.time_zone, slot_minutes = EXCLUDED.slot_minutes, \
              min_notice_minutes = EXCLUDED.min_notice_minutes, horizon_days = EXCLUDED.horizon_days, \
-             auto_confirm = EXCLUDED.auto_confirm, cancel_window_hours = EXCLUDED.cancel_window_hours",
+             auto_confirm = EXCLUDED.auto_confirm, cancel_window_hours = EXCLUDED.cancel_window_hours, \
+             visit_modes = EXCLUDED.visit_modes",
             &[
                 &id,
                 &doctor.bio,
@@ -1455,6 +1479,7 @@ impl Tx for PgTx<'_, '_> {
                 &schedule.rules.horizon_days,
                 &schedule.rules.auto_confirm,
                 &schedule.rules.cancel_window_hours,
+                &visit_modes,
             ],
         )?;
         self.execute(
@@ -1596,7 +1621,8 @@ impl Tx for PgTx<'_, '_> {
     fn insert_appointment(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
         self.execute(
             "INSERT INTO appointments (id, doctor_id, patient_id, start_at, end_at, status, reason, status_reason, \
-             created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             created_by, created_at, updated_at, mode, video_room) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             &[
                 &a.id.as_str(),
                 &a.doctor_id.as_str(),
@@ -1609,6 +1635,8 @@ impl Tx for PgTx<'_, '_> {
                 &a.created_by.as_str(),
                 &ms(a.created_at),
                 &ms(a.updated_at),
+                &a.mode.as_str(),
+                &a.video_room,
             ],
         )?;
         if a.status.is_live() {
@@ -1623,7 +1651,7 @@ impl Tx for PgTx<'_, '_> {
         self.release(&a.id)?;
         self.execute(
             "UPDATE appointments SET start_at = $2, end_at = $3, status = $4, reason = $5, status_reason = $6, \
-             updated_at = $7 WHERE id = $1",
+             updated_at = $7, mode = $8, video_room = $9 WHERE id = $1",
             &[
                 &a.id.as_str(),
                 &ms(a.slot.start),
@@ -1632,6 +1660,8 @@ impl Tx for PgTx<'_, '_> {
                 &a.reason,
                 &a.status_reason,
                 &ms(a.updated_at),
+                &a.mode.as_str(),
+                &a.video_room,
             ],
         )?;
         if a.status.is_live() {

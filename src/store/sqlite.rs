@@ -11,6 +11,7 @@ mod chat;
 mod clinical;
 mod notifications;
 mod oidc;
+mod photos;
 mod prescriptions;
 mod security;
 
@@ -60,7 +61,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
     ),
-    // 10 and 11 are another change's; sign-in with OpenID Connect is 12.
+    (
+        10,
+        include_str!("../../migrations/sqlite/0010_user_photos.sql"),
+    ),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_video_visits.sql"),
+    ),
     (12, include_str!("../../migrations/sqlite/0012_oidc.sql")),
 ];
 const MAX_GROUP: usize = 256;
@@ -572,7 +580,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
 }
 
 const APPOINTMENT_COLUMNS: &str = "a.id, a.doctor_id, a.patient_id, a.start_at, a.end_at, a.status, a.reason, \
-     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name";
+     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name, a.mode, a.video_room";
 
 fn appointment_from_row(row: &Row<'_>) -> rusqlite::Result<AppointmentView> {
     let status: String = row.get(5)?;
@@ -589,6 +597,8 @@ fn appointment_from_row(row: &Row<'_>) -> rusqlite::Result<AppointmentView> {
             created_by: UserId::new(row.get::<_, String>(8)?),
             created_at: ts(row.get(9)?)?,
             updated_at: ts(row.get(10)?)?,
+            mode: visit_mode(row.get(13)?)?,
+            video_room: row.get(14)?,
         },
         doctor_name: row.get(11)?,
         patient_name: row.get(12)?,
@@ -784,7 +794,15 @@ fn doctor_search(
 
 const DOCTOR_COLUMNS: &str = "d.user_id, u.name, u.status, d.bio, d.qualifications, d.years_experience, d.languages, \
      d.fee_amount, d.fee_currency, d.time_zone, d.slot_minutes, d.min_notice_minutes, d.horizon_days, \
-     d.auto_confirm, d.cancel_window_hours";
+     d.auto_confirm, d.cancel_window_hours, d.visit_modes";
+
+fn visit_mode(value: String) -> rusqlite::Result<VisitMode> {
+    VisitMode::parse(&value).ok_or_else(|| bad(value))
+}
+
+fn visit_modes(value: &str) -> rusqlite::Result<Vec<VisitMode>> {
+    serde_json::from_str(value).map_err(conversion)
+}
 
 fn doctor_from_row(row: &Row<'_>) -> rusqlite::Result<DoctorRecord> {
     let status: String = row.get(2)?;
@@ -815,6 +833,7 @@ fn doctor_from_row(row: &Row<'_>) -> rusqlite::Result<DoctorRecord> {
             },
         },
         specialty_ids: Vec::new(),
+        visit_modes: visit_modes(&row.get::<_, String>(15)?)?,
     })
 }
 
@@ -1103,13 +1122,14 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(
                 "INSERT INTO doctors (user_id, bio, qualifications, years_experience, languages, fee_amount, \
                  fee_currency, time_zone, slot_minutes, min_notice_minutes, horizon_days, auto_confirm, \
-                 cancel_window_hours) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 cancel_window_hours, visit_modes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                  ON CONFLICT (user_id) DO UPDATE SET bio = excluded.bio, qualifications = excluded.qualifications, \
                  years_experience = excluded.years_experience, languages = excluded.languages, \
                  fee_amount = excluded.fee_amount, fee_currency = excluded.fee_currency, \
                  time_zone = excluded.time_zone, slot_minutes = excluded.slot_minutes, \
                  min_notice_minutes = excluded.min_notice_minutes, horizon_days = excluded.horizon_days, \
-                 auto_confirm = excluded.auto_confirm, cancel_window_hours = excluded.cancel_window_hours",
+                 auto_confirm = excluded.auto_confirm, cancel_window_hours = excluded.cancel_window_hours, \
+                 visit_modes = excluded.visit_modes",
             )?
             .execute(params![
                 doctor.user_id.as_str(),
@@ -1125,6 +1145,7 @@ impl Tx for SqliteTx<'_> {
                 schedule.rules.horizon_days,
                 schedule.rules.auto_confirm,
                 schedule.rules.cancel_window_hours,
+                serde_json::to_string(&doctor.visit_modes).map_err(internal)?,
             ])?;
         let id = doctor.user_id.as_str();
         self.conn
@@ -1256,7 +1277,8 @@ impl Tx for SqliteTx<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO appointments (id, doctor_id, patient_id, start_at, end_at, status, reason, status_reason, \
-                 created_by, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 created_by, created_at, updated_at, mode, video_room) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 a.id.as_str(),
@@ -1270,6 +1292,8 @@ impl Tx for SqliteTx<'_> {
                 a.created_by.as_str(),
                 ms(a.created_at),
                 ms(a.updated_at),
+                a.mode.as_str(),
+                a.video_room,
             ])?;
         if a.status.is_live() {
             self.claim(a)?;
@@ -1284,7 +1308,7 @@ impl Tx for SqliteTx<'_> {
         self.conn
             .prepare_cached(
                 "UPDATE appointments SET start_at = ?2, end_at = ?3, status = ?4, reason = ?5, status_reason = ?6, \
-                 updated_at = ?7 WHERE id = ?1",
+                 updated_at = ?7, mode = ?8, video_room = ?9 WHERE id = ?1",
             )?
             .execute(params![
                 a.id.as_str(),
@@ -1294,6 +1318,8 @@ impl Tx for SqliteTx<'_> {
                 a.reason,
                 a.status_reason,
                 ms(a.updated_at),
+                a.mode.as_str(),
+                a.video_room,
             ])?;
         if a.status.is_live() {
             self.claim(a)?;

@@ -101,6 +101,7 @@ pub const TABLES: &[Table] = &[
             ("auto_confirm", Bool),
             ("cancel_window_hours", Integer),
             ("availability_version", Integer),
+            ("visit_modes", Text),
         ],
         key_columns: 1,
         generated_id: false,
@@ -149,6 +150,8 @@ pub const TABLES: &[Table] = &[
             ("created_by", Text),
             ("created_at", Integer),
             ("updated_at", Integer),
+            ("mode", Text),
+            ("video_room", Text),
         ],
         key_columns: 1,
         generated_id: false,
@@ -443,6 +446,19 @@ pub const TABLES: &[Table] = &[
         key_columns: 1,
         generated_id: false,
     },
+    // Profile photos (0010_user_photos.sql); their bytes are in the file store too.
+    Table {
+        name: "user_photos",
+        columns: &[
+            ("user_id", Text),
+            ("large_key", Text),
+            ("small_key", Text),
+            ("version", Text),
+            ("updated_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
     // chat (issue 10)
     Table {
         name: "conversations",
@@ -651,6 +667,8 @@ mod tests {
         include_str!("../../migrations/sqlite/0007_chat.sql"),
         include_str!("../../migrations/sqlite/0008_attachments.sql"),
         include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
+        include_str!("../../migrations/sqlite/0010_user_photos.sql"),
+        include_str!("../../migrations/sqlite/0011_video_visits.sql"),
         include_str!("../../migrations/sqlite/0012_oidc.sql"),
     ];
     const POSTGRES: &[&str] = &[
@@ -663,6 +681,8 @@ mod tests {
         include_str!("../../migrations/postgres/0007_chat.sql"),
         include_str!("../../migrations/postgres/0008_attachments.sql"),
         include_str!("../../migrations/postgres/0009_message_attachments.sql"),
+        include_str!("../../migrations/postgres/0010_user_photos.sql"),
+        include_str!("../../migrations/postgres/0011_video_visits.sql"),
         include_str!("../../migrations/postgres/0012_oidc.sql"),
     ];
 

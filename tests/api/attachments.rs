@@ -26,7 +26,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Every file in the file store, as (path, bytes).
-fn stored_files(app: &TestApp) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+pub(crate) fn stored_files(app: &TestApp) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     fn walk(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

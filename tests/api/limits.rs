@@ -223,6 +223,7 @@ dual! {
             probe(Method::PATCH, format!("/doctors/{d}"), json!({ "languages": [long(51)] }), "languages[0]"),
             probe(Method::PATCH, format!("/doctors/{d}"), json!({ "languages": vec!["English"; 21] }), "languages"),
             probe(Method::PATCH, format!("/doctors/{d}"), json!({ "specialty_ids": vec!["spc_x"; 21] }), "specialty_ids"),
+            probe(Method::PATCH, format!("/doctors/{d}"), json!({ "visit_modes": [long(300)] }), "visit_modes[0]"),
             probe(Method::PATCH, format!("/doctors/{d}"), json!({ "fee": { "amount": 100, "currency": long(300) } }), "fee.currency"),
             probe(Method::PUT, format!("/doctors/{d}/schedule"), {
                 let mut schedule = default_schedule();
@@ -240,6 +241,7 @@ dual! {
             probe(Method::POST, format!("/doctors/{d}/time-off"), json!({ "start": long(300), "end": "2026-03-11" }), "start"),
             probe(Method::POST, "/appointments", json!({ "doctor_id": d, "start": WED_0900, "reason": long(1001) }), "reason"),
             probe(Method::POST, "/appointments", json!({ "doctor_id": d, "start": long(300) }), "start"),
+            probe(Method::POST, "/appointments", json!({ "doctor_id": d, "start": WED_0900, "mode": long(300) }), "mode"),
             probe(Method::POST, format!("/appointments/{a}/reschedule"), json!({ "start": WED_1000, "reason": long(1001) }), "reason"),
             probe(Method::PATCH, "/me/notification-preferences", json!({ "phone": format!("+49{}", "1".repeat(300)) }), "phone"),
             probe(Method::POST, "/auth/login", json!({ "email": "n@example.com", "password": PASSWORD, "otp": "1".repeat(65) }), "otp"),

@@ -92,8 +92,10 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// rules: an allowed move is a 2xx, never a 409.
 ///
 /// - `att:A`: a fresh file patient A uploaded to their own file (`att`).
+/// - `photo:A`/`photo:X`: patient A / doctor X has uploaded a profile photo.
 ///
-/// Bodies: `-` (none), `file` (a small PDF as multipart/form-data), `register` (a new patient's email, password and name), `login`
+/// Bodies: `-` (none), `file` (a small PDF as multipart/form-data), `photo` (a small
+/// PNG, likewise), `register` (a new patient's email, password and name), `login`
 /// (patient A's email and password), `password` (the caller's current password and a
 /// new one), `patient`/`doctor` (a new account of that role), `rename` (`name`),
 /// `deactivate` (`active: false`), `specialty` (a new name), `profile` (a bio and the
@@ -134,6 +136,10 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 ///   password and a code) is 404 for everyone here: this app has no OpenID Connect
 ///   provider configured, and the route never looks at the token (with a provider
 ///   it needs the link step's browser cookie; see `tests/api/oidc.rs`).
+/// - Photos: everyone sets and removes their own (the first `DELETE` removes the
+///   photo the `PUT` row gave each caller, the second finds none). A doctor's photo is
+///   public; a patient's is seen by them, staff and doctors who treat them, and is
+///   404 (as if there were none) to everyone else.
 const MATRIX: &str = "
 # method path                                            setup     body        anon  A    B    X    Y    rec  adm  deact exp
 POST   /api/v1/auth/register                             -         register    201  201  201  201  201  201  201  201  201
@@ -247,11 +253,28 @@ GET    /api/v1/appointments/{id=apt}/attachments         apt:A-X   -           4
 POST   /api/v1/appointments/{id=apt}/attachments         apt:A-X   file        401  201  404  201  404  403  403  401  401
 GET    /api/v1/attachments/{id=att}                      att:A     -           401  200  404  200  404  403  403  401  401
 DELETE /api/v1/attachments/{id=att}                      att:A     -           401  204  404  403  404  403  403  401  401
+
+PUT    /api/v1/me/photo                                  -         photo       401  200  200  200  200  200  200  401  401
+DELETE /api/v1/me/photo                                  -         -           401  204  204  204  204  204  204  401  401
+DELETE /api/v1/me/photo                                  -         -           401  404  404  404  404  404  404  401  401
+GET    /api/v1/users/{id=A}/photo                        photo:A   -           404  200  404  200  404  200  200  401  401
+GET    /api/v1/users/{id=X}/photo                        photo:X   -           200  200  200  200  200  200  200  401  401
 ";
 
 /// The `file` body: a multipart upload of this PDF, named by the marker's value.
 const UPLOAD_MARKER: &str = "$upload";
 const UPLOADED_PDF: &[u8] = b"%PDF-1.4\n% a lab report\ntrailer<<>>\n%%EOF\n";
+
+/// The `photo` body's bytes: a small real PNG.
+fn uploaded_png() -> Vec<u8> {
+    let image =
+        image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([x as u8 * 8, y as u8 * 10, 120]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("a PNG encodes");
+    out.into_inner()
+}
 
 /// A well-formed user id that no account has.
 const NOBODY: &str = "usr_000000000000000000000000";
@@ -292,6 +315,14 @@ enum Setup {
     Rated,
     /// A file patient A uploaded to their own file (`att`).
     Attachment,
+    /// A profile photo of patient A or of a doctor.
+    Photo(Photographed),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Photographed {
+    A,
+    X,
 }
 
 impl Setup {
@@ -314,6 +345,8 @@ impl Setup {
             "done:A-X" => Setup::Done,
             "rated:A-X" => Setup::Rated,
             "att:A" => Setup::Attachment,
+            "photo:A" => Setup::Photo(Photographed::A),
+            "photo:X" => Setup::Photo(Photographed::X),
             _ => return None,
         })
     }
@@ -355,6 +388,7 @@ const BODIES: &[&str] = &[
     "chat-A",
     "message",
     "file",
+    "photo",
 ];
 
 /// One row of [`MATRIX`].
@@ -607,7 +641,11 @@ async fn call(caller: &Api, method: Method, path: &str, body: Option<&Value>) ->
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\r\n"
         )
         .into_bytes();
-        multipart.extend_from_slice(UPLOADED_PDF);
+        if file_name.ends_with(".png") {
+            multipart.extend_from_slice(&uploaded_png());
+        } else {
+            multipart.extend_from_slice(UPLOADED_PDF);
+        }
         multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         request = request
             .header(
@@ -925,6 +963,16 @@ impl World {
                     .to_owned();
                 subject.attachment = Some(id);
             }
+            Setup::Photo(who) => {
+                let user = match who {
+                    Photographed::A => &self.a,
+                    Photographed::X => &self.x,
+                };
+                user.api
+                    .upload_with(Method::PUT, "/api/v1/me/photo", "me.png", &uploaded_png())
+                    .await
+                    .assert_status(200);
+            }
             Setup::TimeOff(doc) => {
                 let id = self
                     .admin
@@ -1053,6 +1101,7 @@ impl World {
             "-" => return None,
             // Sent as multipart/form-data by `call`.
             "file" => json!({ UPLOAD_MARKER: "labs.pdf" }),
+            "photo" => json!({ UPLOAD_MARKER: "me.png" }),
             "register" => {
                 let email = self.app.email_for("Reggie Stered");
                 json!({ "email": email, "password": PASSWORD, "name": "Reggie Stered" })

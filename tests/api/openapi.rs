@@ -62,6 +62,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/v1/feedback/{id}/reply"),
     ("post", "/api/v1/feedback/{id}/hide"),
     ("get", "/api/v1/doctors/{id}/reviews"),
+    ("put", "/api/v1/me/photo"),
+    ("delete", "/api/v1/me/photo"),
+    ("get", "/api/v1/users/{id}/photo"),
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];

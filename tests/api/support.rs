@@ -393,6 +393,17 @@ impl Api {
 
     /// Uploads `bytes` as the multipart field `file` named `file_name`.
     pub async fn upload(&self, path: &str, file_name: &str, bytes: &[u8]) -> Res {
+        self.upload_with(Method::POST, path, file_name, bytes).await
+    }
+
+    /// A multipart upload of one file in the field `file`, with this method.
+    pub async fn upload_with(
+        &self,
+        method: Method,
+        path: &str,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Res {
         let boundary = "carebook-test-boundary-7f3a";
         let mut body = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
@@ -402,7 +413,7 @@ impl Api {
         body.extend_from_slice(bytes);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let sent = self
-            .request(Method::POST, path)
+            .request(method, path)
             .header(
                 header::CONTENT_TYPE,
                 format!("multipart/form-data; boundary={boundary}"),

@@ -21,6 +21,8 @@ struct Busy {
     /// The completed visit: the doctor's record and prescription forms, the
     /// patient's rating form.
     done: String,
+    /// A confirmed video visit on Wednesday: the mode, and when its link opens.
+    video: String,
 }
 
 async fn busy_clinic(app: &TestApp) -> Busy {
@@ -36,7 +38,22 @@ async fn busy_clinic(app: &TestApp) -> Busy {
     let requested = app
         .booked(&patient, &keller.id, "2026-03-03T09:00:00Z")
         .await;
-    for id in [&done, &confirmed] {
+    keller
+        .patch(
+            &format!("/api/v1/doctors/{}", keller.id),
+            &serde_json::json!({ "visit_modes": ["in_person", "video"] }),
+        )
+        .await
+        .assert_status(200);
+    let video = patient
+        .post(
+            "/api/v1/appointments",
+            &serde_json::json!({ "doctor_id": keller.id, "start": "2026-03-04T09:00:00Z", "mode": "video" }),
+        )
+        .await;
+    video.assert_status(201);
+    let video = video.str("id").to_owned();
+    for id in [&done, &confirmed, &video] {
         keller.act(id, "confirm").await.assert_status(200);
     }
     app.set_clock("2026-03-02T07:55:00Z");
@@ -49,6 +66,7 @@ async fn busy_clinic(app: &TestApp) -> Busy {
         desk,
         requested,
         done,
+        video,
     }
 }
 
@@ -81,6 +99,19 @@ fn screens_of(role: &str, busy: &Busy) -> Vec<Screen> {
             screen("files", "/files".into(), "h1"),
             screen("access-history", "/access-history".into(), "h1"),
             screen("messages", "/messages".into(), "h1"),
+            screen(
+                "video-visit",
+                format!("/appointments/{}", busy.video),
+                "#video-visit",
+            ),
+            screen(
+                "booking-confirm",
+                format!(
+                    "/book/{}/confirm?start=2026-03-04T10:00:00Z",
+                    busy.clinic.keller.id
+                ),
+                "input[name=mode]",
+            ),
         ],
         "doctor" => vec![
             screen("doctor-today", "/doctor/today".into(), "h1"),
@@ -94,6 +125,11 @@ fn screens_of(role: &str, busy: &Busy) -> Vec<Screen> {
                 ".status",
             ),
             screen("doctor-messages", "/messages".into(), "h1"),
+            screen(
+                "doctor-video-visit",
+                format!("/appointments/{}", busy.video),
+                "#video-visit",
+            ),
         ],
         "receptionist" => vec![
             screen("desk", "/desk".into(), "h1"),

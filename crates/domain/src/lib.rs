@@ -16,6 +16,7 @@ pub mod role;
 pub mod schedule;
 pub mod time;
 pub mod validation;
+pub mod video;
 
 pub use appointment::{AppointmentStatus, Transition, TransitionError};
 pub use ids::{AppointmentId, SpecialtyId, TimeOffId, UserId};
@@ -24,3 +25,4 @@ pub use role::{Role, UserStatus};
 pub use schedule::{BookingRules, Schedule, SlotRefusal, WeeklyInterval};
 pub use time::Interval;
 pub use validation::{FieldError, ValidationErrors};
+pub use video::VisitMode;

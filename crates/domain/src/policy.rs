@@ -85,6 +85,12 @@ pub enum Action {
     /// Delete an uploaded file: its uploader (the `author` of a [`Subject::Record`]),
     /// while they may still read the patient's data.
     DeleteAttachment,
+    /// See a user's profile photo ([`Subject::User`], `treated_by_actor` meaning a
+    /// care relationship). A doctor's photo is public, as their profile is (the app
+    /// shows it to visitors without an account too); a patient's only to themself,
+    /// the front desk, admins and doctors caring for them; a staff member's to
+    /// themself and staff.
+    ViewPhoto,
 }
 
 /// What an action is about. Relationship facts are looked up by the app and passed in.
@@ -290,6 +296,19 @@ fn allows(actor: &Actor, action: Action, subject: Subject<'_>) -> bool {
                 care,
             },
         ) => is_self(actor, author) && (is_self(actor, patient) || has_care(actor, care)),
+        (
+            Action::ViewPhoto,
+            Subject::User {
+                id,
+                role: subject_role,
+                treated_by_actor,
+            },
+        ) => {
+            is_self(actor, id)
+                || subject_role == Role::Doctor
+                || role.is_staff()
+                || (subject_role == Role::Patient && has_care(actor, treated_by_actor))
+        }
         _ => false,
     }
 }
@@ -616,6 +635,15 @@ mod tests {
                                            RecordDoc:  ".  .  Y  .  .  .",
                                            RecordDoc2: ".  .  .  .  .  .",
                                            RecordPat:  "Y  .  .  .  .  ."],
+        ViewPhoto                      => [
+                                           UserPat:    "Y  .  Y  .  Y  Y",
+                                           UserDoc:    "Y  Y  Y  Y  Y  Y",
+                                           UserDoc2:   "Y  Y  Y  Y  Y  Y",
+                                           UserRec:    ".  .  .  .  Y  Y",
+                                           UserRec2:   ".  .  .  .  Y  Y",
+                                           UserAdm:    ".  .  .  .  Y  Y",
+                                           UserAdm2:   ".  .  .  .  Y  Y",
+                                          ],
     }
 
     fn actor(id: &str, role: Role) -> Actor {
@@ -684,7 +712,7 @@ mod tests {
     fn the_table_covers_every_action_once() {
         // Exhaustiveness is the compiler's (see `policy_table!`); this checks the
         // parameterised variants are walked for every value and nothing twice.
-        let expected = Role::ALL.len() + 27 + 3 + 2 + Transition::ALL.len();
+        let expected = Role::ALL.len() + 28 + 3 + 2 + Transition::ALL.len();
         assert_eq!(ACTIONS.len(), expected);
         for (i, a) in ACTIONS.iter().enumerate() {
             assert!(!ACTIONS[..i].contains(a), "{a:?} listed twice");

@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use carebook_domain::{AppointmentStatus, Transition};
+use carebook_domain::policy::Actor;
+use carebook_domain::{AppointmentStatus, Transition, VisitMode};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,6 +25,9 @@ pub struct BookRequest {
     pub patient_id: Option<String>,
     /// The reason for the visit, at most 1,000 characters.
     pub reason: Option<String>,
+    /// `in_person` (default) or `video`: one of the doctor's `visit_modes`.
+    #[schema(example = "video")]
+    pub mode: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -47,6 +51,21 @@ pub struct AppointmentResponse {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+    /// `in_person` or `video`.
+    #[schema(value_type = String, example = "video")]
+    pub mode: VisitMode,
+    /// The meeting link of a video visit. Present only to the appointment's patient
+    /// and doctor, only while it is confirmed or checked in, and only from
+    /// `video_link_opens_at` until the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "https://meet.jit.si/carebook-0123456789abcdef0123456789abcdef01234567")]
+    pub video_url: Option<String>,
+    /// When `video_url` appears (15 minutes before the start). Present to the
+    /// appointment's patient and doctor for a confirmed or checked-in video visit,
+    /// before, during and after the window; absent for everyone else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub video_link_opens_at: Option<Timestamp>,
     /// Present on single-appointment reads: every move, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
@@ -104,7 +123,23 @@ impl From<AppointmentView> for AppointmentResponse {
             created_by: a.created_by.to_string(),
             created_at: a.created_at,
             updated_at: a.updated_at,
+            mode: a.mode,
+            video_url: None,
+            video_link_opens_at: None,
             history: None,
+        }
+    }
+}
+
+impl AppointmentResponse {
+    /// The response as `actor` may see it now: with the meeting link when the
+    /// video rule (`carebook_domain::video`) lets them.
+    pub fn for_viewer(app: &App, actor: &Actor, view: AppointmentView) -> AppointmentResponse {
+        let link = app.video_link(actor, &view.record);
+        AppointmentResponse {
+            video_link_opens_at: link.opens_at(),
+            video_url: link.url,
+            ..view.into()
         }
     }
 }
@@ -114,6 +149,15 @@ impl From<AppointmentDetail> for AppointmentResponse {
         AppointmentResponse {
             history: Some(detail.history.into_iter().map(Into::into).collect()),
             ..detail.appointment.into()
+        }
+    }
+}
+
+impl AppointmentResponse {
+    fn detail_for_viewer(app: &App, actor: &Actor, detail: AppointmentDetail) -> Self {
+        AppointmentResponse {
+            history: Some(detail.history.into_iter().map(Into::into).collect()),
+            ..AppointmentResponse::for_viewer(app, actor, detail.appointment)
         }
     }
 }
@@ -133,9 +177,13 @@ pub async fn create_appointment(
         start: body.start,
         patient_id: body.patient_id,
         reason: body.reason,
+        mode: body.mode,
     };
     let booked = app.book(&me.actor, input).await?;
-    Ok((StatusCode::CREATED, Json(booked.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(AppointmentResponse::for_viewer(&app, &me.actor, booked)),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -182,7 +230,9 @@ pub async fn list_appointments(
         cursor: q.cursor,
     };
     let page = app.list_appointments(&me.actor, query, page.into()).await?;
-    Ok(Json(Paged::from_page(page, AppointmentResponse::from)))
+    Ok(Json(Paged::from_page(page, |view| {
+        AppointmentResponse::for_viewer(&app, &me.actor, view)
+    })))
 }
 
 /// One appointment with its full history.
@@ -194,11 +244,12 @@ pub async fn find_appointment(
     CurrentUser(me): CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AppointmentResponse>, ApiError> {
-    Ok(Json(
-        app.find_appointment(&me.actor, AppointmentId::new(id))
-            .await?
-            .into(),
-    ))
+    let detail = app
+        .find_appointment(&me.actor, AppointmentId::new(id))
+        .await?;
+    Ok(Json(AppointmentResponse::detail_for_viewer(
+        &app, &me.actor, detail,
+    )))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -218,7 +269,11 @@ async fn apply(
     let moved = app
         .move_appointment(&me.0.actor, AppointmentId::new(id), transition, reason)
         .await?;
-    Ok(Json(moved.into()))
+    Ok(Json(AppointmentResponse::for_viewer(
+        &app,
+        &me.0.actor,
+        moved,
+    )))
 }
 
 macro_rules! lifecycle_move {
@@ -299,5 +354,7 @@ pub async fn reschedule_appointment(
     let moved = app
         .reschedule(&me.actor, AppointmentId::new(id), &body.start, body.reason)
         .await?;
-    Ok(Json(moved.into()))
+    Ok(Json(AppointmentResponse::for_viewer(
+        &app, &me.actor, moved,
+    )))
 }

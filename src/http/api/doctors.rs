@@ -12,7 +12,9 @@ use super::{PageQuery, Paged, Span, nullable};
 use crate::app::{App, DoctorPatch, DoctorProfile, DoctorSearch, TimeOffInput};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, MaybeUser};
 use crate::http::problem::{ApiError, Problem};
-use crate::store::{Fee, Schedule, Specialty, TimeOffId, TimeOffRecord, UserId, UserStatus};
+use crate::store::{
+    Fee, Schedule, Specialty, TimeOffId, TimeOffRecord, UserId, UserStatus, VisitMode,
+};
 
 #[derive(Serialize, ToSchema)]
 pub struct SpecialtyResponse {
@@ -85,9 +87,16 @@ pub struct DoctorResponse {
     pub slot_minutes: i64,
     pub auto_confirm: bool,
     pub cancel_window_hours: i64,
+    /// How the doctor sees patients: `in_person`, `video`, or both.
+    #[schema(value_type = Vec<String>, example = json!(["in_person", "video"]))]
+    pub visit_modes: Vec<VisitMode>,
     pub next_free_slot: Option<Span>,
     /// Average stars and count, from completed visits' feedback.
     pub rating: super::feedback::RatingResponse,
+    /// The doctor's photo (256 px; `&size=64` for the small one), when they have
+    /// one; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo_url: Option<String>,
 }
 
 impl From<DoctorProfile> for DoctorResponse {
@@ -110,8 +119,12 @@ impl From<DoctorProfile> for DoctorResponse {
             slot_minutes: d.schedule.slot_minutes,
             auto_confirm: d.schedule.rules.auto_confirm,
             cancel_window_hours: d.schedule.rules.cancel_window_hours,
+            visit_modes: d.visit_modes,
             next_free_slot: p.next_free_slot.map(Into::into),
             rating: p.rating.into(),
+            photo_url: p
+                .photo_version
+                .map(|version| crate::app::photo_url(&d.user_id, &version)),
         }
     }
 }
@@ -181,6 +194,9 @@ pub struct DoctorUpdate {
     pub fee: Option<Option<FeeBody>>,
     /// Specialty ids or slugs; replaces the doctor's list.
     pub specialty_ids: Option<Vec<String>>,
+    /// `in_person`, `video`, or both; replaces the set, which may not be empty.
+    #[schema(example = json!(["in_person", "video"]))]
+    pub visit_modes: Option<Vec<String>>,
 }
 
 /// Edit a doctor's profile (the doctor or an admin).
@@ -207,6 +223,7 @@ pub async fn update_doctor(
             })
         }),
         specialty_ids: body.specialty_ids,
+        visit_modes: body.visit_modes,
     };
     Ok(Json(
         app.update_doctor(&me.actor, UserId::new(id), patch)

@@ -12,6 +12,7 @@ pub mod export;
 pub mod feedback;
 pub mod live;
 pub mod notifications;
+pub mod photos;
 pub mod prescriptions;
 pub mod records;
 pub mod stats;
@@ -115,6 +116,8 @@ pub fn router() -> OpenApiRouter<App> {
             attachments::find_attachment,
             attachments::delete_attachment
         ))
+        .routes(routes!(photos::update_my_photo, photos::delete_my_photo))
+        .routes(routes!(photos::find_user_photo))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).

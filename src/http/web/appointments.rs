@@ -16,6 +16,7 @@ use carebook_domain::appointment::{
     AppointmentFacts, moves_as_patient, next_status, plan_transition,
 };
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
+use carebook_domain::video::VideoLinkAccess;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -340,6 +341,30 @@ struct AppointmentPage {
     health_summary: Option<String>,
     /// The visit's rating, for its patient and its doctor once it is completed.
     feedback: Option<FeedbackSection>,
+    /// "In person" or "Video visit".
+    mode_label: &'static str,
+    /// The meeting link box, for those the video rule lets see it.
+    video: Option<VideoSection>,
+}
+
+/// The "Join video visit" box: the link inside its window, else when it opens.
+pub struct VideoSection {
+    pub url: Option<String>,
+    /// When the link opens, in the doctor's zone.
+    pub opens: String,
+    /// The visit's time is over: the link has closed.
+    pub over: bool,
+}
+
+impl VideoSection {
+    fn new(link: crate::app::VideoLink, zone: &TimeZone) -> Option<VideoSection> {
+        let opens_at = link.opens_at()?;
+        Some(VideoSection {
+            over: matches!(link.access, VideoLinkAccess::Closed { .. }),
+            url: link.url,
+            opens: view::date_time(opens_at, zone),
+        })
+    }
 }
 
 /// What the visit's doctor sees of its prescriptions: those issued for it, and the
@@ -635,6 +660,8 @@ pub async fn appointment_page(
         record: record_section,
         prescriptions,
         feedback,
+        mode_label: record.mode.label(),
+        video: VideoSection::new(app.video_link(&user.actor, record), &loaded.zone),
         health_summary: if record.patient_id == user.actor.user_id {
             Some("/health-summary".to_owned())
         } else if record.doctor_id == user.actor.user_id

@@ -58,6 +58,8 @@ struct Arrival {
     can_confirm: bool,
     can_check_in: bool,
     can_no_show: bool,
+    /// A video visit: the patient will not come to the desk.
+    video: bool,
 }
 
 #[derive(Default)]
@@ -104,6 +106,7 @@ fn arrival(view_: &AppointmentView, zone: &TimeZone, now: Timestamp) -> Arrival 
             status,
             AppointmentStatus::Requested | AppointmentStatus::Confirmed
         ) && record.slot.start <= now,
+        video: record.mode == crate::store::VisitMode::Video,
     }
 }
 

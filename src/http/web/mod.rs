@@ -21,6 +21,7 @@ pub mod files;
 pub mod health;
 pub mod oidc;
 pub mod patient;
+pub mod photos;
 pub mod prescriptions;
 pub mod public;
 pub mod records;
@@ -62,6 +63,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(health::routes())
         .merge(feedback::routes())
         .merge(patient::routes())
+        .merge(photos::routes())
         .merge(records::routes())
         .merge(doctor::routes())
         .merge(desk::routes())

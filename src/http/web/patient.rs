@@ -29,7 +29,7 @@ use crate::app::{
     App, AppError, AppointmentQuery, Authenticated, BookInput, DoctorProfile, PageParams,
     PreferencesPatch, SecurityStatus, UserPatch,
 };
-use crate::store::{AppointmentStatus, AppointmentView, Role, UserId, UserRecord};
+use crate::store::{AppointmentStatus, AppointmentView, Role, UserId, UserRecord, VisitMode};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -307,6 +307,8 @@ pub struct VisitRow {
     pub status: String,
     pub status_class: String,
     pub reason: Option<String>,
+    /// A video visit (its link is on the visit's page).
+    pub video: bool,
 }
 
 /// Each doctor's zone, looked up once per doctor; the clinic's when the doctor
@@ -354,6 +356,7 @@ impl<'a> Zones<'a> {
             status: view::status_label(record.status).to_owned(),
             status_class: view::status_class(record.status),
             reason: record.reason.clone(),
+            video: record.mode == VisitMode::Video,
         }
     }
 }
@@ -565,6 +568,45 @@ struct BookForm {
     reason: String,
     #[serde(rename = "for")]
     for_patient: Option<String>,
+    /// `in_person` or `video`; absent when the doctor offers one mode only.
+    mode: Option<String>,
+}
+
+/// The visit modes a booking may choose from, as the confirm page offers them.
+struct ModeChoice {
+    value: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+/// Radio choices when the doctor offers more than one mode (the chosen one, else
+/// the first, checked); none when there is nothing to choose.
+fn mode_choices(modes: &[VisitMode], chosen: Option<&str>) -> Vec<ModeChoice> {
+    if modes.len() < 2 {
+        return Vec::new();
+    }
+    let chosen = chosen
+        .and_then(VisitMode::parse)
+        .filter(|m| modes.contains(m))
+        .unwrap_or(modes[0]);
+    modes
+        .iter()
+        .map(|mode| ModeChoice {
+            value: mode.as_str(),
+            label: mode.label(),
+            checked: *mode == chosen,
+        })
+        .collect()
+}
+
+/// The mode of a doctor who sees patients by video only, shown as a fact
+/// (`Video visit`) and sent as a hidden field; in person is the default and goes
+/// without saying.
+fn only_mode(modes: &[VisitMode]) -> Option<VisitMode> {
+    match modes {
+        [VisitMode::Video] => Some(VisitMode::Video),
+        _ => None,
+    }
 }
 
 #[derive(askama::Template)]
@@ -582,6 +624,10 @@ struct ConfirmPage {
     errors: FieldErrors,
     auto_confirm: bool,
     cancel_window_hours: i64,
+    /// Radio choices, when the doctor offers both modes.
+    modes: Vec<ModeChoice>,
+    /// The doctor's one mode, when there is no choice.
+    only_mode: Option<VisitMode>,
 }
 
 /// The day page of the calendar a start belongs to.
@@ -635,6 +681,8 @@ async fn find_booking_confirmation(
         errors: FieldErrors::new(),
         auto_confirm: profile.doctor.schedule.rules.auto_confirm,
         cancel_window_hours: profile.doctor.schedule.rules.cancel_window_hours,
+        modes: mode_choices(&profile.doctor.visit_modes, None),
+        only_mode: only_mode(&profile.doctor.visit_modes),
         chrome: chrome.clone(),
     };
     Ok(render(&page))
@@ -654,6 +702,7 @@ async fn create_booking(
         start: form.start.clone(),
         patient_id: for_patient.clone(),
         reason: optional(&form.reason),
+        mode: form.mode.clone(),
     };
     let profile = app
         .find_doctor(Some(&user.actor), UserId::new(&doctor_id))
@@ -720,6 +769,8 @@ async fn create_booking(
                 errors: errors.into(),
                 auto_confirm: profile.doctor.schedule.rules.auto_confirm,
                 cancel_window_hours: profile.doctor.schedule.rules.cancel_window_hours,
+                modes: mode_choices(&profile.doctor.visit_modes, form.mode.as_deref()),
+                only_mode: only_mode(&profile.doctor.visit_modes),
                 chrome: chrome.clone(),
             };
             let mut response = render(&page);
@@ -779,6 +830,9 @@ struct ProfilePage {
     preferences: PreferencesView,
     preferences_errors: FieldErrors,
     security: SecurityStatus,
+    /// The caller's own photo, when they have one.
+    photo_url: Option<String>,
+    photo_max_mb: usize,
 }
 
 impl ProfilePage {
@@ -787,6 +841,11 @@ impl ProfilePage {
         let preferences = app.notification_preferences(&user.actor).await?;
         let security = app.security_status(user).await?;
         let account = &user.user;
+        let photo_url = app
+            .photo_versions(vec![account.id.clone()])
+            .await?
+            .first()
+            .map(|(id, version)| crate::app::photo_url(id, version));
         Ok(ProfilePage {
             chrome: chrome.clone(),
             email: account.email.clone(),
@@ -809,6 +868,8 @@ impl ProfilePage {
             },
             preferences_errors: FieldErrors::new(),
             security,
+            photo_url,
+            photo_max_mb: crate::app::PHOTO_MAX_BYTES / (1024 * 1024),
         })
     }
 }

@@ -40,6 +40,8 @@ pub struct DoctorCard {
     pub specialties: String,
     pub fee: Option<String>,
     pub languages: String,
+    /// "In person, Video visits".
+    pub visit_modes: String,
     pub bio: Option<String>,
     pub qualifications: Option<String>,
     pub years_experience: Option<i64>,
@@ -47,6 +49,8 @@ pub struct DoctorCard {
     pub time_zone: String,
     /// "4.5 of 5 (12 ratings)", once there are ratings.
     pub rating: Option<String>,
+    /// The doctor's photo (256 px; append `&size=64` for the small one).
+    pub photo_url: Option<String>,
 }
 
 impl From<&DoctorProfile> for DoctorCard {
@@ -64,6 +68,12 @@ impl From<&DoctorProfile> for DoctorCard {
                 .join(", "),
             fee: doctor.fee.as_ref().map(view::money),
             languages: doctor.languages.join(", "),
+            visit_modes: doctor
+                .visit_modes
+                .iter()
+                .map(|mode| view::offer_label(*mode))
+                .collect::<Vec<_>>()
+                .join(", "),
             bio: doctor.bio.clone(),
             qualifications: doctor.qualifications.clone(),
             years_experience: doctor.years_experience,
@@ -76,6 +86,10 @@ impl From<&DoctorProfile> for DoctorCard {
                 let noun = if count == 1 { "rating" } else { "ratings" };
                 format!("{average:.1} of 5 ({count} {noun})")
             }),
+            photo_url: profile
+                .photo_version
+                .as_ref()
+                .map(|version| crate::app::photo_url(&doctor.user_id, version)),
         }
     }
 }

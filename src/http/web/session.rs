@@ -578,6 +578,11 @@ impl From<AppError> for WebError {
                 title: "This kind of file is not accepted",
                 detail: "Please upload a PDF, PNG or JPEG file.".into(),
             },
+            AppError::UnsupportedPhotoType => WebError::Problem {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                title: "This kind of file is not accepted",
+                detail: "Please upload a PNG or JPEG photo.".into(),
+            },
             AppError::FileStoreUnavailable(message) => {
                 tracing::error!(error = %message, "file store unavailable on a page");
                 WebError::Problem {

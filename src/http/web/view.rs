@@ -5,7 +5,7 @@ use carebook_domain::ValidationErrors;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::store::{AppointmentStatus, Fee};
+use crate::store::{AppointmentStatus, Fee, VisitMode};
 
 /// Validation messages by field, for showing next to each input.
 #[derive(Debug, Clone, Default)]
@@ -151,6 +151,14 @@ pub fn money(fee: &Fee) -> String {
 }
 
 /// `Checked in`.
+/// How a doctor's offer reads: "In person", "Video visits".
+pub fn offer_label(mode: VisitMode) -> &'static str {
+    match mode {
+        VisitMode::InPerson => "In person",
+        VisitMode::Video => "Video visits",
+    }
+}
+
 pub fn status_label(status: AppointmentStatus) -> &'static str {
     match status {
         AppointmentStatus::Requested => "Requested",

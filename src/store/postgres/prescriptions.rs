@@ -4,7 +4,7 @@
 
 use ::postgres::Row;
 
-use super::{PgTx, bad, get, has_nul, ms, storable, ts};
+use super::{PgTx, any_ids, bad, get, has_nul, ms, storable, ts};
 use crate::store::*;
 
 const PRESCRIPTION_COLUMNS: &str = "r.id, r.appointment_id, r.patient_id, r.doctor_id, r.lines, \
@@ -332,11 +332,7 @@ impl PrescriptionTx for PgTx<'_, '_> {
     }
 
     fn rating_totals(&mut self, doctors: &[UserId]) -> StoreResult<Vec<(UserId, RatingTotals)>> {
-        let ids: Vec<&str> = doctors
-            .iter()
-            .map(UserId::as_str)
-            .filter(|id| !has_nul(id))
-            .collect();
+        let ids = any_ids(doctors);
         if ids.is_empty() {
             return Ok(Vec::new());
         }

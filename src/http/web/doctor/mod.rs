@@ -21,7 +21,7 @@ use jiff::tz::TimeZone;
 use super::session::{Chrome, WebError, WebResult};
 use super::view;
 use crate::app::{App, AppError, AppointmentQuery, PageParams};
-use crate::store::{AppointmentView, Role, UserId};
+use crate::store::{AppointmentView, Role, UserId, VisitMode};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -227,6 +227,8 @@ pub struct Visit {
     pub can_reject: bool,
     /// `Requested Mon 2 Mar 2026, 07:00`.
     pub requested: String,
+    /// A video visit: marked on the doctor's day, week and requests.
+    pub video: bool,
 }
 
 impl Visit {
@@ -261,6 +263,7 @@ impl Visit {
             buttons,
             can_reject: allowed(Transition::Reject),
             requested: format!("Requested {}", view::date_time(record.created_at, zone)),
+            video: record.mode == VisitMode::Video,
         }
     }
 }

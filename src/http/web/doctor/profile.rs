@@ -21,6 +21,11 @@ pub struct ProfileForm {
     pub fee_amount: String,
     pub fee_currency: String,
     pub specialties: Vec<String>,
+    /// The checked visit modes (`in_person`, `video`).
+    pub visit_modes: Vec<String>,
+    /// The form showed the visit-mode boxes: an empty set is then a choice to
+    /// refuse, not a form from before they existed.
+    pub visit_modes_shown: bool,
 }
 
 impl ProfileForm {
@@ -48,6 +53,12 @@ impl ProfileForm {
             fee_amount,
             fee_currency,
             specialties: doctor.specialty_ids.iter().map(|s| s.to_string()).collect(),
+            visit_modes: doctor
+                .visit_modes
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            visit_modes_shown: true,
         }
     }
 
@@ -62,6 +73,8 @@ impl ProfileForm {
                 "fee_amount" => form.fee_amount = value.trim().to_owned(),
                 "fee_currency" => form.fee_currency = value.trim().to_uppercase(),
                 "specialty" => form.specialties.push(value),
+                "visit_mode" => form.visit_modes.push(value),
+                "visit_modes_shown" => form.visit_modes_shown = true,
                 _ => {}
             }
         }
@@ -131,6 +144,7 @@ impl ProfileForm {
             ),
             fee: Some(fee),
             specialty_ids: Some(self.specialties.clone()),
+            visit_modes: self.visit_modes_shown.then(|| self.visit_modes.clone()),
             ..DoctorPatch::default()
         })
     }
@@ -171,6 +185,13 @@ pub struct SpecialtyChoice {
     pub id: String,
     pub name: String,
     pub checked: bool,
+}
+
+impl ProfileForm {
+    /// Whether the box of `mode` is checked.
+    pub fn offers(&self, mode: &str) -> bool {
+        self.visit_modes.iter().any(|m| m == mode)
+    }
 }
 
 #[derive(askama::Template)]
@@ -251,6 +272,7 @@ pub async fn update_profile(
                         "fee.currency" => "fee_currency",
                         f if f.starts_with("languages") => "languages",
                         f if f.starts_with("specialty_ids") => "specialties",
+                        f if f.starts_with("visit_modes") => "visit_modes",
                         f => f,
                     }
                     .to_owned();

@@ -1,0 +1,11 @@
+-- Profile photos (PostgreSQL): one per user at most. The two JPEG renditions (256
+-- and 64 px squares) live in the file store under random keys; this keeps the keys
+-- and a version, random per upload, that names the photo in URLs and ETags so a
+-- cached copy of an older photo is never served under a newer one's name.
+CREATE TABLE user_photos (
+    user_id    TEXT COLLATE "C" PRIMARY KEY REFERENCES users (id),
+    large_key  TEXT COLLATE "C" NOT NULL UNIQUE,
+    small_key  TEXT COLLATE "C" NOT NULL UNIQUE,
+    version    TEXT COLLATE "C" NOT NULL,
+    updated_at BIGINT NOT NULL
+);
