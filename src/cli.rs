@@ -296,6 +296,14 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
         .files()
         .map_err(|e| format!("cannot open the attachment store: {e}"))?;
     tracing::info!(store = files.describe(), "attachments");
+    if app.settings.oidc_enabled() {
+        // The issuer only: the client secret never reaches a log.
+        tracing::info!(
+            issuer = app.settings.oidc_issuer(),
+            staff_allowed = app.settings.oidc_staff_allowed,
+            "sign-in with an OpenID Connect provider is on"
+        );
+    }
     tokio::spawn(purge_deleted_attachments(app.clone()));
     tokio::spawn(prune_live_events(app.clone()));
     if demo {

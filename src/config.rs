@@ -96,6 +96,21 @@ pub struct Settings {
     pub attachment_store: String,
     /// Largest uploaded file accepted, in bytes.
     pub attachment_max_bytes: usize,
+    /// Sign-in with OpenID Connect: the provider's issuer (its discovery document is
+    /// `{issuer}/.well-known/openid-configuration`). Empty: Google
+    /// (`https://accounts.google.com`). Must be https, except on loopback.
+    pub oidc_issuer: Option<String>,
+    /// The client id this clinic registered at the provider; sign-in with the
+    /// provider is off without one.
+    pub oidc_client_id: Option<String>,
+    /// The client secret (never logged, never shown).
+    pub oidc_client_secret: Option<Secret>,
+    /// Doctors, receptionists and admins may sign in with the provider too
+    /// (staff with two-factor authentication still give their code).
+    pub oidc_staff_allowed: bool,
+    /// E-mail the account's owner when it signs in (password or provider) from a
+    /// client address it had not signed in from before.
+    pub new_sign_in_email: bool,
     pub smtp: SmtpSettings,
     pub twilio: TwilioSettings,
     pub webhook: WebhookSettings,
@@ -317,6 +332,11 @@ impl Default for Settings {
             template_dir: None,
             attachment_store: String::new(),
             attachment_max_bytes: 10 * 1024 * 1024,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_staff_allowed: false,
+            new_sign_in_email: false,
             smtp: SmtpSettings::default(),
             twilio: TwilioSettings::default(),
             webhook: WebhookSettings::default(),
@@ -335,7 +355,45 @@ pub enum SettingsError {
     Invalid { name: String, message: String },
 }
 
+/// Google, the provider when only a client id is configured.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+/// A setting that must never be printed: `Debug` shows only that it is set.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 impl Settings {
+    /// Sign-in with OpenID Connect is on once a client id is configured.
+    pub fn oidc_enabled(&self) -> bool {
+        self.oidc_client_id.is_some()
+    }
+
+    /// The configured issuer, or Google's.
+    pub fn oidc_issuer(&self) -> &str {
+        self.oidc_issuer.as_deref().unwrap_or(GOOGLE_ISSUER)
+    }
+
+    /// Where the provider sends the browser back: `{public_url}/auth/oidc/callback`.
+    pub fn oidc_redirect_uri(&self) -> String {
+        format!(
+            "{}/auth/oidc/callback",
+            self.public_url.trim_end_matches('/')
+        )
+    }
+
     /// Where attachments go: `attachment_store`, or by default a folder beside the
     /// SQLite database, so that the database and its files live (and are backed up)
     /// together.
@@ -456,6 +514,11 @@ impl Settings {
             "template_dir" => self.template_dir = some(value),
             "attachment_store" => self.attachment_store = value.to_owned(),
             "attachment_max_bytes" => self.attachment_max_bytes = parse(name, value)?,
+            "oidc_issuer" => self.oidc_issuer = some(value),
+            "oidc_client_id" => self.oidc_client_id = some(value),
+            "oidc_client_secret" => self.oidc_client_secret = some(value).map(Secret),
+            "oidc_staff_allowed" => self.oidc_staff_allowed = parse(name, value)?,
+            "new_sign_in_email" => self.new_sign_in_email = parse(name, value)?,
             "smtp_host" => self.smtp.host = some(value),
             "smtp_port" => self.smtp.port = Some(parse(name, value)?),
             "smtp_username" => self.smtp.username = some(value),
@@ -565,6 +628,21 @@ impl Settings {
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return invalid("public_url", "must start with http:// or https://");
         }
+        if self.oidc_client_secret.is_some() && self.oidc_client_id.is_none() {
+            return invalid("oidc_client_secret", "needs oidc_client_id");
+        }
+        if self.oidc_client_id.is_some() && !is_issuer_url(self.oidc_issuer()) {
+            return invalid(
+                "oidc_issuer",
+                "must be an https:// URL without query or fragment (http:// only to localhost, 127.0.0.1 or [::1])",
+            );
+        }
+        if self.oidc_client_id.is_some()
+            && self.public_url.trim_end_matches('/').contains(['?', '#'])
+        {
+            return invalid("public_url", "must not carry a query or fragment");
+        }
+
         if let Err(message) = check_video_url_template(&self.video_url_template) {
             return invalid("video_url_template", message);
         }
@@ -618,6 +696,18 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// An issuer: https, or http to a loopback host (tests and development); no
+/// query or fragment, since the discovery path is appended to it.
+fn is_issuer_url(url: &str) -> bool {
+    !url.contains(['?', '#', ' ']) && is_webhook_url(url)
+}
+
+/// https, or http to a loopback host: what carebook calls out to (webhooks, an
+/// OpenID provider's endpoints).
+pub(crate) fn is_secure_url(url: &str) -> bool {
+    is_webhook_url(url)
 }
 
 /// A video link template is an http(s) URL with a host, no spaces, and `{room}`
@@ -750,6 +840,71 @@ mod tests {
         assert_eq!(
             trust.client_ip("203.0.113.1".parse().unwrap(), &headers),
             "198.51.100.4".parse::<std::net::IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn oidc_settings_are_read_checked_and_the_secret_is_never_printed() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Settings::load(Path::new("/nonexistent"), env.into_iter())
+        };
+        let off = load(&[]).unwrap();
+        assert!(!off.oidc_enabled());
+        assert!(!off.oidc_staff_allowed);
+        assert!(!off.new_sign_in_email);
+        assert!(
+            load(&[("CAREBOOK_NEW_SIGN_IN_EMAIL", "true")])
+                .unwrap()
+                .new_sign_in_email
+        );
+        let google = load(&[
+            ("CAREBOOK_OIDC_CLIENT_ID", "123.apps.googleusercontent.com"),
+            ("CAREBOOK_OIDC_CLIENT_SECRET", "very-secret-value"),
+            ("CAREBOOK_PUBLIC_URL", "https://book.clinic.example/"),
+        ])
+        .unwrap();
+        assert!(google.oidc_enabled());
+        assert_eq!(google.oidc_issuer(), "https://accounts.google.com");
+        assert_eq!(
+            google.oidc_redirect_uri(),
+            "https://book.clinic.example/auth/oidc/callback"
+        );
+        assert!(!format!("{google:?}").contains("very-secret-value"));
+        let local = load(&[
+            ("CAREBOOK_OIDC_CLIENT_ID", "carebook"),
+            ("CAREBOOK_OIDC_ISSUER", "http://127.0.0.1:5556/dex"),
+            ("CAREBOOK_OIDC_STAFF_ALLOWED", "true"),
+        ])
+        .unwrap();
+        assert_eq!(local.oidc_issuer(), "http://127.0.0.1:5556/dex");
+        assert!(local.oidc_staff_allowed);
+        let refused = |pairs: &[(&str, &str)]| load(pairs).unwrap_err().to_string();
+        for issuer in [
+            "http://idp.example",
+            "ftp://idp.example",
+            "https://idp.example?x=1",
+            "idp.example",
+        ] {
+            assert!(
+                refused(&[
+                    ("CAREBOOK_OIDC_CLIENT_ID", "c"),
+                    ("CAREBOOK_OIDC_ISSUER", issuer)
+                ])
+                .contains("oidc_issuer"),
+                "{issuer}"
+            );
+        }
+        assert!(refused(&[("CAREBOOK_OIDC_CLIENT_SECRET", "s")]).contains("oidc_client_secret"));
+        assert!(
+            refused(&[
+                ("CAREBOOK_OIDC_CLIENT_ID", "c"),
+                ("CAREBOOK_OIDC_STAFF_ALLOWED", "maybe")
+            ])
+            .contains("CAREBOOK_OIDC_STAFF_ALLOWED")
         );
     }
 

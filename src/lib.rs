@@ -8,6 +8,7 @@ pub mod copy;
 pub mod demo;
 pub mod http;
 pub mod notify;
+pub mod oidc;
 pub mod pdf;
 pub mod store;
 #[doc(hidden)]

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::doctors::parse_instant;
 use super::hashing::on_hashing_thread;
-use super::security::{MAX_OTP_CHARS, check_second_factor};
+use super::security::{MAX_OTP_CHARS, check_second_factor, tell_of_new_sign_in};
 use super::{
     App, AppError, ConflictKind, Page, PageParams, audit, new_id, paginate, random_token,
     sha256_hex,
@@ -205,7 +205,7 @@ pub fn is_staff(role: Role) -> bool {
 impl App {
     /// Records a login whose password was right but whose second factor was
     /// missing or wrong: it counts toward throttling like a wrong password.
-    async fn record_second_factor_failure(
+    pub(super) async fn record_second_factor_failure(
         &self,
         mut attempt: LoginAttempt,
         user: &UserId,
@@ -459,6 +459,10 @@ impl App {
         let user_id = user.id.clone();
         let second_factor = second_factor.map(|credential| (credential, otp.unwrap_or_default()));
         let failed_attempt = attempt.clone();
+        let new_sign_in = self
+            .settings
+            .new_sign_in_email
+            .then(|| (self.notifier.clone(), user.clone()));
         let used = self
             .store
             .write(move |tx| {
@@ -468,6 +472,9 @@ impl App {
                         Some(kind) => detail = json!({ "second_factor": kind }),
                         None => return Ok::<_, AppError>(false),
                     }
+                }
+                if let Some((notifier, user)) = &new_sign_in {
+                    tell_of_new_sign_in(tx, notifier, user, &attempt.client, now)?;
                 }
                 tx.record_login_attempt(&attempt)?;
                 tx.insert_session(&session)?;
@@ -487,6 +494,9 @@ impl App {
             self.record_second_factor_failure(failed_attempt, &user.id, "invalid_otp")
                 .await?;
             return Err(AppError::InvalidOtp);
+        }
+        if self.settings.new_sign_in_email {
+            self.ring_outbox();
         }
         Ok(LoginOutcome {
             token,

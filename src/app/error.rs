@@ -42,6 +42,10 @@ pub enum AppError {
     /// The account exists but may not act (pending approval or deactivated).
     #[error("{0}")]
     AccountInactive(&'static str),
+    /// A sign-in with the OpenID Connect provider that did not work out; nothing
+    /// was changed.
+    #[error("{}", .0.message())]
+    OidcRefused(crate::app::OidcRefusal),
     /// The database cannot be reached; the message goes to the operator's log.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -17,6 +17,7 @@ mod feedback;
 mod hashing;
 mod notices;
 mod notifications;
+mod oidc;
 mod photos;
 mod prescriptions;
 mod records;
@@ -39,6 +40,7 @@ pub use export::*;
 pub use feedback::*;
 pub use notices::Notifier;
 pub use notifications::*;
+pub use oidc::*;
 pub use photos::*;
 pub use prescriptions::*;
 pub use records::*;
@@ -107,6 +109,9 @@ pub struct App {
     outbox_bell: Arc<tokio::sync::Notify>,
     /// Opened on first use (see [`App::files`]).
     files: Arc<std::sync::OnceLock<Result<crate::store::FileStore, String>>>,
+    /// The OpenID Connect provider, when sign-in with one is configured; its
+    /// discovery document and keys are cached in it.
+    oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 impl App {
@@ -127,6 +132,7 @@ impl App {
             settings.availability_cache_seconds,
         )));
         availability::follow_commits(&store, &availability);
+        let oidc = crate::oidc::Provider::from_settings(&settings).map(Arc::new);
         App {
             store,
             settings: Arc::new(settings),
@@ -136,6 +142,7 @@ impl App {
             notifier,
             outbox_bell: Arc::new(tokio::sync::Notify::new()),
             files: Arc::default(),
+            oidc,
         }
     }
 

@@ -116,6 +116,7 @@ fn audience(kind: NoticeKind, actor: &Actor, appointment: &AppointmentRecord) ->
         | NoticeKind::Reminder
         | NoticeKind::PasswordReset
         | NoticeKind::EmailVerification
+        | NoticeKind::NewSignIn
         | NoticeKind::PrescriptionIssued => {}
     }
     told

@@ -97,6 +97,27 @@ pub(crate) fn check_second_factor(
 /// Whether the address of `user` waits for confirmation (only self-registered
 /// patients' ever do, and only while `email_verification` is on: the caller checks
 /// the setting).
+/// `new_sign_in_email`: called in a successful sign-in's transaction before the
+/// sign-in is recorded. An account that signed in before, but never from
+/// `client`, is told by e-mail (with the password-reset page, should it not have
+/// been them). The very first sign-in of an account tells nobody. `true` when an
+/// e-mail was queued (ring the outbox after the commit).
+pub(crate) fn tell_of_new_sign_in(
+    tx: &mut dyn Tx,
+    notifier: &super::Notifier,
+    user: &crate::store::UserRecord,
+    client: &str,
+    now: Timestamp,
+) -> Result<bool, AppError> {
+    let (ever, from_here) = tx.has_signed_in_from(&user.email, client)?;
+    if !ever || from_here {
+        return Ok(false);
+    }
+    let link = format!("{}/password-reset", notifier.base_url());
+    notifier.security_email(tx, NoticeKind::NewSignIn, user, link, now)?;
+    Ok(true)
+}
+
 pub(crate) fn unverified(tx: &mut dyn Tx, user: &UserId) -> Result<bool, AppError> {
     Ok(tx
         .find_email_verification(user)?

@@ -27,8 +27,13 @@ use crate::config::Settings;
 /// route under `/api/v1/auth/` (login, logout, register, password reset, ...) and
 /// the web pages' sign-in, registration and password-reset forms. Add a prefix here
 /// to put new authentication endpoints in the same class.
-pub const AUTH_PATH_PREFIXES: &[&str] =
-    &["/api/v1/auth/", "/login", "/register", "/password-reset"];
+pub const AUTH_PATH_PREFIXES: &[&str] = &[
+    "/api/v1/auth/",
+    "/login",
+    "/register",
+    "/password-reset",
+    "/auth/oidc/",
+];
 
 /// An IP network: an address and a prefix length (a bare address is a /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -190,6 +190,15 @@ impl From<AppError> for ApiError {
             AppError::AccountInactive(detail) => {
                 ApiError::new(StatusCode::FORBIDDEN, "account-inactive", detail)
             }
+            AppError::OidcRefused(refusal) => {
+                let status = match refusal {
+                    crate::app::OidcRefusal::NotConfigured => StatusCode::NOT_FOUND,
+                    crate::app::OidcRefusal::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    crate::app::OidcRefusal::StaffNotAllowed => StatusCode::FORBIDDEN,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                ApiError::new(status, refusal.slug(), refusal.message())
+            }
             AppError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 ApiError::new(

@@ -38,10 +38,13 @@ pub enum NoticeKind {
     /// A doctor issued the patient a prescription: in-app and email only, and
     /// never with its content (see docs/PRESCRIPTIONS.md).
     PrescriptionIssued,
+    /// The account signed in from an address it had not signed in from before
+    /// (`new_sign_in_email`): email only, whatever the preferences.
+    NewSignIn,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 12] = [
+    pub const ALL: [NoticeKind; 13] = [
         NoticeKind::Welcome,
         NoticeKind::DoctorApproved,
         NoticeKind::AppointmentRequested,
@@ -54,6 +57,7 @@ impl NoticeKind {
         NoticeKind::PasswordReset,
         NoticeKind::EmailVerification,
         NoticeKind::PrescriptionIssued,
+        NoticeKind::NewSignIn,
     ];
 
     /// Snake case, e.g. `appointment_confirmed`: template names start with it.
@@ -71,6 +75,7 @@ impl NoticeKind {
             NoticeKind::PasswordReset => "password_reset",
             NoticeKind::EmailVerification => "email_verification",
             NoticeKind::PrescriptionIssued => "prescription_issued",
+            NoticeKind::NewSignIn => "new_sign_in",
         }
     }
 
@@ -93,6 +98,7 @@ impl NoticeKind {
             NoticeKind::PasswordReset => "user.password_reset_requested",
             NoticeKind::EmailVerification => "user.email_verification_requested",
             NoticeKind::PrescriptionIssued => "prescription.issued",
+            NoticeKind::NewSignIn => "user.new_sign_in",
         }
     }
 
@@ -102,7 +108,7 @@ impl NoticeKind {
     pub fn is_security(self) -> bool {
         matches!(
             self,
-            NoticeKind::PasswordReset | NoticeKind::EmailVerification
+            NoticeKind::PasswordReset | NoticeKind::EmailVerification | NoticeKind::NewSignIn
         )
     }
 }

@@ -22,7 +22,7 @@ use super::{AppointmentFacts, ClinicFacts, Notice, NoticeKind, Recipient, UserFa
 const LAYOUT: &str = "layout.html";
 
 /// The built-in templates, by file name.
-const BUILT_IN: [(&str, &str); 25] = [
+const BUILT_IN: [(&str, &str); 27] = [
     (LAYOUT, include_str!("../../templates/notify/layout.html")),
     (
         "welcome.txt",
@@ -119,6 +119,14 @@ const BUILT_IN: [(&str, &str); 25] = [
     (
         "prescription_issued.html",
         include_str!("../../templates/notify/prescription_issued.html"),
+    ),
+    (
+        "new_sign_in.txt",
+        include_str!("../../templates/notify/new_sign_in.txt"),
+    ),
+    (
+        "new_sign_in.html",
+        include_str!("../../templates/notify/new_sign_in.html"),
     ),
 ];
 

@@ -16,6 +16,7 @@ mod clinical;
 mod files;
 mod model;
 mod notifications;
+mod oidc;
 mod photos;
 pub mod postgres;
 mod prescriptions;
@@ -37,6 +38,7 @@ pub use clinical::*;
 pub use files::{FileStore, FileStoreError};
 pub use model::*;
 pub use notifications::*;
+pub use oidc::*;
 pub use photos::*;
 pub use prescriptions::*;
 pub use security::*;
@@ -84,7 +86,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
 pub trait Tx:
-    NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx + ChatTx + AttachmentTx + PhotoTx
+    NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx + ChatTx + AttachmentTx + PhotoTx + OidcTx
 {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;

@@ -28,6 +28,7 @@ mod attachments;
 mod chat;
 mod clinical;
 mod notifications;
+mod oidc;
 mod photos;
 mod prescriptions;
 mod security;
@@ -92,6 +93,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/postgres/0011_video_visits.sql"),
     ),
+    (12, include_str!("../../migrations/postgres/0012_oidc.sql")),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
 /// notifications sent meanwhile are lost. (A real payload never holds a NUL.)

@@ -96,6 +96,10 @@ pub trait SecurityTx {
     /// delivery is over).
     fn replace_delivery_payload(&mut self, id: &str, payload: &str) -> StoreResult<()>;
 
+    /// Whether the account (by login e-mail) has a successful sign-in recorded at
+    /// all, and one from `client`.
+    fn has_signed_in_from(&mut self, email: &str, client: &str) -> StoreResult<(bool, bool)>;
+
     /// Ends every session of the account but the one with this token hash.
     fn delete_other_sessions(&mut self, user: &UserId, keep_token_hash: &str) -> StoreResult<()>;
 }

@@ -10,6 +10,7 @@ mod attachments;
 mod chat;
 mod clinical;
 mod notifications;
+mod oidc;
 mod photos;
 mod prescriptions;
 mod security;
@@ -68,6 +69,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/sqlite/0011_video_visits.sql"),
     ),
+    (12, include_str!("../../migrations/sqlite/0012_oidc.sql")),
 ];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;

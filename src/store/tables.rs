@@ -511,6 +511,46 @@ pub const TABLES: &[Table] = &[
         key_columns: 2,
         generated_id: false,
     },
+    Table {
+        name: "oidc_identities",
+        columns: &[
+            ("issuer", Text),
+            ("subject", Text),
+            ("user_id", Text),
+            ("created_at", Integer),
+        ],
+        key_columns: 2,
+        generated_id: false,
+    },
+    Table {
+        name: "oidc_logins",
+        columns: &[
+            ("state_hash", Text),
+            ("browser_hash", Text),
+            ("nonce", Text),
+            ("code_verifier", Text),
+            ("next_path", Text),
+            ("created_at", Integer),
+            ("expires_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "oidc_pending",
+        columns: &[
+            ("token_hash", Text),
+            ("kind", Text),
+            ("user_id", Text),
+            ("issuer", Text),
+            ("subject", Text),
+            ("next_path", Text),
+            ("created_at", Integer),
+            ("expires_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
 ];
 
 impl Table {
@@ -629,6 +669,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0009_message_attachments.sql"),
         include_str!("../../migrations/sqlite/0010_user_photos.sql"),
         include_str!("../../migrations/sqlite/0011_video_visits.sql"),
+        include_str!("../../migrations/sqlite/0012_oidc.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -642,6 +683,7 @@ mod tests {
         include_str!("../../migrations/postgres/0009_message_attachments.sql"),
         include_str!("../../migrations/postgres/0010_user_photos.sql"),
         include_str!("../../migrations/postgres/0011_video_visits.sql"),
+        include_str!("../../migrations/postgres/0012_oidc.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.

@@ -18,6 +18,7 @@
 //! with the same rule: a missing browser is a loud skip, and a failure under `CI=true`.
 
 pub mod http_peer;
+pub mod oidc;
 pub mod smtp;
 pub mod webdriver;
 

@@ -245,6 +245,8 @@ dual! {
             probe(Method::POST, format!("/appointments/{a}/reschedule"), json!({ "start": WED_1000, "reason": long(1001) }), "reason"),
             probe(Method::PATCH, "/me/notification-preferences", json!({ "phone": format!("+49{}", "1".repeat(300)) }), "phone"),
             probe(Method::POST, "/auth/login", json!({ "email": "n@example.com", "password": PASSWORD, "otp": "1".repeat(65) }), "otp"),
+            probe(Method::POST, "/auth/oidc/link", json!({ "password": long(257) }), "password"),
+            probe(Method::POST, "/auth/oidc/link", json!({ "password": PASSWORD, "otp": "1".repeat(65) }), "otp"),
             probe(Method::POST, "/auth/password-reset", json!({ "email": email(255) }), "email"),
             probe(Method::POST, "/auth/password-reset/confirm", json!({ "token": "t".repeat(129), "new_password": PASSWORD }), "token"),
             probe(Method::POST, "/auth/password-reset/confirm", json!({ "token": "t", "new_password": long(257) }), "new_password"),

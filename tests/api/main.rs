@@ -41,6 +41,7 @@ mod limits;
 mod lists;
 mod matrix;
 mod notifications;
+mod oidc;
 mod openapi;
 mod pages;
 mod photos;

@@ -132,6 +132,10 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 ///   doctor (`chat-X`), a doctor a patient (`chat-A`), the other way round is 422.
 ///   Only its doctor closes it (A, who may see it, gets 403). `GET /live` without a
 ///   WebSocket handshake is 426 once authenticated.
+/// - Linking a provider's identity (`/auth/oidc/link`, sent the `disable` body: a
+///   password and a code) is 404 for everyone here: this app has no OpenID Connect
+///   provider configured, and the route never looks at the token (with a provider
+///   it needs the link step's browser cookie; see `tests/api/oidc.rs`).
 /// - Photos: everyone sets and removes their own (the first `DELETE` removes the
 ///   photo the `PUT` row gave each caller, the second finds none). A doctor's photo is
 ///   public; a patient's is seen by them, staff and doctors who treat them, and is
@@ -141,6 +145,7 @@ const MATRIX: &str = "
 POST   /api/v1/auth/register                             -         register    201  201  201  201  201  201  201  201  201
 POST   /api/v1/auth/login                                -         login       200  200  200  200  200  200  200  200  200
 POST   /api/v1/auth/logout                               -         -           401  204  204  204  204  204  204  401  401
+POST   /api/v1/auth/oidc/link                            -         disable     404  404  404  404  404  404  404  404  404
 GET    /api/v1/me                                        -         -           401  200  200  200  200  200  200  401  401
 POST   /api/v1/me/password                               -         password    401  204  204  204  204  204  204  401  401
 POST   /api/v1/auth/password-reset                       -         reset       202  202  202  202  202  202  202  202  202

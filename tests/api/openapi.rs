@@ -14,6 +14,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/oidc/link"),
     ("get", "/api/v1/me"),
     ("get", "/api/v1/specialties"),
     ("post", "/api/v1/specialties"),

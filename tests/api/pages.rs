@@ -128,6 +128,19 @@ impl Pages {
         self.cookies.lock().unwrap().get(name).cloned()
     }
 
+    /// The server's address, `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Puts a cookie back (as a browser that kept an old one would).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+    }
+
     fn cookie_header(&self) -> String {
         self.cookies
             .lock()

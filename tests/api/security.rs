@@ -91,7 +91,7 @@ async fn confirm_reset(app: &TestApp, token: &str, password: &str) -> crate::sup
         .await
 }
 
-async fn audit_actions(app: &TestApp, subject: &str) -> Vec<Value> {
+pub async fn audit_actions(app: &TestApp, subject: &str) -> Vec<Value> {
     let res = app
         .admin()
         .await
@@ -308,7 +308,7 @@ pub fn code(secret: &str, at: Timestamp) -> String {
 }
 
 /// Sets up and confirms two-factor authentication; the secret and recovery codes.
-async fn turn_on_two_factor(app: &TestApp, user: &User) -> (String, Vec<String>) {
+pub async fn turn_on_two_factor(app: &TestApp, user: &User) -> (String, Vec<String>) {
     let setup = user.post_empty("/api/v1/me/2fa/setup").await;
     setup.assert_status(200);
     let secret = setup.str("secret").to_owned();

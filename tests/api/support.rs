@@ -88,6 +88,16 @@ impl TestApp {
 
     /// A server whose settings `configure` changed first (SMTP, webhooks, ...).
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        TestApp::spawn_with_base(|settings, _| configure(settings)).await
+    }
+
+    /// Like [`TestApp::spawn_with`], and `configure` also learns the server's
+    /// address (`http://127.0.0.1:PORT`) before it starts, e.g. for `public_url`.
+    pub async fn spawn_with_base(configure: impl FnOnce(&mut Settings, &str)) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("the bound address");
         let database = fresh_database(backend()).expect("a test database");
         let store = Store::open(&database.url()).expect("the database opens");
         let clock = Arc::new(ManualClock::default());
@@ -103,12 +113,8 @@ impl TestApp {
             rate_limit_auth_per_address_per_minute: 0,
             ..Settings::default()
         };
-        configure(&mut settings);
+        configure(&mut settings, &format!("http://{addr}"));
         let app = App::new(store, settings, clock.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let addr = listener.local_addr().expect("the bound address");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(carebook::http::serve(listener, app.clone(), async move {
             let _ = stopped.await;

@@ -26,6 +26,7 @@ mod chat;
 mod checks;
 mod journeys;
 mod no_script;
+mod oidc;
 mod public;
 mod screens;
 mod screenshots;

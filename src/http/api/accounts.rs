@@ -159,6 +159,74 @@ pub async fn create_session(
     Ok((headers, Json(response)))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcLinkRequest {
+    /// The password of the carebook account whose e-mail address the provider
+    /// vouched for.
+    pub password: String,
+    /// Needed when the account has two-factor authentication on (as at login).
+    pub otp: Option<String>,
+}
+
+/// Finish a sign-in with the OpenID Connect provider that found an existing
+/// account with the same verified e-mail address: the account's password (once)
+/// links the provider's identity to it and signs in. Works only in the browser
+/// that came back from the provider (it carries the step's cookie). A wrong
+/// password is 401 `invalid-credentials`, counts as a failed login and links
+/// nothing; an unknown or expired step is 401 `oidc-step-expired`.
+#[utoipa::path(post, path = "/auth/oidc/link", tag = "accounts", request_body = OidcLinkRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 429, body = Problem)))]
+pub async fn create_oidc_link(
+    State(app): State<App>,
+    ClientAddr(client): ClientAddr,
+    request_headers: HeaderMap,
+    ApiJson(body): ApiJson<OidcLinkRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    use crate::http::web::oidc::STEP_COOKIE;
+    let secret =
+        crate::http::web::session::cookie(&request_headers, STEP_COOKIE).map(str::to_owned);
+    let outcome = app
+        .link_oidc_identity(crate::app::OidcLinkInput {
+            secret,
+            password: body.password,
+            otp: body.otp,
+            client,
+        })
+        .await?;
+    let crate::app::OidcOutcome::SignedIn { login, .. } = outcome else {
+        return Err(ApiError::from(crate::app::AppError::Internal(
+            "linking answered another step".into(),
+        )));
+    };
+    let mut headers = HeaderMap::new();
+    let max_age = login.expires_at.duration_since(app.now()).as_secs().max(0);
+    let secure = if app.settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    for value in [
+        format!(
+            "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}",
+            login.token
+        ),
+        format!("{STEP_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}"),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    let response = LoginResponse {
+        token: login.token,
+        expires_at: login.expires_at,
+        csrf_token: login.csrf_token,
+        user: login.user.into(),
+    };
+    Ok((headers, Json(response)))
+}
+
 /// Log out: the token (and cookie) stop working at once.
 #[utoipa::path(post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem)))]

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(accounts::create_registration))
         .routes(routes!(accounts::create_session))
         .routes(routes!(accounts::delete_session))
+        .routes(routes!(accounts::create_oidc_link))
         .routes(routes!(accounts::find_me))
         .routes(routes!(accounts::update_my_password))
         .routes(routes!(accounts::create_password_reset))

@@ -19,6 +19,7 @@ pub mod doctor;
 pub mod feedback;
 pub mod files;
 pub mod health;
+pub mod oidc;
 pub mod patient;
 pub mod photos;
 pub mod prescriptions;
@@ -52,6 +53,7 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 pub fn router(app: &App) -> Router<App> {
     Router::new()
         .merge(public::routes())
+        .merge(oidc::routes())
         .merge(account::routes())
         .merge(appointments::routes())
         .merge(files::routes())

@@ -322,19 +322,45 @@ struct LoginPage {
     error: Option<String>,
     /// The account has two-factor authentication on: show the code field.
     ask_otp: bool,
+    /// "Google" (or the provider's host) when sign-in with a provider is on.
+    provider: Option<String>,
+    /// `/auth/oidc/start`, with `next` when there is one.
+    provider_start: String,
 }
 
-async fn find_login(chrome: Chrome, Query(query): Query<LoginQuery>) -> Response {
+/// The provider's button: its name and where it starts, coming back to `next`.
+fn provider_button(app: &App, next: &str) -> (Option<String>, String) {
+    let start = if next.is_empty() {
+        super::oidc::START_PATH.to_owned()
+    } else {
+        format!(
+            "{}?next={}",
+            super::oidc::START_PATH,
+            super::session::form_urlencoded_component(next)
+        )
+    };
+    (app.oidc_provider_name(), start)
+}
+
+async fn find_login(
+    State(app): State<App>,
+    chrome: Chrome,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     if let Some(user) = &chrome.user {
         let to = local_path(query.next.as_deref(), home_of(user.actor.role));
         return axum::response::Redirect::to(&to).into_response();
     }
+    let next = local_path(query.next.as_deref(), "");
+    let (provider, provider_start) = provider_button(&app, &next);
     render(&LoginPage {
         chrome,
         email: String::new(),
-        next: local_path(query.next.as_deref(), ""),
+        next,
         error: None,
         ask_otp: false,
+        provider,
+        provider_start,
     })
 }
 
@@ -369,12 +395,16 @@ async fn create_session(
                 AppError::AccountInactive(detail) => format!("You cannot sign in yet: {detail}."),
                 other => return Err(other.into()),
             };
+            let next = local_path(form.next.as_deref(), "");
+            let (provider, provider_start) = provider_button(&app, &next);
             let mut response = render(&LoginPage {
                 chrome,
                 email: form.email,
-                next: local_path(form.next.as_deref(), ""),
+                next,
                 error: Some(message),
                 ask_otp,
+                provider,
+                provider_start,
             });
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             return Ok(response);
@@ -389,7 +419,7 @@ async fn create_session(
     ))
 }
 
-fn signed_in(app: &App, to: &str, token: &str, flash: Flash) -> Response {
+pub(super) fn signed_in(app: &App, to: &str, token: &str, flash: Flash) -> Response {
     let mut response = see_other(app, to, Some(flash));
     let max_age = app.settings.session_ttl_hours * 3600;
     response.headers_mut().append(

@@ -604,6 +604,11 @@ impl From<AppError> for WebError {
                 detail: "Please enter the current code from your authenticator app.".into(),
             },
             AppError::TwoFactorSetupRequired => WebError::TwoFactorSetup,
+            AppError::OidcRefused(refusal) => WebError::Problem {
+                status: StatusCode::UNAUTHORIZED,
+                title: "Sign-in did not work",
+                detail: refusal.message(),
+            },
             AppError::EmailUnverified => WebError::Problem {
                 status: StatusCode::FORBIDDEN,
                 title: "Please confirm your email address",

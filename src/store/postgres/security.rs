@@ -300,4 +300,13 @@ impl SecurityTx for PgTx<'_, '_> {
         )?;
         Ok(())
     }
+
+    fn has_signed_in_from(&mut self, email: &str, client: &str) -> StoreResult<(bool, bool)> {
+        let row = self.query_one(
+            "SELECT EXISTS (SELECT 1 FROM login_attempts WHERE email = $1 AND succeeded), \
+             EXISTS (SELECT 1 FROM login_attempts WHERE email = $1 AND client = $2 AND succeeded)",
+            &[&storable(email), &storable(client)],
+        )?;
+        Ok((get(&row, 0)?, get(&row, 1)?))
+    }
 }

@@ -265,4 +265,14 @@ impl SecurityTx for SqliteTx<'_> {
             .execute(params![user.as_str(), keep_token_hash])?;
         Ok(())
     }
+
+    fn has_signed_in_from(&mut self, email: &str, client: &str) -> StoreResult<(bool, bool)> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM login_attempts WHERE email = ?1 AND succeeded = 1), \
+                 EXISTS (SELECT 1 FROM login_attempts WHERE email = ?1 AND client = ?2 AND succeeded = 1)",
+            )?
+            .query_row([email, client], |row| Ok((row.get(0)?, row.get(1)?)))?)
+    }
 }
