@@ -166,6 +166,28 @@ fn parse_account(input: &RegisterInput, today: Date) -> Result<NewAccount, Valid
     }
 }
 
+/// No account has a longer password or code than these limits, so one that is can
+/// only be wrong: sign-in paths refuse it by name before anything is read or
+/// counted, keeping unbounded text out of `login_attempts`.
+pub(super) fn refuse_overlong_secrets(
+    errors: &mut ValidationErrors,
+    password: &str,
+    otp: Option<&str>,
+) {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        errors.add(
+            "password",
+            format!("must be at most {MAX_PASSWORD_CHARS} characters long"),
+        );
+    }
+    if otp.is_some_and(|otp| otp.chars().count() > MAX_OTP_CHARS) {
+        errors.add(
+            "otp",
+            format!("must be at most {MAX_OTP_CHARS} characters long"),
+        );
+    }
+}
+
 /// Argon2id with the crate's recommended parameters, off the async workers (on the
 /// hashing threads, see [`super::hashing`]).
 pub async fn hash_password(password: Password) -> Result<String, AppError> {
@@ -342,22 +364,7 @@ impl App {
                 format!("is longer than {MAX_EMAIL_CHARS} characters"),
             );
         }
-        if input.password.chars().count() > MAX_PASSWORD_CHARS {
-            errors.add(
-                "password",
-                format!("must be at most {MAX_PASSWORD_CHARS} characters long"),
-            );
-        }
-        if input
-            .otp
-            .as_deref()
-            .is_some_and(|otp| otp.chars().count() > MAX_OTP_CHARS)
-        {
-            errors.add(
-                "otp",
-                format!("must be at most {MAX_OTP_CHARS} characters long"),
-            );
-        }
+        refuse_overlong_secrets(&mut errors, &input.password, input.otp.as_deref());
         if !errors.is_empty() {
             return Err(errors.into());
         }

@@ -16,12 +16,12 @@
 //! database (any instance may finish them) and are bound to the browser by a cookie
 //! whose SHA-256 they store; each is used once.
 
-use carebook_domain::validation::{Email, MAX_PASSWORD_CHARS, Password, parse_name};
+use carebook_domain::validation::{Email, Password, parse_name};
 use carebook_domain::{Role, UserStatus, ValidationErrors};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
-use super::accounts::{is_staff, verify_password};
+use super::accounts::{is_staff, refuse_overlong_secrets, verify_password};
 use super::security::{MAX_OTP_CHARS, check_second_factor, tell_of_new_sign_in};
 use super::{
     App, AppError, LoginOutcome, Notifier, audit, hash_password, new_id, random_token, sha256_hex,
@@ -555,22 +555,7 @@ impl App {
         // As at login: no account has a longer password or code, so these can only
         // be wrong, and they are refused before anything is read or counted.
         let mut errors = ValidationErrors::new();
-        if input.password.chars().count() > MAX_PASSWORD_CHARS {
-            errors.add(
-                "password",
-                format!("must be at most {MAX_PASSWORD_CHARS} characters long"),
-            );
-        }
-        if input
-            .otp
-            .as_deref()
-            .is_some_and(|otp| otp.chars().count() > MAX_OTP_CHARS)
-        {
-            errors.add(
-                "otp",
-                format!("must be at most {MAX_OTP_CHARS} characters long"),
-            );
-        }
+        refuse_overlong_secrets(&mut errors, &input.password, input.otp.as_deref());
         if !errors.is_empty() {
             return Err(errors.into());
         }
