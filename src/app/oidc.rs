@@ -642,21 +642,8 @@ impl App {
                 Ok(Some(true))
             })
             .await?;
-        match done {
-            Some(true) => {
-                self.ring_outbox_if_told();
-                Ok(OidcOutcome::SignedIn {
-                    login: Box::new(session.outcome(user)),
-                    next: pending.next_path,
-                })
-            }
-            Some(false) => {
-                self.record_second_factor_failure(attempt, &user.id, "invalid_otp")
-                    .await?;
-                Err(AppError::InvalidOtp)
-            }
-            None => Err(OidcRefusal::StepExpired.into()),
-        }
+        self.finish_step(done, session, user, pending.next_path, attempt)
+            .await
     }
 
     /// The two-factor step after the provider: the code (or a recovery code) of an
@@ -727,21 +714,8 @@ impl App {
                 Ok(Some(true))
             })
             .await?;
-        match done {
-            Some(true) => {
-                self.ring_outbox_if_told();
-                Ok(OidcOutcome::SignedIn {
-                    login: Box::new(session.outcome(user)),
-                    next: pending.next_path,
-                })
-            }
-            Some(false) => {
-                self.record_second_factor_failure(attempt, &user.id, "invalid_otp")
-                    .await?;
-                Err(AppError::InvalidOtp)
-            }
-            None => Err(OidcRefusal::StepExpired.into()),
-        }
+        self.finish_step(done, session, user, pending.next_path, attempt)
+            .await
     }
 
     /// The credential and code to check, when the account has two-factor on; a
@@ -806,6 +780,35 @@ impl NewSession {
             expires_at: self.record.expires_at,
             csrf_token: Some(self.csrf_token),
             user,
+        }
+    }
+}
+
+impl App {
+    /// The answer to a pending step's write: `Some(true)` signed in, `Some(false)` a
+    /// wrong code (counted like a login's), `None` the step was already used or gone.
+    async fn finish_step(
+        &self,
+        done: Option<bool>,
+        session: NewSession,
+        user: UserRecord,
+        next: Option<String>,
+        attempt: LoginAttempt,
+    ) -> Result<OidcOutcome, AppError> {
+        match done {
+            Some(true) => {
+                self.ring_outbox_if_told();
+                Ok(OidcOutcome::SignedIn {
+                    login: Box::new(session.outcome(user)),
+                    next,
+                })
+            }
+            Some(false) => {
+                self.record_second_factor_failure(attempt, &user.id, "invalid_otp")
+                    .await?;
+                Err(AppError::InvalidOtp)
+            }
+            None => Err(OidcRefusal::StepExpired.into()),
         }
     }
 }
