@@ -11,5 +11,6 @@ pub mod notify;
 pub mod oidc;
 pub mod pdf;
 pub mod store;
+pub mod stripe;
 #[doc(hidden)]
 pub mod testing;

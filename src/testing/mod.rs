@@ -20,6 +20,7 @@
 pub mod http_peer;
 pub mod oidc;
 pub mod smtp;
+pub mod stripe;
 pub mod webdriver;
 
 use std::io::Write;
