@@ -306,6 +306,16 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     }
     tokio::spawn(purge_deleted_attachments(app.clone()));
     tokio::spawn(prune_live_events(app.clone()));
+    if app.settings.online_payments_enabled() {
+        // Not the key; the address only shows where refunds and checkouts go.
+        tracing::info!(
+            api = %app.settings.stripe_api_base,
+            hold_minutes = app.settings.payment_hold_minutes,
+            "online payment with Stripe is on"
+        );
+    }
+    // Holds run out whether or not Stripe is still configured.
+    tokio::spawn(settle_payments(app.clone()));
     if demo {
         load_demo(&app).await?;
     }
@@ -348,6 +358,31 @@ async fn purge_deleted_attachments(app: App) {
         }
     }
 }
+
+/// Frees the slots of payment holds that ran out and sends the refunds owed. Every
+/// instance may run it: each change takes the doctor's lock and re-reads the
+/// payment, and Stripe calls carry idempotency keys.
+async fn settle_payments(app: App) {
+    let mut every = tokio::time::interval(Duration::from_secs(PAYMENT_SWEEP_SECONDS));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match app.expire_holds().await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "freed the slots of unpaid holds"),
+            Err(error) => tracing::warn!(error = %error, "could not free unpaid holds"),
+        }
+        match app.send_due_refunds().await {
+            Ok(0) => {}
+            Ok(sent) => tracing::info!(sent, "sent refunds to Stripe"),
+            Err(error) => tracing::warn!(error = %error, "could not send refunds"),
+        }
+    }
+}
+
+/// How often the payment sweeper runs: an unpaid hold frees its slot within this
+/// many seconds of running out.
+const PAYMENT_SWEEP_SECONDS: u64 = 10;
 
 /// Keeps the live channel's replay log to `live_event_retention_days`.
 async fn prune_live_events(app: App) {

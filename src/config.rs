@@ -111,6 +111,19 @@ pub struct Settings {
     /// E-mail the account's owner when it signs in (password or provider) from a
     /// client address it had not signed in from before.
     pub new_sign_in_email: bool,
+    /// Stripe's secret key (`sk_live_...`/`sk_test_...`); doctors may take fees
+    /// online only with one (and the webhook secret). Never logged, never shown.
+    pub stripe_secret_key: Option<Secret>,
+    /// The signing secret of the clinic's Stripe webhook endpoint (`whsec_...`).
+    pub stripe_webhook_secret: Option<Secret>,
+    /// Stripe's API, or a stand-in for tests. https, except on loopback.
+    pub stripe_api_base: String,
+    /// How long a booking waits for its online payment before the slot is freed.
+    pub payment_hold_minutes: i64,
+    /// A patient who cancels at least this many hours before the start has a fee
+    /// paid online refunded; a later cancellation keeps it. The clinic's rejections
+    /// and cancellations always refund.
+    pub payment_refund_window_hours: i64,
     pub smtp: SmtpSettings,
     pub twilio: TwilioSettings,
     pub webhook: WebhookSettings,
@@ -337,6 +350,11 @@ impl Default for Settings {
             oidc_client_secret: None,
             oidc_staff_allowed: false,
             new_sign_in_email: false,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: "https://api.stripe.com".into(),
+            payment_hold_minutes: carebook_domain::payment::DEFAULT_HOLD_MINUTES,
+            payment_refund_window_hours: carebook_domain::payment::DEFAULT_REFUND_WINDOW_HOURS,
             smtp: SmtpSettings::default(),
             twilio: TwilioSettings::default(),
             webhook: WebhookSettings::default(),
@@ -376,6 +394,11 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Settings {
+    /// Doctors may take fees online once Stripe's keys are configured.
+    pub fn online_payments_enabled(&self) -> bool {
+        self.stripe_secret_key.is_some() && self.stripe_webhook_secret.is_some()
+    }
+
     /// Sign-in with OpenID Connect is on once a client id is configured.
     pub fn oidc_enabled(&self) -> bool {
         self.oidc_client_id.is_some()
@@ -519,6 +542,11 @@ impl Settings {
             "oidc_client_secret" => self.oidc_client_secret = some(value).map(Secret),
             "oidc_staff_allowed" => self.oidc_staff_allowed = parse(name, value)?,
             "new_sign_in_email" => self.new_sign_in_email = parse(name, value)?,
+            "stripe_secret_key" => self.stripe_secret_key = some(value).map(Secret),
+            "stripe_webhook_secret" => self.stripe_webhook_secret = some(value).map(Secret),
+            "stripe_api_base" => self.stripe_api_base = value.trim().to_owned(),
+            "payment_hold_minutes" => self.payment_hold_minutes = parse(name, value)?,
+            "payment_refund_window_hours" => self.payment_refund_window_hours = parse(name, value)?,
             "smtp_host" => self.smtp.host = some(value),
             "smtp_port" => self.smtp.port = Some(parse(name, value)?),
             "smtp_username" => self.smtp.username = some(value),
@@ -643,6 +671,24 @@ impl Settings {
             return invalid("public_url", "must not carry a query or fragment");
         }
 
+        if self.stripe_secret_key.is_some() != self.stripe_webhook_secret.is_some() {
+            return invalid(
+                "stripe_webhook_secret",
+                "stripe_secret_key and stripe_webhook_secret go together",
+            );
+        }
+        if !is_issuer_url(&self.stripe_api_base) {
+            return invalid(
+                "stripe_api_base",
+                "must be an https:// URL without query or fragment (http:// only to localhost, 127.0.0.1 or [::1])",
+            );
+        }
+        if !(5..=24 * 60).contains(&self.payment_hold_minutes) {
+            return invalid("payment_hold_minutes", "must be between 5 and 1440");
+        }
+        if !(0..=24 * 30).contains(&self.payment_refund_window_hours) {
+            return invalid("payment_refund_window_hours", "must be between 0 and 720");
+        }
         if let Err(message) = check_video_url_template(&self.video_url_template) {
             return invalid("video_url_template", message);
         }

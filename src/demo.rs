@@ -209,7 +209,7 @@ fn pick_status(rng: &mut Rng, slot: Interval, now: Timestamp) -> AppointmentStat
 fn moves_to(status: AppointmentStatus) -> &'static [(&'static str, AppointmentStatus)] {
     use AppointmentStatus::*;
     match status {
-        Requested => &[],
+        AwaitingPayment | Requested => &[],
         Confirmed => &[("confirm", Confirmed)],
         CheckedIn => &[("confirm", Confirmed), ("check_in", CheckedIn)],
         Completed => &[
@@ -454,6 +454,7 @@ pub async fn load(app: &App) -> Result<Outcome, AppError> {
                         record,
                         doctor_name: account.name.clone(),
                         patient_name: patient.name.clone(),
+                        payment: None,
                     };
                     notifier.schedule_reminders_for(tx, &view, &profile_zone, now)?;
                 }

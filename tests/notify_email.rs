@@ -47,6 +47,7 @@ fn notice(kind: NoticeKind, sequence: u32) -> Notice {
         }),
         changed_by: Some("doctor".into()),
         action_link: None,
+        payment: None,
     }
 }
 

@@ -1723,3 +1723,136 @@ mod outbox {
         }
     }
 }
+
+/// Payments: one pending-or-paid payment per appointment, the latest shown with the
+/// appointment, the sweeper's and the refund worker's queues, provider events once.
+mod payments {
+    use carebook::store::{PaymentFilter, PaymentId, PaymentRecord, PaymentStatus};
+    use carebook_domain::PaymentMethod;
+
+    use super::*;
+
+    fn payment(id: &str, appointment: &str, status: PaymentStatus, created: &str) -> PaymentRecord {
+        let created = at(created);
+        PaymentRecord {
+            id: PaymentId::new(id),
+            appointment_id: AppointmentId::new(appointment),
+            patient_id: UserId::new("pat1"),
+            doctor_id: UserId::new("doc1"),
+            amount_minor: 5000,
+            currency: "EUR".into(),
+            method: PaymentMethod::Stripe,
+            status,
+            checkout_session_id: Some(format!("cs_{id}")),
+            checkout_url: Some(format!("https://pay.test/{id}")),
+            payment_intent: None,
+            hold_until: Some(created + SignedDuration::from_mins(15)),
+            paid_at: None,
+            refund_id: None,
+            refund_reason: None,
+            refunded_at: None,
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+            recorded_by: None,
+            created_at: created,
+            updated_at: created,
+        }
+    }
+
+    contract! {
+        #[test]
+        async fn an_appointment_has_one_live_payment_and_shows_its_latest(store: Store, url: String) {
+            seed(&store).await;
+            insert(&store, appointment("a1", "doc1", "pat1", "2026-03-02T09:00:00Z", 30)).await.unwrap();
+            let first = payment("p1", "a1", PaymentStatus::Pending, "2026-03-01T08:00:00Z");
+            let stored = first.clone();
+            store.write(move |tx| tx.insert_payment(&stored)).await.unwrap();
+            let second = payment("p2", "a1", PaymentStatus::Paid, "2026-03-01T08:05:00Z");
+            let refused = second.clone();
+            let error = store.write(move |tx| tx.insert_payment(&refused)).await.unwrap_err();
+            assert_eq!(error, StoreError::Conflict(Conflict::PaymentExists));
+            // Once the first is called off, the second may be taken.
+            let mut cancelled = first.clone();
+            cancelled.status = PaymentStatus::Cancelled;
+            store.write(move |tx| tx.update_payment(&cancelled)).await.unwrap();
+            let taken = second.clone();
+            store.write(move |tx| tx.insert_payment(&taken)).await.unwrap();
+
+            let (found, latest, by_session, view) = store
+                .read(|tx| {
+                    Ok::<_, StoreError>((
+                        tx.find_payment(&PaymentId::new("p1"))?,
+                        tx.latest_payment(&AppointmentId::new("a1"))?,
+                        tx.find_payment_by_checkout("cs_p2")?,
+                        tx.find_appointment(&AppointmentId::new("a1"))?,
+                    ))
+                })
+                .await
+                .unwrap();
+            assert_eq!(found.unwrap().status, PaymentStatus::Cancelled);
+            assert_eq!(latest.unwrap(), second);
+            assert_eq!(by_session.unwrap().id.as_str(), "p2");
+            let brief = view.unwrap().payment.expect("the latest payment");
+            assert_eq!((brief.id.as_str(), brief.status), ("p2", PaymentStatus::Paid));
+        }
+
+        #[test]
+        async fn holds_and_refunds_come_due_and_events_count_once(store: Store, url: String) {
+            seed(&store).await;
+            for (n, start) in ["2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z", "2026-03-02T11:00:00Z"].iter().enumerate() {
+                insert(&store, appointment(&format!("a{n}"), "doc1", "pat1", start, 30)).await.unwrap();
+            }
+            let early = payment("p0", "a0", PaymentStatus::Pending, "2026-03-01T08:00:00Z");
+            let late = payment("p1", "a1", PaymentStatus::Pending, "2026-03-01T08:30:00Z");
+            let mut owed = payment("p2", "a2", PaymentStatus::RefundPending, "2026-03-01T07:00:00Z");
+            owed.paid_at = Some(at("2026-03-01T07:01:00Z"));
+            owed.next_attempt_at = Some(at("2026-03-01T08:20:00Z"));
+            store
+                .write(move |tx| {
+                    for p in [&early, &late, &owed] {
+                        tx.insert_payment(p)?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await
+                .unwrap();
+            let (holds, refunds) = store
+                .read(|tx| {
+                    let now = at("2026-03-01T08:20:00Z");
+                    Ok::<_, StoreError>((tx.expired_holds(now, 10)?, tx.due_refunds(now, 10)?))
+                })
+                .await
+                .unwrap();
+            assert_eq!(holds.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["p0"]);
+            assert_eq!(refunds.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["p2"]);
+
+            let listed = store
+                .read(|tx| {
+                    let pending = PaymentFilter { statuses: vec![PaymentStatus::Pending], ..PaymentFilter::default() };
+                    let all = tx.list_payments(&PaymentFilter::default(), &page(2))?;
+                    let after = Cursor {
+                        key: all[1].record.created_at.as_millisecond().to_string(),
+                        id: all[1].record.id.to_string(),
+                    };
+                    let rest = tx.list_payments(&PaymentFilter::default(), &PageRequest { limit: 10, after: Some(after) })?;
+                    let money = tx.payments_with_money_between(at("2026-03-01T07:00:00Z"), at("2026-03-01T08:00:00Z"))?;
+                    Ok::<_, StoreError>((tx.list_payments(&pending, &page(10))?, all, rest, money))
+                })
+                .await
+                .unwrap();
+            let (pending, first_page, rest, money) = listed;
+            assert_eq!(pending.len(), 2);
+            let order: Vec<&str> = first_page.iter().chain(&rest).map(|p| p.record.id.as_str()).collect();
+            assert_eq!(order, ["p1", "p0", "p2"], "newest first, across pages");
+            assert_eq!(first_page[0].patient_name, "pat1");
+            assert_eq!(first_page[0].appointment_start, at("2026-03-02T10:00:00Z"));
+            assert_eq!(money.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["p2"]);
+
+            let now = at("2026-03-01T08:00:00Z");
+            let first = store.write(move |tx| tx.record_provider_event("evt_1", "checkout.session.completed", now)).await.unwrap();
+            let again = store.write(move |tx| tx.record_provider_event("evt_1", "checkout.session.completed", now)).await.unwrap();
+            assert!(first && !again);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Booking and the appointment lifecycle.
 
-use carebook_domain::appointment::{AppointmentFacts, initial_status, plan_transition};
+use carebook_domain::appointment::{AppointmentFacts, moves_as_patient, plan_transition};
+use carebook_domain::payment::{booking_status, waits_for_payment};
 use carebook_domain::policy::{Action, Actor, Subject, appointment_scope, authorize};
 use carebook_domain::validation::{MAX_REASON_CHARS, parse_text};
 use carebook_domain::{
@@ -12,6 +13,7 @@ use serde_json::json;
 use super::chat::append_appointment_event;
 use super::doctors::{busy_intervals, parse_instant};
 use super::notices::AppointmentChange;
+use super::payments::{hold_payment, settle_on_end};
 use super::security::unverified;
 use super::video::ensure_room;
 use super::{App, AppError, AvailabilityCache, Event, Page, PageParams, audit, new_id, paginate};
@@ -203,6 +205,8 @@ impl App {
         let notifier = self.notifier.clone();
         let held = self.availability.clone();
         let email_verification_on = self.settings.email_verification;
+        let online_payments = self.settings.online_payments_enabled();
+        let hold = SignedDuration::from_mins(self.settings.payment_hold_minutes);
         let changed = self
             .store
             .write(move |tx| {
@@ -231,12 +235,17 @@ impl App {
                     ));
                 }
                 let slot = doctor.schedule.check_bookable(start, &busy, now)?;
+                // A patient booking themself with a doctor who takes the fee online
+                // holds the slot until they pay; the desk's bookings never wait.
+                let by_patient = patient.id == actor.user_id && actor.role == Role::Patient;
+                let waits = online_payments
+                    && waits_for_payment(doctor.payment_mode, by_patient, doctor.fee.is_some());
                 let mut record = AppointmentRecord {
                     id,
                     doctor_id,
                     patient_id: patient.id,
                     slot,
-                    status: initial_status(doctor.schedule.rules.auto_confirm),
+                    status: booking_status(waits, doctor.schedule.rules.auto_confirm),
                     reason,
                     status_reason: None,
                     created_by: actor.user_id.clone(),
@@ -249,30 +258,42 @@ impl App {
                 // The claims inserted here are what truly refuses a double booking.
                 tx.insert_appointment(&record)?;
                 record_event(tx, &actor, "book", None, &record, None)?;
+                let payment = match (&doctor.fee, waits) {
+                    (Some(fee), true) => Some(hold_payment(tx, &record, fee, now + hold, now)?),
+                    _ => None,
+                };
                 let view = AppointmentView {
                     record,
                     doctor_name: doctor.name,
                     patient_name: patient.name,
+                    payment,
                 };
-                notifier.appointment_changed(
-                    tx,
-                    AppointmentChange {
-                        action: "book",
-                        actor: &actor,
-                        view: &view,
-                        before: None,
-                        time_zone: zone_name(&doctor.schedule),
-                        now,
-                    },
-                )?;
+                // Nobody hears of an unpaid hold: the payment makes it a booking.
+                if !waits {
+                    notifier.appointment_changed(
+                        tx,
+                        AppointmentChange {
+                            action: "book",
+                            actor: &actor,
+                            view: &view,
+                            before: None,
+                            time_zone: zone_name(&doctor.schedule),
+                            now,
+                        },
+                    )?;
+                }
                 let live = append_appointment_event(tx, "book", &view, now)?;
-                Ok::<_, AppError>((view, live))
+                let zone = zone_name(&doctor.schedule).to_owned();
+                Ok::<_, AppError>((view, live, zone))
             })
             .await?;
-        let (changed, live) = changed;
+        let (changed, live, zone) = changed;
         self.ring_outbox();
         self.publish(Event::appointment_in_streams("book", &changed, live))
             .await;
+        if changed.record.status == AppointmentStatus::AwaitingPayment {
+            return self.open_checkout(changed, &zone).await;
+        }
         Ok(changed)
     }
 
@@ -292,6 +313,7 @@ impl App {
         let actor = actor.clone();
         let now = self.now();
         let notifier = self.notifier.clone();
+        let refund_window_hours = self.settings.payment_refund_window_hours;
         let changed = self
             .store
             .write(move |tx| {
@@ -302,6 +324,7 @@ impl App {
                     .ok_or(AppError::NotFound("doctor"))?;
                 let facts = facts_of(&before, &doctor);
                 let status = plan_transition(&actor, transition, &facts, now)?;
+                let by_patient = moves_as_patient(&actor, &facts);
                 view.record.status = status;
                 view.record.updated_at = now;
                 if matches!(transition, Transition::Reject | Transition::Cancel) {
@@ -317,6 +340,17 @@ impl App {
                     &view.record,
                     reason.as_deref(),
                 )?;
+                if !view.record.status.is_live() {
+                    view.payment = settle_on_end(
+                        tx,
+                        &view.record,
+                        transition,
+                        by_patient,
+                        refund_window_hours,
+                        now,
+                    )?
+                    .or(view.payment.take());
+                }
                 notifier.appointment_changed(
                     tx,
                     AppointmentChange {
@@ -340,6 +374,7 @@ impl App {
             live,
         ))
         .await;
+        self.after_appointment_ended(&changed).await;
         Ok(changed)
     }
 

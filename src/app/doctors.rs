@@ -46,6 +46,8 @@ pub struct DoctorPatch {
     pub specialty_ids: Option<Vec<String>>,
     /// `in_person`, `video`: replaces the set; at least one.
     pub visit_modes: Option<Vec<String>>,
+    /// `at_clinic` or `online` (only where Stripe is configured, and with a fee).
+    pub payment_mode: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -363,6 +365,25 @@ impl App {
             },
             None => None,
         };
+        let payment_mode = match patch.payment_mode.as_deref().map(str::trim) {
+            None => None,
+            Some(value) => match carebook_domain::PaymentMode::parse(value) {
+                Some(carebook_domain::PaymentMode::Online)
+                    if !self.settings.online_payments_enabled() =>
+                {
+                    errors.add(
+                        "payment_mode",
+                        "online payment is not configured for this clinic (see docs/PAYMENTS.md)",
+                    );
+                    None
+                }
+                Some(mode) => Some(mode),
+                None => {
+                    errors.add("payment_mode", "must be at_clinic or online");
+                    None
+                }
+            },
+        };
         if let Some(Some(fee)) = &patch.fee {
             if !(0..=100_000_000).contains(&fee.amount) {
                 errors.add("fee.amount", "must be between 0 and 100000000 minor units");
@@ -414,6 +435,17 @@ impl App {
                         amount: f.amount,
                         currency: f.currency.to_uppercase(),
                     });
+                }
+                if let Some(mode) = payment_mode {
+                    doctor.payment_mode = mode;
+                }
+                if doctor.payment_mode == carebook_domain::PaymentMode::Online
+                    && doctor.fee.as_ref().is_none_or(|fee| fee.amount <= 0)
+                {
+                    return Err(AppError::invalid(
+                        "payment_mode",
+                        "a doctor who takes the fee online needs a fee above zero",
+                    ));
                 }
                 tx.upsert_doctor(&doctor)?;
                 if let Some(name) = name {

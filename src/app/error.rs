@@ -65,6 +65,16 @@ pub enum AppError {
     /// A concurrent change got in the way; nothing was written, try again.
     #[error("busy; try again")]
     Busy,
+    /// The payment provider could not be reached or refused carebook's request;
+    /// the message goes to the operator's log.
+    #[error("payment provider unavailable: {0}")]
+    PaymentProviderUnavailable(String),
+    /// Online payment is not set up in this clinic (no Stripe keys).
+    #[error("online payment is not configured")]
+    PaymentsNotConfigured,
+    /// A webhook whose `Stripe-Signature` is missing, malformed, stale or wrong.
+    #[error("the webhook signature is not valid")]
+    InvalidSignature(&'static str),
     /// The message goes to the operator's log, never to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -115,6 +125,10 @@ pub enum ConflictKind {
     AlreadyHidden,
     /// Writing in a conversation the doctor closed (a new booking reopens it).
     ConversationClosed,
+    /// Taking a payment for an appointment that has one pending or paid already.
+    PaymentExists,
+    /// Taking a payment for an appointment that has ended without taking place.
+    NotPayable,
 }
 
 impl ConflictKind {
@@ -137,6 +151,8 @@ impl ConflictKind {
             ConflictKind::TwoFactorNotEnabled => "two-factor-not-enabled",
             ConflictKind::NothingToVerify => "nothing-to-verify",
             ConflictKind::RecordExists => "record-exists",
+            ConflictKind::PaymentExists => "payment-exists",
+            ConflictKind::NotPayable => "not-payable",
             ConflictKind::StaleVersion => "stale-version",
             ConflictKind::NotTreated => "not-treated",
             ConflictKind::VisitNotStarted => "visit-not-started",
@@ -186,6 +202,10 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(Conflict::RecordExists) => AppError::conflict(
                 ConflictKind::RecordExists,
                 "this appointment has a record already; amend it instead",
+            ),
+            StoreError::Conflict(Conflict::PaymentExists) => AppError::conflict(
+                ConflictKind::PaymentExists,
+                "this appointment has a payment pending or paid already",
             ),
             StoreError::Conflict(Conflict::StaleVersion) => AppError::conflict(
                 ConflictKind::StaleVersion,

@@ -18,6 +18,7 @@ mod hashing;
 mod notices;
 mod notifications;
 mod oidc;
+mod payments;
 mod photos;
 mod prescriptions;
 mod records;
@@ -41,6 +42,10 @@ pub use feedback::*;
 pub use notices::Notifier;
 pub use notifications::*;
 pub use oidc::*;
+pub use payments::{
+    DayMoney, DeskPaymentInput, MoneyTotals, PAYMENT_CSV_HEADER, PaymentQuery, PaymentSummary,
+    WebhookOutcome,
+};
 pub use photos::*;
 pub use prescriptions::*;
 pub use records::*;
@@ -112,6 +117,8 @@ pub struct App {
     /// The OpenID Connect provider, when sign-in with one is configured; its
     /// discovery document and keys are cached in it.
     oidc: Option<Arc<crate::oidc::Provider>>,
+    /// Stripe, when online payment is configured.
+    stripe: Option<Arc<crate::stripe::StripeClient>>,
 }
 
 impl App {
@@ -133,6 +140,18 @@ impl App {
         )));
         availability::follow_commits(&store, &availability);
         let oidc = crate::oidc::Provider::from_settings(&settings).map(Arc::new);
+        let stripe = settings
+            .stripe_secret_key
+            .as_ref()
+            .filter(|_| settings.online_payments_enabled())
+            .and_then(|key| {
+                crate::stripe::StripeClient::new(&settings.stripe_api_base, key.expose())
+                    .inspect_err(|error| {
+                        tracing::error!(error = %error, "online payment is off: the Stripe settings do not work");
+                    })
+                    .ok()
+            })
+            .map(Arc::new);
         App {
             store,
             settings: Arc::new(settings),
@@ -143,6 +162,7 @@ impl App {
             outbox_bell: Arc::new(tokio::sync::Notify::new()),
             files: Arc::default(),
             oidc,
+            stripe,
         }
     }
 

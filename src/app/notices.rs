@@ -16,10 +16,12 @@ use jiff::{SignedDuration, Timestamp};
 use super::{AppError, new_id, sha256_hex};
 use crate::config::Settings;
 use crate::notify::render::Templates;
-use crate::notify::{AppointmentFacts, Channel, ClinicFacts, Notice, NoticeKind, UserFacts};
+use crate::notify::{
+    AppointmentFacts, Channel, ClinicFacts, Notice, NoticeKind, PaymentFacts, UserFacts,
+};
 use crate::store::{
     AppointmentId, AppointmentRecord, AppointmentView, DeliveryRecord, DeliveryStatus,
-    NotificationPreferences, NotificationRecord, Tx, UserId, UserRecord,
+    NotificationPreferences, NotificationRecord, PaymentRecord, Tx, UserId, UserRecord,
 };
 
 /// What the notifier knows of the clinic's set-up.
@@ -117,7 +119,9 @@ fn audience(kind: NoticeKind, actor: &Actor, appointment: &AppointmentRecord) ->
         | NoticeKind::PasswordReset
         | NoticeKind::EmailVerification
         | NoticeKind::NewSignIn
-        | NoticeKind::PrescriptionIssued => {}
+        | NoticeKind::PrescriptionIssued
+        | NoticeKind::PaymentReceived
+        | NoticeKind::PaymentRefunded => {}
     }
     told
 }
@@ -174,6 +178,7 @@ impl Notifier {
             appointment: None,
             changed_by: None,
             action_link: None,
+            payment: None,
         }
     }
 
@@ -297,6 +302,45 @@ impl Notifier {
         notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
         if let Some(patient) = tx.find_user(&view.record.patient_id)? {
             self.tell(tx, &notice, &patient, now)?;
+        }
+        Ok(())
+    }
+
+    /// A receipt ([`NoticeKind::PaymentReceived`]) or a refund
+    /// ([`NoticeKind::PaymentRefunded`]): to the patient, in-app and by email, never
+    /// by text or to the clinic's integrations. One per payment and kind, however
+    /// often it is asked for.
+    pub(crate) fn payment_notice(
+        &self,
+        tx: &mut dyn Tx,
+        kind: NoticeKind,
+        view: &AppointmentView,
+        payment: &PaymentRecord,
+        time_zone: &str,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        debug_assert!(matches!(
+            kind,
+            NoticeKind::PaymentReceived | NoticeKind::PaymentRefunded
+        ));
+        let mut notice = self.notice(kind, now);
+        notice.event_id = format!("{}_{}", kind.as_str(), payment.id);
+        notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
+        notice.payment = Some(PaymentFacts {
+            id: payment.id.to_string(),
+            amount_minor: payment.amount_minor,
+            currency: payment.currency.clone(),
+            method: payment.method.as_str().to_owned(),
+            refund_reason: payment
+                .refund_reason
+                .clone()
+                .filter(|_| kind == NoticeKind::PaymentRefunded),
+        });
+        if let Some(patient) = tx.find_user(&view.record.patient_id)? {
+            insert_in_app(tx, &self.templates, &notice, &patient.id, now)?;
+            if preferences_of(tx, &patient.id)?.email_enabled {
+                enqueue_for(tx, Channel::Email, &notice, &patient.id, now)?;
+            }
         }
         Ok(())
     }

@@ -52,6 +52,7 @@ const BATCH: u32 = 1000;
 /// How many appointments are in each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusCounts {
+    pub awaiting_payment: u64,
     pub requested: u64,
     pub confirmed: u64,
     pub checked_in: u64,
@@ -64,6 +65,7 @@ pub struct StatusCounts {
 impl StatusCounts {
     pub fn get(&self, status: AppointmentStatus) -> u64 {
         match status {
+            AppointmentStatus::AwaitingPayment => self.awaiting_payment,
             AppointmentStatus::Requested => self.requested,
             AppointmentStatus::Confirmed => self.confirmed,
             AppointmentStatus::CheckedIn => self.checked_in,
@@ -76,6 +78,7 @@ impl StatusCounts {
 
     fn add(&mut self, status: AppointmentStatus) {
         let count = match status {
+            AppointmentStatus::AwaitingPayment => &mut self.awaiting_payment,
             AppointmentStatus::Requested => &mut self.requested,
             AppointmentStatus::Confirmed => &mut self.confirmed,
             AppointmentStatus::CheckedIn => &mut self.checked_in,
@@ -199,7 +202,11 @@ pub fn statistics_dates(
 }
 
 /// The instants from `from`'s first moment to the first moment after `to`, in `zone`.
-fn window_of(from: Date, to: Date, zone: &TimeZone) -> Result<Interval, ValidationErrors> {
+pub(crate) fn window_of(
+    from: Date,
+    to: Date,
+    zone: &TimeZone,
+) -> Result<Interval, ValidationErrors> {
     let out_of_range = || ValidationErrors::single("to", "is out of range");
     let start = from
         .to_zoned_datetime(zone.clone())

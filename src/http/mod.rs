@@ -43,6 +43,7 @@ use problem::ApiError;
         (name = "notifications", description = "In-app notifications, preferences and the delivery log"),
         (name = "records", description = "Visit records, their versions, the health summary, and who read them"),
         (name = "photos", description = "Profile photos"),
+        (name = "payments", description = "Fees paid online (Stripe Checkout) or at the desk, refunds, and the clinic's totals"),
         (name = "statistics", description = "Clinic statistics: appointments by day and status, doctors' utilisation"),
     )
 )]

@@ -159,6 +159,27 @@ impl From<AppError> for ApiError {
                     )
                 }
             }
+            AppError::PaymentProviderUnavailable(message) => {
+                tracing::error!(error = %message, "payment provider unavailable");
+                ApiError {
+                    retry_after_seconds: Some(5),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "payment-provider-unavailable",
+                        "the payment provider cannot be reached right now; the visit was not booked; please try again shortly",
+                    )
+                }
+            }
+            AppError::PaymentsNotConfigured => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "payments-not-configured",
+                "online payment is not configured for this clinic",
+            ),
+            AppError::InvalidSignature(why) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-signature",
+                format!("the Stripe-Signature header is not valid: {why}"),
+            ),
             AppError::Busy => ApiError {
                 retry_after_seconds: Some(1),
                 ..ApiError::new(

@@ -304,6 +304,7 @@ mod tests {
             }),
             changed_by: Some("doctor".into()),
             action_link: None,
+            payment: None,
         }
     }
 

@@ -41,10 +41,16 @@ pub enum NoticeKind {
     /// The account signed in from an address it had not signed in from before
     /// (`new_sign_in_email`): email only, whatever the preferences.
     NewSignIn,
+    /// A receipt for a visit's fee, paid online or at the desk: to the patient,
+    /// in-app and by email.
+    PaymentReceived,
+    /// A fee paid online went back (the visit was cancelled or rejected, or the
+    /// payment came after the held slot was taken): to the patient.
+    PaymentRefunded,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 13] = [
+    pub const ALL: [NoticeKind; 15] = [
         NoticeKind::Welcome,
         NoticeKind::DoctorApproved,
         NoticeKind::AppointmentRequested,
@@ -58,6 +64,8 @@ impl NoticeKind {
         NoticeKind::EmailVerification,
         NoticeKind::PrescriptionIssued,
         NoticeKind::NewSignIn,
+        NoticeKind::PaymentReceived,
+        NoticeKind::PaymentRefunded,
     ];
 
     /// Snake case, e.g. `appointment_confirmed`: template names start with it.
@@ -76,6 +84,8 @@ impl NoticeKind {
             NoticeKind::EmailVerification => "email_verification",
             NoticeKind::PrescriptionIssued => "prescription_issued",
             NoticeKind::NewSignIn => "new_sign_in",
+            NoticeKind::PaymentReceived => "payment_received",
+            NoticeKind::PaymentRefunded => "payment_refunded",
         }
     }
 
@@ -99,6 +109,8 @@ impl NoticeKind {
             NoticeKind::EmailVerification => "user.email_verification_requested",
             NoticeKind::PrescriptionIssued => "prescription.issued",
             NoticeKind::NewSignIn => "user.new_sign_in",
+            NoticeKind::PaymentReceived => "payment.received",
+            NoticeKind::PaymentRefunded => "payment.refunded",
         }
     }
 
@@ -137,6 +149,63 @@ pub struct Notice {
     /// carries a single-use token, so such notices go to their owner's email only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_link: Option<String>,
+    /// The fee a receipt or refund is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentFacts>,
+}
+
+/// What a receipt says of a payment: no card detail ever reaches carebook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentFacts {
+    pub id: String,
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// `stripe`, `cash` or `card_terminal`.
+    pub method: String,
+    /// Why the money went back (refunds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_reason: Option<String>,
+}
+
+impl PaymentFacts {
+    /// `EUR 50.00`: the minor units as ISO 4217 counts them for the currency.
+    pub fn amount_text(&self) -> String {
+        let digits = minor_unit_digits(&self.currency);
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        let amount = self.amount_minor.unsigned_abs();
+        if digits == 0 {
+            return format!("{} {sign}{amount}", self.currency);
+        }
+        let scale = 10u64.pow(digits);
+        format!(
+            "{} {sign}{}.{:0width$}",
+            self.currency,
+            amount / scale,
+            amount % scale,
+            width = digits as usize
+        )
+    }
+
+    pub fn method_text(&self) -> &'static str {
+        match self.method.as_str() {
+            "stripe" => "online (card)",
+            "cash" => "cash at the desk",
+            "card_terminal" => "card at the desk",
+            _ => "other",
+        }
+    }
+}
+
+/// How many digits ISO 4217 gives the minor unit of `currency`: two for most,
+/// none for the yen and a few others, three for some dinars.
+pub fn minor_unit_digits(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ use super::{AppointmentFacts, ClinicFacts, Notice, NoticeKind, Recipient, UserFa
 const LAYOUT: &str = "layout.html";
 
 /// The built-in templates, by file name.
-const BUILT_IN: [(&str, &str); 27] = [
+const BUILT_IN: [(&str, &str); 31] = [
     (LAYOUT, include_str!("../../templates/notify/layout.html")),
     (
         "welcome.txt",
@@ -117,6 +117,22 @@ const BUILT_IN: [(&str, &str); 27] = [
         include_str!("../../templates/notify/prescription_issued.txt"),
     ),
     (
+        "payment_received.txt",
+        include_str!("../../templates/notify/payment_received.txt"),
+    ),
+    (
+        "payment_received.html",
+        include_str!("../../templates/notify/payment_received.html"),
+    ),
+    (
+        "payment_refunded.txt",
+        include_str!("../../templates/notify/payment_refunded.txt"),
+    ),
+    (
+        "payment_refunded.html",
+        include_str!("../../templates/notify/payment_refunded.html"),
+    ),
+    (
         "prescription_issued.html",
         include_str!("../../templates/notify/prescription_issued.html"),
     ),
@@ -208,6 +224,12 @@ struct View {
     /// The meeting link of a video visit: in emails only, never in texts or
     /// in-app entries (see docs/VIDEO.md).
     video_url: Option<String>,
+    /// A receipt's or refund's amount, e.g. `EUR 50.00`.
+    amount: Option<String>,
+    /// How it was paid, in words (`online (card)`, `cash at the desk`).
+    method: Option<&'static str>,
+    payment_id: Option<String>,
+    refund_reason: Option<String>,
 }
 
 impl View {
@@ -234,6 +256,13 @@ impl View {
             by: actor(notice.changed_by.as_deref(), for_patient),
             subject: None,
             video_url: None,
+            amount: notice.payment.as_ref().map(|p| p.amount_text()),
+            method: notice.payment.as_ref().map(|p| p.method_text()),
+            payment_id: notice.payment.as_ref().map(|p| p.id.clone()),
+            refund_reason: notice
+                .payment
+                .as_ref()
+                .and_then(|p| p.refund_reason.clone()),
             recipient,
         }
     }
@@ -517,6 +546,13 @@ fn sample_notice(kind: NoticeKind) -> Notice {
         }),
         changed_by: Some("receptionist".into()),
         action_link: None,
+        payment: Some(super::PaymentFacts {
+            id: "pay_sample".into(),
+            amount_minor: 5000,
+            currency: "EUR".into(),
+            method: "stripe".into(),
+            refund_reason: Some("the visit was cancelled by the clinic".into()),
+        }),
     }
 }
 
@@ -591,6 +627,7 @@ mod tests {
             }),
             changed_by: Some("receptionist".into()),
             action_link: None,
+            payment: None,
         }
     }
 

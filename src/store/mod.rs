@@ -17,6 +17,7 @@ mod files;
 mod model;
 mod notifications;
 mod oidc;
+mod payments;
 mod photos;
 pub mod postgres;
 mod prescriptions;
@@ -39,6 +40,7 @@ pub use files::{FileStore, FileStoreError};
 pub use model::*;
 pub use notifications::*;
 pub use oidc::*;
+pub use payments::*;
 pub use photos::*;
 pub use prescriptions::*;
 pub use security::*;
@@ -79,6 +81,8 @@ pub enum Conflict {
     /// A new version of a record or health summary that does not follow the latest:
     /// someone else's change got in first.
     StaleVersion,
+    /// The appointment already has a payment that is pending or holds money.
+    PaymentExists,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -86,7 +90,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The operations of one transaction. Object-safe, synchronous: implementations run
 /// on threads of their own, never on the async runtime's workers.
 pub trait Tx:
-    NotificationTx + SecurityTx + ClinicalTx + PrescriptionTx + ChatTx + AttachmentTx + PhotoTx + OidcTx
+    NotificationTx
+    + SecurityTx
+    + ClinicalTx
+    + PrescriptionTx
+    + ChatTx
+    + AttachmentTx
+    + PhotoTx
+    + OidcTx
+    + PaymentTx
 {
     // users and sessions
     fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;

@@ -2,8 +2,8 @@
 
 use carebook_domain::policy::AppointmentScope;
 pub use carebook_domain::{
-    AppointmentId, AppointmentStatus, Interval, Role, Schedule, SpecialtyId, TimeOffId, UserId,
-    UserStatus, VisitMode,
+    AppointmentId, AppointmentStatus, Interval, PaymentId, PaymentMethod, PaymentMode,
+    PaymentStatus, Role, Schedule, SpecialtyId, TimeOffId, UserId, UserStatus, VisitMode,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -87,6 +87,8 @@ pub struct DoctorRecord {
     pub specialty_ids: Vec<SpecialtyId>,
     /// In person, video, or both; never empty, in `VisitMode` order.
     pub visit_modes: Vec<VisitMode>,
+    /// At the clinic (the default) or online when a patient books.
+    pub payment_mode: PaymentMode,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +126,21 @@ pub struct AppointmentView {
     pub record: AppointmentRecord,
     pub doctor_name: String,
     pub patient_name: String,
+    /// The appointment's latest payment, if its fee was ever asked for or taken.
+    pub payment: Option<PaymentBrief>,
+}
+
+/// What an appointment shows of its payment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentBrief {
+    pub id: PaymentId,
+    pub status: PaymentStatus,
+    pub method: PaymentMethod,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// Where the patient pays, while the payment is pending.
+    pub checkout_url: Option<String>,
+    pub hold_until: Option<Timestamp>,
 }
 
 /// One step of an appointment's history.
@@ -233,6 +250,7 @@ impl DoctorRecord {
             },
             specialty_ids: Vec::new(),
             visit_modes: vec![VisitMode::InPerson],
+            payment_mode: PaymentMode::AtClinic,
         }
     }
 }

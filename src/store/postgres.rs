@@ -29,6 +29,7 @@ mod chat;
 mod clinical;
 mod notifications;
 mod oidc;
+mod payments;
 mod photos;
 mod prescriptions;
 mod security;
@@ -94,6 +95,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0011_video_visits.sql"),
     ),
     (12, include_str!("../../migrations/postgres/0012_oidc.sql")),
+    (
+        13,
+        include_str!("../../migrations/postgres/0013_payments.sql"),
+    ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
 /// notifications sent meanwhile are lost. (A real payload never holds a NUL.)
@@ -162,6 +167,7 @@ fn pg_error(error: ::postgres::Error) -> StoreError {
             Some("users") => Some(Conflict::EmailTaken),
             Some("specialties") => Some(Conflict::SpecialtyExists),
             Some("records") => Some(Conflict::RecordExists),
+            Some("payments") => Some(Conflict::PaymentExists),
             Some("record_versions" | "health_summaries") => Some(Conflict::StaleVersion),
             _ => None,
         };
@@ -1088,7 +1094,12 @@ fn user_from_row(row: &Row) -> StoreResult<UserRecord> {
 }
 
 const APPOINTMENT_COLUMNS: &str = "a.id, a.doctor_id, a.patient_id, a.start_at, a.end_at, a.status, a.reason, \
-     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name, a.mode, a.video_room";
+     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name, a.mode, a.video_room, \
+     pay.id, pay.status, pay.method, pay.amount_minor, pay.currency, pay.checkout_url, pay.hold_until";
+
+/// The appointment's latest payment, if any (columns 15-21 of [`APPOINTMENT_COLUMNS`]).
+const LATEST_PAYMENT_JOIN: &str = "LEFT JOIN payments pay ON pay.id = (SELECT lp.id FROM payments lp \
+     WHERE lp.appointment_id = a.id ORDER BY lp.created_at DESC, lp.id DESC LIMIT 1)";
 
 fn appointment_from_row(row: &Row) -> StoreResult<AppointmentView> {
     let status: String = get(row, 5)?;
@@ -1111,12 +1122,31 @@ fn appointment_from_row(row: &Row) -> StoreResult<AppointmentView> {
         },
         doctor_name: get(row, 11)?,
         patient_name: get(row, 12)?,
+        payment: payment_brief_from_row(row, 15)?,
     })
+}
+
+/// The latest payment's columns from `first` on, all NULL when there is none.
+fn payment_brief_from_row(row: &Row, first: usize) -> StoreResult<Option<PaymentBrief>> {
+    let Some(id) = get::<Option<String>>(row, first)? else {
+        return Ok(None);
+    };
+    Ok(Some(PaymentBrief {
+        id: PaymentId::new(id),
+        status: PaymentStatus::parse(&get::<String>(row, first + 1)?)
+            .ok_or_else(|| bad("payments.status"))?,
+        method: PaymentMethod::parse(&get::<String>(row, first + 2)?)
+            .ok_or_else(|| bad("payments.method"))?,
+        amount_minor: get(row, first + 3)?,
+        currency: get(row, first + 4)?,
+        checkout_url: get(row, first + 5)?,
+        hold_until: get::<Option<i64>>(row, first + 6)?.map(ts).transpose()?,
+    }))
 }
 
 const DOCTOR_COLUMNS: &str = "d.user_id, u.name, u.status, d.bio, d.qualifications, d.years_experience, d.languages, \
      d.fee_amount, d.fee_currency, d.time_zone, d.slot_minutes, d.min_notice_minutes, d.horizon_days, \
-     d.auto_confirm, d.cancel_window_hours, d.visit_modes";
+     d.auto_confirm, d.cancel_window_hours, d.visit_modes, d.payment_mode";
 
 fn doctor_from_row(row: &Row) -> StoreResult<DoctorRecord> {
     let status: String = get(row, 2)?;
@@ -1149,6 +1179,8 @@ fn doctor_from_row(row: &Row) -> StoreResult<DoctorRecord> {
         specialty_ids: Vec::new(),
         visit_modes: serde_json::from_str(&get::<String>(row, 15)?)
             .map_err(|_| bad("doctors.visit_modes"))?,
+        payment_mode: PaymentMode::parse(&get::<String>(row, 16)?)
+            .ok_or_else(|| bad("doctors.payment_mode"))?,
     })
 }
 
@@ -1457,14 +1489,14 @@ impl Tx for PgTx<'_, '_> {
         self.execute(
             "INSERT INTO doctors (user_id, bio, qualifications, years_experience, languages, fee_amount, \
              fee_currency, time_zone, slot_minutes, min_notice_minutes, horizon_days, auto_confirm, \
-             cancel_window_hours, visit_modes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             cancel_window_hours, visit_modes, payment_mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (user_id) DO UPDATE SET bio = EXCLUDED.bio, qualifications = EXCLUDED.qualifications, \
              years_experience = EXCLUDED.years_experience, languages = EXCLUDED.languages, \
              fee_amount = EXCLUDED.fee_amount, fee_currency = EXCLUDED.fee_currency, \
              time_zone = EXCLUDED.time_zone, slot_minutes = EXCLUDED.slot_minutes, \
              min_notice_minutes = EXCLUDED.min_notice_minutes, horizon_days = EXCLUDED.horizon_days, \
              auto_confirm = EXCLUDED.auto_confirm, cancel_window_hours = EXCLUDED.cancel_window_hours, \
-             visit_modes = EXCLUDED.visit_modes",
+             visit_modes = EXCLUDED.visit_modes, payment_mode = EXCLUDED.payment_mode",
             &[
                 &id,
                 &doctor.bio,
@@ -1480,6 +1512,7 @@ impl Tx for PgTx<'_, '_> {
                 &schedule.rules.auto_confirm,
                 &schedule.rules.cancel_window_hours,
                 &visit_modes,
+                &doctor.payment_mode.as_str(),
             ],
         )?;
         self.execute(
@@ -1685,7 +1718,7 @@ impl Tx for PgTx<'_, '_> {
         self.query_opt(
             &format!(
                 "SELECT {APPOINTMENT_COLUMNS} FROM appointments a JOIN users d ON d.id = a.doctor_id \
-                 JOIN users p ON p.id = a.patient_id WHERE a.id = $1"
+                 JOIN users p ON p.id = a.patient_id {LATEST_PAYMENT_JOIN} WHERE a.id = $1"
             ),
             &[&id.as_str()],
         )?
@@ -1755,7 +1788,7 @@ impl Tx for PgTx<'_, '_> {
         let order = if filter.newest_first { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {APPOINTMENT_COLUMNS} FROM appointments a JOIN users d ON d.id = a.doctor_id \
-             JOIN users p ON p.id = a.patient_id {} ORDER BY a.start_at {order}, a.id {order} LIMIT {limit}",
+             JOIN users p ON p.id = a.patient_id {LATEST_PAYMENT_JOIN} {} ORDER BY a.start_at {order}, a.id {order} LIMIT {limit}",
             query.where_sql()
         );
         rows_to(self.query_built(&sql, &query)?, appointment_from_row)
@@ -1770,7 +1803,7 @@ impl Tx for PgTx<'_, '_> {
         let lookback = ms(window.start) - 24 * 3_600_000;
         let rows = self.query(
             "SELECT id, start_at, end_at FROM appointments WHERE doctor_id = $1 AND start_at >= $2 \
-             AND start_at < $3 AND end_at > $4 AND status IN ('requested', 'confirmed', 'checked_in') \
+             AND start_at < $3 AND end_at > $4 AND status IN ('awaiting_payment', 'requested', 'confirmed', 'checked_in') \
              ORDER BY start_at",
             &[&doctor.as_str(), &lookback, &ms(window.end), &ms(window.start)],
         )?;

@@ -11,6 +11,7 @@ mod chat;
 mod clinical;
 mod notifications;
 mod oidc;
+mod payments;
 mod photos;
 mod prescriptions;
 mod security;
@@ -70,6 +71,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0011_video_visits.sql"),
     ),
     (12, include_str!("../../migrations/sqlite/0012_oidc.sql")),
+    (
+        13,
+        include_str!("../../migrations/sqlite/0013_payments.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 const MAX_IDLE_READERS: usize = 8;
@@ -372,10 +377,14 @@ impl ReaderPool {
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+fn migrate_with(conn: &Connection, migrations: &[(i64, &str)]) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
-    for (version, sql) in MIGRATIONS {
+    for (version, sql) in migrations {
         let applied: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
             [version],
@@ -384,17 +393,55 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         if applied {
             continue;
         }
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, {now}); COMMIT;",
-            now = Timestamp::now().as_millisecond()
-        ))
-        .map_err(|e| {
+        // A migration that rebuilds a table (SQLite cannot alter a CHECK) runs with
+        // foreign keys off, as SQLite's own procedure asks: the pragma is a no-op
+        // inside a transaction, so it is set around it, and the keys are checked
+        // before the commit instead.
+        let keys_off = sql.starts_with(FOREIGN_KEYS_OFF);
+        if keys_off {
+            conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        }
+        let applied = apply_migration(conn, *version, sql, keys_off);
+        if let Err(e) = applied {
             let _ = conn.execute_batch("ROLLBACK");
-            internal(format!("migration {version} failed: {e}"))
-        })?;
+            if keys_off {
+                let _ = conn.execute_batch("PRAGMA foreign_keys = ON");
+            }
+            return Err(internal(format!("migration {version} failed: {e}")));
+        }
+        if keys_off {
+            conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        }
     }
     Ok(())
 }
+
+fn apply_migration(
+    conn: &Connection,
+    version: i64,
+    sql: &str,
+    keys_off: bool,
+) -> Result<(), String> {
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, {now});",
+        now = Timestamp::now().as_millisecond()
+    ))
+    .map_err(|e| e.to_string())?;
+    if keys_off {
+        let broken: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+                row.get(0)
+            })
+            .map_err(|e| e.to_string())?;
+        if broken > 0 {
+            return Err(format!("{broken} rows would break a foreign key"));
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+}
+
+/// The first line of a migration that must run with foreign keys off.
+const FOREIGN_KEYS_OFF: &str = "-- carebook:foreign-keys-off";
 
 /// WAL pages (4 KiB) after which the writer checkpoints by itself.
 const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
@@ -580,7 +627,12 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
 }
 
 const APPOINTMENT_COLUMNS: &str = "a.id, a.doctor_id, a.patient_id, a.start_at, a.end_at, a.status, a.reason, \
-     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name, a.mode, a.video_room";
+     a.status_reason, a.created_by, a.created_at, a.updated_at, d.name, p.name, a.mode, a.video_room, \
+     pay.id, pay.status, pay.method, pay.amount_minor, pay.currency, pay.checkout_url, pay.hold_until";
+
+/// The appointment's latest payment, if any (columns 15-21 of [`APPOINTMENT_COLUMNS`]).
+const LATEST_PAYMENT_JOIN: &str = "LEFT JOIN payments pay ON pay.id = (SELECT lp.id FROM payments lp \
+     WHERE lp.appointment_id = a.id ORDER BY lp.created_at DESC, lp.id DESC LIMIT 1)";
 
 fn appointment_from_row(row: &Row<'_>) -> rusqlite::Result<AppointmentView> {
     let status: String = row.get(5)?;
@@ -602,7 +654,26 @@ fn appointment_from_row(row: &Row<'_>) -> rusqlite::Result<AppointmentView> {
         },
         doctor_name: row.get(11)?,
         patient_name: row.get(12)?,
+        payment: payment_brief_from_row(row, 15)?,
     })
+}
+
+/// The latest payment's columns from `first` on, all NULL when there is none.
+fn payment_brief_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<PaymentBrief>> {
+    let Some(id) = row.get::<_, Option<String>>(first)? else {
+        return Ok(None);
+    };
+    let status: String = row.get(first + 1)?;
+    let method: String = row.get(first + 2)?;
+    Ok(Some(PaymentBrief {
+        id: PaymentId::new(id),
+        status: PaymentStatus::parse(&status).ok_or_else(|| bad(status))?,
+        method: PaymentMethod::parse(&method).ok_or_else(|| bad(method))?,
+        amount_minor: row.get(first + 3)?,
+        currency: row.get(first + 4)?,
+        checkout_url: row.get(first + 5)?,
+        hold_until: row.get::<_, Option<i64>>(first + 6)?.map(ts).transpose()?,
+    }))
 }
 
 fn weekday_number(day: Weekday) -> i64 {
@@ -794,7 +865,7 @@ fn doctor_search(
 
 const DOCTOR_COLUMNS: &str = "d.user_id, u.name, u.status, d.bio, d.qualifications, d.years_experience, d.languages, \
      d.fee_amount, d.fee_currency, d.time_zone, d.slot_minutes, d.min_notice_minutes, d.horizon_days, \
-     d.auto_confirm, d.cancel_window_hours, d.visit_modes";
+     d.auto_confirm, d.cancel_window_hours, d.visit_modes, d.payment_mode";
 
 fn visit_mode(value: String) -> rusqlite::Result<VisitMode> {
     VisitMode::parse(&value).ok_or_else(|| bad(value))
@@ -834,6 +905,8 @@ fn doctor_from_row(row: &Row<'_>) -> rusqlite::Result<DoctorRecord> {
         },
         specialty_ids: Vec::new(),
         visit_modes: visit_modes(&row.get::<_, String>(15)?)?,
+        payment_mode: PaymentMode::parse(&row.get::<_, String>(16)?)
+            .ok_or_else(|| bad("doctors.payment_mode"))?,
     })
 }
 
@@ -1122,14 +1195,14 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(
                 "INSERT INTO doctors (user_id, bio, qualifications, years_experience, languages, fee_amount, \
                  fee_currency, time_zone, slot_minutes, min_notice_minutes, horizon_days, auto_confirm, \
-                 cancel_window_hours, visit_modes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 cancel_window_hours, visit_modes, payment_mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
                  ON CONFLICT (user_id) DO UPDATE SET bio = excluded.bio, qualifications = excluded.qualifications, \
                  years_experience = excluded.years_experience, languages = excluded.languages, \
                  fee_amount = excluded.fee_amount, fee_currency = excluded.fee_currency, \
                  time_zone = excluded.time_zone, slot_minutes = excluded.slot_minutes, \
                  min_notice_minutes = excluded.min_notice_minutes, horizon_days = excluded.horizon_days, \
                  auto_confirm = excluded.auto_confirm, cancel_window_hours = excluded.cancel_window_hours, \
-                 visit_modes = excluded.visit_modes",
+                 visit_modes = excluded.visit_modes, payment_mode = excluded.payment_mode",
             )?
             .execute(params![
                 doctor.user_id.as_str(),
@@ -1146,6 +1219,7 @@ impl Tx for SqliteTx<'_> {
                 schedule.rules.auto_confirm,
                 schedule.rules.cancel_window_hours,
                 serde_json::to_string(&doctor.visit_modes).map_err(internal)?,
+                doctor.payment_mode.as_str(),
             ])?;
         let id = doctor.user_id.as_str();
         self.conn
@@ -1334,7 +1408,7 @@ impl Tx for SqliteTx<'_> {
             .conn
             .prepare_cached(&format!(
                 "SELECT {APPOINTMENT_COLUMNS} FROM appointments a JOIN users d ON d.id = a.doctor_id \
-                 JOIN users p ON p.id = a.patient_id WHERE a.id = ?1"
+                 JOIN users p ON p.id = a.patient_id {LATEST_PAYMENT_JOIN} WHERE a.id = ?1"
             ))?
             .query_row([id.as_str()], appointment_from_row)
             .optional()?)
@@ -1404,7 +1478,7 @@ impl Tx for SqliteTx<'_> {
         let order = if filter.newest_first { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {APPOINTMENT_COLUMNS} FROM appointments a JOIN users d ON d.id = a.doctor_id \
-             JOIN users p ON p.id = a.patient_id {} ORDER BY a.start_at {order}, a.id {order} LIMIT ?",
+             JOIN users p ON p.id = a.patient_id {LATEST_PAYMENT_JOIN} {} ORDER BY a.start_at {order}, a.id {order} LIMIT ?",
             where_sql(&clauses)
         );
         let mut statement = self.conn.prepare_cached(&sql)?;
@@ -1417,7 +1491,7 @@ impl Tx for SqliteTx<'_> {
         // this an index range scan over the window instead of the doctor's history.
         let mut statement = self.conn.prepare_cached(
             "SELECT id, start_at, end_at FROM appointments WHERE doctor_id = ?1 AND start_at >= ?2 \
-             AND start_at < ?3 AND end_at > ?4 AND status IN ('requested', 'confirmed', 'checked_in') \
+             AND start_at < ?3 AND end_at > ?4 AND status IN ('awaiting_payment', 'requested', 'confirmed', 'checked_in') \
              ORDER BY start_at",
         )?;
         let lookback = ms(window.start) - 24 * 3_600_000;
@@ -1704,6 +1778,86 @@ fn cell_of(value: ValueRef<'_>, kind: Kind) -> Option<Cell> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Migration 13 rebuilds `appointments` (a wider status CHECK): a database of
+    /// version 12 keeps every appointment, and the rows that point at them still do.
+    #[test]
+    fn rebuilding_appointments_keeps_them_and_what_points_at_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let before: Vec<(i64, &str)> = MIGRATIONS
+            .iter()
+            .copied()
+            .filter(|(v, _)| *v < 13)
+            .collect();
+        migrate_with(&conn, &before).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email, name, role, status, password_hash, created_at, updated_at) VALUES
+                 ('d1', 'd@x', 'D', 'doctor', 'active', 'h', 0, 0),
+                 ('p1', 'p@x', 'P', 'patient', 'active', 'h', 0, 0);
+             INSERT INTO doctors (user_id, time_zone, slot_minutes, min_notice_minutes, horizon_days, auto_confirm,
+                                  cancel_window_hours) VALUES ('d1', 'UTC', 30, 0, 60, 0, 24);
+             INSERT INTO appointments (id, doctor_id, patient_id, start_at, end_at, status, created_by, created_at,
+                                       updated_at, mode, video_room)
+                 VALUES ('a1', 'd1', 'p1', 0, 1800000, 'confirmed', 'p1', 0, 0, 'video', 'room-1');
+             INSERT INTO doctor_claims (doctor_id, unit_start, appointment_id) VALUES ('d1', 0, 'a1');
+             INSERT INTO appointment_events (appointment_id, seq, at, action, to_status) VALUES ('a1', 1, 0, 'book', 'confirmed');",
+        )
+        .unwrap();
+        migrate_with(&conn, MIGRATIONS).unwrap();
+        let kept: (String, String, String) = conn
+            .query_row(
+                "SELECT status, mode, video_room FROM appointments WHERE id = 'a1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, ("confirmed".into(), "video".into(), "room-1".into()));
+        let broken: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
+        let keys_on: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys_on, 1, "foreign keys are on again");
+        // The children still point at the rebuilt table, and the new status fits.
+        assert!(
+            conn.execute(
+                "INSERT INTO doctor_claims VALUES ('d1', 300000, 'nope')",
+                []
+            )
+            .is_err()
+        );
+        conn.execute(
+            "UPDATE appointments SET status = 'awaiting_payment' WHERE id = 'a1'",
+            [],
+        )
+        .unwrap();
+        assert!(
+            conn.execute(
+                "UPDATE appointments SET status = 'lost' WHERE id = 'a1'",
+                []
+            )
+            .is_err()
+        );
+        for index in [
+            "appointments_doctor_start",
+            "appointments_patient_start",
+            "appointments_start",
+        ] {
+            let found: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1",
+                    [index],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(found, 1, "{index}");
+        }
+    }
 
     #[test]
     fn claim_units_cover_the_slot_in_five_minute_steps() {

@@ -102,6 +102,7 @@ pub const TABLES: &[Table] = &[
             ("cancel_window_hours", Integer),
             ("availability_version", Integer),
             ("visit_modes", Text),
+            ("payment_mode", Text),
         ],
         key_columns: 1,
         generated_id: false,
@@ -551,6 +552,41 @@ pub const TABLES: &[Table] = &[
         key_columns: 1,
         generated_id: false,
     },
+    Table {
+        name: "payments",
+        columns: &[
+            ("id", Text),
+            ("appointment_id", Text),
+            ("patient_id", Text),
+            ("doctor_id", Text),
+            ("amount_minor", Integer),
+            ("currency", Text),
+            ("method", Text),
+            ("status", Text),
+            ("checkout_session_id", Text),
+            ("checkout_url", Text),
+            ("payment_intent", Text),
+            ("hold_until", Integer),
+            ("paid_at", Integer),
+            ("refund_id", Text),
+            ("refund_reason", Text),
+            ("refunded_at", Integer),
+            ("attempts", Integer),
+            ("next_attempt_at", Integer),
+            ("last_error", Text),
+            ("recorded_by", Text),
+            ("created_at", Integer),
+            ("updated_at", Integer),
+        ],
+        key_columns: 1,
+        generated_id: false,
+    },
+    Table {
+        name: "stripe_events",
+        columns: &[("event_id", Text), ("kind", Text), ("received_at", Integer)],
+        key_columns: 1,
+        generated_id: false,
+    },
 ];
 
 impl Table {
@@ -670,6 +706,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0010_user_photos.sql"),
         include_str!("../../migrations/sqlite/0011_video_visits.sql"),
         include_str!("../../migrations/sqlite/0012_oidc.sql"),
+        include_str!("../../migrations/sqlite/0013_payments.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -684,6 +721,7 @@ mod tests {
         include_str!("../../migrations/postgres/0010_user_photos.sql"),
         include_str!("../../migrations/postgres/0011_video_visits.sql"),
         include_str!("../../migrations/postgres/0012_oidc.sql"),
+        include_str!("../../migrations/postgres/0013_payments.sql"),
     ];
 
     /// A `CREATE TABLE` as a migration writes it.
@@ -704,10 +742,28 @@ mod tests {
         let mut current: Option<Created> = None;
         for line in sql.lines() {
             let line = line.trim();
+            // A table rebuilt the SQLite way: the old one dropped, the new one renamed.
+            if let Some(rest) = line.strip_prefix("DROP TABLE ") {
+                let name = rest.trim_end_matches(';').trim();
+                tables.retain(|t: &Created| t.name != name);
+                continue;
+            }
             // `ALTER TABLE t ADD COLUMN c TYPE ...;` (one line) adds to a table made before.
             if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
                 let mut words = rest.split_whitespace();
                 let name = words.next().unwrap();
+                if let (Some("RENAME"), Some("TO"), Some(new_name)) = (
+                    words.clone().next(),
+                    words.clone().nth(1),
+                    words.clone().nth(2),
+                ) {
+                    let table = tables
+                        .iter_mut()
+                        .find(|t: &&mut Created| t.name == name)
+                        .expect("ALTER TABLE of a table created before");
+                    table.name = new_name.trim_end_matches(';').to_owned();
+                    continue;
+                }
                 if let (Some("ADD"), Some("COLUMN"), Some(column), Some(kind)) =
                     (words.next(), words.next(), words.next(), words.next())
                 {

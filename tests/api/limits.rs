@@ -225,6 +225,9 @@ dual! {
             probe(Method::PATCH, format!("/doctors/{d}"), json!({ "specialty_ids": vec!["spc_x"; 21] }), "specialty_ids"),
             probe(Method::PATCH, format!("/doctors/{d}"), json!({ "visit_modes": [long(300)] }), "visit_modes[0]"),
             probe(Method::PATCH, format!("/doctors/{d}"), json!({ "fee": { "amount": 100, "currency": long(300) } }), "fee.currency"),
+            probe(Method::PATCH, format!("/doctors/{d}"), json!({ "payment_mode": long(300) }), "payment_mode"),
+            probe(Method::POST, format!("/appointments/{a}/payments"), json!({ "method": long(300) }), "method"),
+            probe(Method::POST, format!("/appointments/{a}/payments"), json!({ "method": "cash", "amount_minor": 100, "currency": long(300) }), "currency"),
             probe(Method::PUT, format!("/doctors/{d}/schedule"), {
                 let mut schedule = default_schedule();
                 schedule["time_zone"] = json!(long(300));
@@ -367,6 +370,9 @@ dual! {
             "POST /api/v1/records/{id}/amendments follow_up_date",
             "POST /api/v1/conversations doctor_id", // looked up: no appointment with it is a 403
             "POST /api/v1/conversations patient_id",
+            // Stripe's raw event: checked by its signature before it is read, and
+            // bounded by max_body_bytes like every body.
+            "POST /api/v1/payments/stripe/webhook ",
         ];
         let covered: BTreeSet<String> = probes
             .iter()

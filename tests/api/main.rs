@@ -44,6 +44,7 @@ mod notifications;
 mod oidc;
 mod openapi;
 mod pages;
+mod payments;
 mod photos;
 mod prescriptions;
 mod records;

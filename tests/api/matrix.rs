@@ -107,7 +107,7 @@ const CALLERS: [&str; 9] = ["anon", "A", "B", "X", "Y", "rec", "adm", "deact", "
 /// `disable` (the caller's password and a code), `record` (a visit record's
 /// diagnosis), `amend` (an amendment of version 1), `summary` (a health summary), `rx` (one
 /// medication line), `revoke`/`hide` (a reason), `rate`/`rate-edit` (stars), `reply`
-/// (a reply).
+/// (a reply), `desk-pay` (a cash payment of EUR 60.00).
 ///
 /// Notes on cells that are not obvious:
 /// - Register and login are public and never look at the token: a dead token is
@@ -204,6 +204,7 @@ POST   /api/v1/appointments/{id=apt}/check-in            due:A-X   -           4
 POST   /api/v1/appointments/{id=apt}/complete            in:A-X    -           401  403  404  200  404  403  200  401  401
 POST   /api/v1/appointments/{id=apt}/no-show             due:A-X   -           401  403  404  200  404  200  200  401  401
 POST   /api/v1/appointments/{id=apt}/remind              new:A-X   -           401  403  404  202  404  202  202  401  401
+POST   /api/v1/appointments/{id=apt}/payments            new:A-X   desk-pay    401  403  404  403  404  201  201  401  401
 
 GET    /api/v1/notifications                             -         -           401  200  200  200  200  200  200  401  401
 POST   /api/v1/notifications/{id=ntfA}/read              -         -           401  204  404  404  404  404  404  401  401
@@ -216,6 +217,10 @@ POST   /api/v1/notifications/deliveries/{id=nobody}/retry -        -           4
 GET    /api/v1/events                                    -         -           401  200  200  200  200  200  200  401  401
 
 GET    /api/v1/stats                                     -         -           401  403  403  403  403  403  200  401  401
+GET    /api/v1/payments                                  -         -           401  403  403  403  403  403  200  401  401
+GET    /api/v1/payments/summary                          -         -           401  403  403  403  403  403  200  401  401
+GET    /api/v1/payments/export.csv                       -         -           401  403  403  403  403  403  200  401  401
+POST   /api/v1/payments/stripe/webhook                   -         -           404  404  404  404  404  404  404  404  404
 
 POST   /api/v1/appointments/{id=apt}/record              in:A-X    record      401  403  404  201  404  403  403  401  401
 GET    /api/v1/appointments/{id=apt}/record              rec:A-X   -           401  200  404  200  404  403  403  401  401
@@ -384,6 +389,7 @@ const BODIES: &[&str] = &[
     "rate-edit",
     "reply",
     "hide",
+    "desk-pay",
     "chat-X",
     "chat-A",
     "message",
@@ -1175,6 +1181,7 @@ impl World {
             "rate-edit" => json!({ "rating": 3 }),
             "reply" => json!({ "reply": "Thank you." }),
             "hide" => json!({ "reason": "Abusive" }),
+            "desk-pay" => json!({ "method": "cash", "amount_minor": 6000, "currency": "EUR" }),
             other => panic!("no body named {other:?}"),
         })
     }

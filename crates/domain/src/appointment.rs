@@ -14,6 +14,9 @@ use crate::time::Interval;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppointmentStatus {
+    /// Booked with a doctor who takes the fee online, and not paid yet: the slot is
+    /// held until the payment arrives or the hold runs out (see [`crate::payment`]).
+    AwaitingPayment,
     Requested,
     Confirmed,
     CheckedIn,
@@ -24,7 +27,8 @@ pub enum AppointmentStatus {
 }
 
 impl AppointmentStatus {
-    pub const ALL: [AppointmentStatus; 7] = [
+    pub const ALL: [AppointmentStatus; 8] = [
+        AppointmentStatus::AwaitingPayment,
         AppointmentStatus::Requested,
         AppointmentStatus::Confirmed,
         AppointmentStatus::CheckedIn,
@@ -36,6 +40,7 @@ impl AppointmentStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            AppointmentStatus::AwaitingPayment => "awaiting_payment",
             AppointmentStatus::Requested => "requested",
             AppointmentStatus::Confirmed => "confirmed",
             AppointmentStatus::CheckedIn => "checked_in",
@@ -53,11 +58,13 @@ impl AppointmentStatus {
     }
 
     /// A live appointment holds its slot: it blocks the doctor's time and the
-    /// patient's, and holds claims in the store.
+    /// patient's, and holds claims in the store. A visit awaiting payment is live:
+    /// its hold counts for the no-double-booking guarantee like any booking.
     pub fn is_live(self) -> bool {
         matches!(
             self,
-            AppointmentStatus::Requested
+            AppointmentStatus::AwaitingPayment
+                | AppointmentStatus::Requested
                 | AppointmentStatus::Confirmed
                 | AppointmentStatus::CheckedIn
         )
@@ -65,9 +72,11 @@ impl AppointmentStatus {
 
     /// An appointment in this status makes a care relationship between its doctor
     /// and its patient: it is live, or the visit took place (checked in, completed).
-    /// Rejected, cancelled and no-show appointments alone make none.
+    /// Rejected, cancelled and no-show appointments alone make none, and neither
+    /// does an unpaid hold: the doctor has not even been told of it yet.
     pub fn makes_care_relationship(self) -> bool {
-        self.is_live() || self == AppointmentStatus::Completed
+        (self.is_live() && self != AppointmentStatus::AwaitingPayment)
+            || self == AppointmentStatus::Completed
     }
 }
 
@@ -188,7 +197,11 @@ pub fn next_status(
     match (transition, from) {
         (Transition::Confirm, S::Requested) => Some(S::Confirmed),
         (Transition::Reject, S::Requested) => Some(S::Rejected),
-        (Transition::Cancel, S::Requested | S::Confirmed) => Some(S::Cancelled),
+        // An unpaid hold can only be let go; the payment (or its running out) moves
+        // it on, outside these moves (see `crate::payment`).
+        (Transition::Cancel, S::AwaitingPayment | S::Requested | S::Confirmed) => {
+            Some(S::Cancelled)
+        }
         // The doctor has not agreed to the new time a patient picked, unless they
         // auto-confirm. A request stays a request whoever moves it.
         (Transition::Reschedule, S::Confirmed) if by_patient && !auto_confirm => Some(S::Requested),
@@ -292,6 +305,7 @@ mod tests {
         use AppointmentStatus::*;
         for status in AppointmentStatus::ALL {
             let expected = matches!(status, Requested | Confirmed | CheckedIn | Completed);
+            // AwaitingPayment: live (it holds the slot), but no care yet.
             assert_eq!(status.makes_care_relationship(), expected, "{status:?}");
         }
     }
@@ -396,8 +410,9 @@ mod tests {
         );
         let (rej, canc, nosh) = (Some(S::Rejected), Some(S::Cancelled), Some(S::NoShow));
         #[rustfmt::skip]
-        let table: [(AppointmentStatus, [Option<AppointmentStatus>; 7]); 7] = [
+        let table: [(AppointmentStatus, [Option<AppointmentStatus>; 7]); 8] = [
             // from         confirm     reject      cancel      reschedule  check_in    complete    no_show
+            (S::AwaitingPayment, [ill,  ill,        canc,       ill,        ill,        ill,        ill]),
             (S::Requested, [conf,       rej,        canc,       req,        ill,        ill,        nosh]),
             (S::Confirmed, [ill,        ill,        canc,       conf,       chkd,       ill,        nosh]),
             (S::CheckedIn, [ill,        ill,        ill,        ill,        ill,        done,       ill]),

@@ -33,3 +33,4 @@ opaque_id!(
 opaque_id!(AppointmentId);
 opaque_id!(SpecialtyId);
 opaque_id!(TimeOffId);
+opaque_id!(PaymentId);

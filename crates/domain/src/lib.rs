@@ -9,6 +9,7 @@ pub mod appointment;
 pub mod attachment;
 pub mod feedback;
 pub mod ids;
+pub mod payment;
 pub mod policy;
 pub mod prescription;
 pub mod record;
@@ -19,7 +20,8 @@ pub mod validation;
 pub mod video;
 
 pub use appointment::{AppointmentStatus, Transition, TransitionError};
-pub use ids::{AppointmentId, SpecialtyId, TimeOffId, UserId};
+pub use ids::{AppointmentId, PaymentId, SpecialtyId, TimeOffId, UserId};
+pub use payment::{PaymentMethod, PaymentMode, PaymentStatus};
 pub use policy::{Action, Actor, Denied, Subject, authorize};
 pub use role::{Role, UserStatus};
 pub use schedule::{BookingRules, Schedule, SlotRefusal, WeeklyInterval};

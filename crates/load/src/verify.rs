@@ -74,8 +74,8 @@ const OVERLAPS_SQL: &str = "SELECT COUNT(*) FROM appointments a JOIN appointment
      ON a.doctor_id = b.doctor_id AND a.id < b.id \
      AND a.start_at < b.end_at AND b.start_at < a.end_at \
      WHERE a.doctor_id = $1 \
-     AND a.status IN ('requested', 'confirmed', 'checked_in') \
-     AND b.status IN ('requested', 'confirmed', 'checked_in')";
+     AND a.status IN ('awaiting_payment', 'requested', 'confirmed', 'checked_in') \
+     AND b.status IN ('awaiting_payment', 'requested', 'confirmed', 'checked_in')";
 
 /// Double bookings of these doctors, read straight from the database
 /// (`sqlite://PATH` or `postgres://...`), on a thread of its own.

@@ -66,6 +66,10 @@ pub struct AppointmentResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub video_link_opens_at: Option<Timestamp>,
+    /// The visit's latest payment, once its fee was asked for online or taken at
+    /// the desk; null otherwise. A booking `awaiting_payment` has one `pending`,
+    /// whose `checkout_url` (for the patient) is where to pay before `hold_until`.
+    pub payment: Option<super::payments::PaymentBody>,
     /// Present on single-appointment reads: every move, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
@@ -126,6 +130,7 @@ impl From<AppointmentView> for AppointmentResponse {
             mode: a.mode,
             video_url: None,
             video_link_opens_at: None,
+            payment: view.payment.map(Into::into),
             history: None,
         }
     }
@@ -136,10 +141,16 @@ impl AppointmentResponse {
     /// video rule (`carebook_domain::video`) lets them.
     pub fn for_viewer(app: &App, actor: &Actor, view: AppointmentView) -> AppointmentResponse {
         let link = app.video_link(actor, &view.record);
+        let is_patient = actor.user_id == view.record.patient_id;
+        let mut response: AppointmentResponse = view.into();
+        // The checkout is the patient's to open; others see that a payment waits.
+        if let Some(payment) = response.payment.as_mut().filter(|_| !is_patient) {
+            payment.checkout_url = None;
+        }
         AppointmentResponse {
             video_link_opens_at: link.opens_at(),
             video_url: link.url,
-            ..view.into()
+            ..response
         }
     }
 }

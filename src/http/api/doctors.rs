@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use carebook_domain::PaymentMode;
 use carebook_domain::schedule::{ScheduleInput, WeeklyIntervalInput};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -90,6 +91,10 @@ pub struct DoctorResponse {
     /// How the doctor sees patients: `in_person`, `video`, or both.
     #[schema(value_type = Vec<String>, example = json!(["in_person", "video"]))]
     pub visit_modes: Vec<VisitMode>,
+    /// How the fee is paid: `at_clinic` (at the desk) or `online` (when booking;
+    /// the booking waits for the payment, see docs/PAYMENTS.md).
+    #[schema(value_type = String, example = "at_clinic")]
+    pub payment_mode: PaymentMode,
     pub next_free_slot: Option<Span>,
     /// Average stars and count, from completed visits' feedback.
     pub rating: super::feedback::RatingResponse,
@@ -120,6 +125,7 @@ impl From<DoctorProfile> for DoctorResponse {
             auto_confirm: d.schedule.rules.auto_confirm,
             cancel_window_hours: d.schedule.rules.cancel_window_hours,
             visit_modes: d.visit_modes,
+            payment_mode: d.payment_mode,
             next_free_slot: p.next_free_slot.map(Into::into),
             rating: p.rating.into(),
             photo_url: p
@@ -197,6 +203,9 @@ pub struct DoctorUpdate {
     /// `in_person`, `video`, or both; replaces the set, which may not be empty.
     #[schema(example = json!(["in_person", "video"]))]
     pub visit_modes: Option<Vec<String>>,
+    /// `at_clinic` or `online`; `online` needs Stripe configured and a fee above zero.
+    #[schema(example = "online")]
+    pub payment_mode: Option<String>,
 }
 
 /// Edit a doctor's profile (the doctor or an admin).
@@ -224,6 +233,7 @@ pub async fn update_doctor(
         }),
         specialty_ids: body.specialty_ids,
         visit_modes: body.visit_modes,
+        payment_mode: body.payment_mode,
     };
     Ok(Json(
         app.update_doctor(&me.actor, UserId::new(id), patch)

@@ -12,6 +12,7 @@ pub mod export;
 pub mod feedback;
 pub mod live;
 pub mod notifications;
+pub mod payments;
 pub mod photos;
 pub mod prescriptions;
 pub mod records;
@@ -118,6 +119,11 @@ pub fn router() -> OpenApiRouter<App> {
         ))
         .routes(routes!(photos::update_my_photo, photos::delete_my_photo))
         .routes(routes!(photos::find_user_photo))
+        .routes(routes!(payments::create_stripe_event))
+        .routes(routes!(payments::create_desk_payment))
+        .routes(routes!(payments::list_payments))
+        .routes(routes!(payments::find_payments_csv))
+        .routes(routes!(payments::find_payment_summary))
 }
 
 /// Every list: a page of items and the cursor of the next page (null on the last).

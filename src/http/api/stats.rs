@@ -23,6 +23,8 @@ pub struct StatsQuery {
 /// Appointments in each status.
 #[derive(Serialize, ToSchema)]
 pub struct StatusCountsBody {
+    /// Booked with a doctor who takes the fee online, not paid yet.
+    pub awaiting_payment: u64,
     pub requested: u64,
     pub confirmed: u64,
     pub checked_in: u64,
@@ -37,6 +39,7 @@ pub struct StatusCountsBody {
 impl From<StatusCounts> for StatusCountsBody {
     fn from(c: StatusCounts) -> Self {
         StatusCountsBody {
+            awaiting_payment: c.awaiting_payment,
             requested: c.requested,
             confirmed: c.confirmed,
             checked_in: c.checked_in,
@@ -76,6 +79,7 @@ pub struct DoctorUtilisationBody {
 pub struct TotalsBody {
     /// Appointments starting in the window, in every status.
     pub appointments: u64,
+    pub awaiting_payment: u64,
     pub requested: u64,
     pub confirmed: u64,
     pub checked_in: u64,
@@ -132,6 +136,7 @@ impl From<ClinicStatistics> for StatsResponse {
                 .collect(),
             totals: TotalsBody {
                 appointments: c.total(),
+                awaiting_payment: c.awaiting_payment,
                 requested: c.requested,
                 confirmed: c.confirmed,
                 checked_in: c.checked_in,

@@ -598,6 +598,16 @@ impl From<AppError> for WebError {
                 detail: "The clinic's system is briefly unavailable. Please try again in a moment."
                     .into(),
             },
+            AppError::PaymentProviderUnavailable(message) => {
+                tracing::error!(error = %message, "payment provider unavailable on a page");
+                WebError::Problem {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    title: "Payment is unavailable",
+                    detail: "The payment provider cannot be reached right now, so the visit was not booked. Please try again in a moment."
+                        .into(),
+                }
+            }
+            AppError::PaymentsNotConfigured | AppError::InvalidSignature(_) => WebError::NotFound,
             AppError::OtpRequired | AppError::InvalidOtp => WebError::Problem {
                 status: StatusCode::UNAUTHORIZED,
                 title: "Two-factor code needed",

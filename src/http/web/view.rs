@@ -161,6 +161,7 @@ pub fn offer_label(mode: VisitMode) -> &'static str {
 
 pub fn status_label(status: AppointmentStatus) -> &'static str {
     match status {
+        AppointmentStatus::AwaitingPayment => "Awaiting payment",
         AppointmentStatus::Requested => "Requested",
         AppointmentStatus::Confirmed => "Confirmed",
         AppointmentStatus::CheckedIn => "Checked in",

@@ -26,6 +26,9 @@ pub struct ProfileForm {
     /// The form showed the visit-mode boxes: an empty set is then a choice to
     /// refuse, not a form from before they existed.
     pub visit_modes_shown: bool,
+    /// `at_clinic` or `online`; empty when the form did not offer the choice
+    /// (online payment is not configured).
+    pub payment_mode: String,
 }
 
 impl ProfileForm {
@@ -59,6 +62,7 @@ impl ProfileForm {
                 .map(|m| m.as_str().to_owned())
                 .collect(),
             visit_modes_shown: true,
+            payment_mode: doctor.payment_mode.as_str().to_owned(),
         }
     }
 
@@ -75,6 +79,7 @@ impl ProfileForm {
                 "specialty" => form.specialties.push(value),
                 "visit_mode" => form.visit_modes.push(value),
                 "visit_modes_shown" => form.visit_modes_shown = true,
+                "payment_mode" => form.payment_mode = value.trim().to_owned(),
                 _ => {}
             }
         }
@@ -145,6 +150,7 @@ impl ProfileForm {
             fee: Some(fee),
             specialty_ids: Some(self.specialties.clone()),
             visit_modes: self.visit_modes_shown.then(|| self.visit_modes.clone()),
+            payment_mode: Some(self.payment_mode.clone()).filter(|m| !m.is_empty()),
             ..DoctorPatch::default()
         })
     }
@@ -203,9 +209,12 @@ struct ProfilePage {
     form: ProfileForm,
     specialties: Vec<SpecialtyChoice>,
     errors: FieldErrors,
+    /// The clinic takes fees online (Stripe is configured): the form offers it.
+    online_payments: bool,
 }
 
 fn page(
+    app: &App,
     chrome: Chrome,
     profile: &DoctorProfile,
     all: Vec<Specialty>,
@@ -226,6 +235,7 @@ fn page(
             .collect(),
         form,
         errors,
+        online_payments: app.settings.online_payments_enabled(),
     }
 }
 
@@ -236,6 +246,7 @@ pub async fn find_profile(State(app): State<App>, chrome: Chrome) -> WebResult {
     let all = app.list_specialties().await?;
     let form = ProfileForm::from_profile(&profile);
     Ok(render(&page(
+        &app,
         chrome,
         &profile,
         all,
@@ -287,7 +298,7 @@ pub async fn update_profile(
     };
     let profile = app.find_doctor(Some(&actor), actor.user_id.clone()).await?;
     let all = app.list_specialties().await?;
-    let response = render(&page(chrome, &profile, all, typed, errors));
+    let response = render(&page(&app, chrome, &profile, all, typed, errors));
     Ok((StatusCode::UNPROCESSABLE_ENTITY, response).into_response())
 }
 
