@@ -499,21 +499,7 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-fn amount_decimal(amount_minor: i64, currency: &str) -> String {
-    let facts = crate::notify::PaymentFacts {
-        id: String::new(),
-        amount_minor,
-        currency: currency.to_owned(),
-        method: String::new(),
-        refund_reason: None,
-    };
-    // "EUR 50.00" -> "50.00"
-    facts
-        .amount_text()
-        .split_once(' ')
-        .map(|(_, amount)| amount.to_owned())
-        .unwrap_or_default()
-}
+use crate::notify::decimal_amount as amount_decimal;
 
 pub const PAYMENT_CSV_HEADER: &str = "payment_id,created_at,status,method,amount_minor,amount,currency,\
 paid_at,refunded_at,refund_reason,appointment_id,appointment_start,patient_id,patient_name,\

@@ -169,22 +169,9 @@ pub struct PaymentFacts {
 }
 
 impl PaymentFacts {
-    /// `EUR 50.00`: the minor units as ISO 4217 counts them for the currency.
+    /// `EUR 50.00`.
     pub fn amount_text(&self) -> String {
-        let digits = minor_unit_digits(&self.currency);
-        let sign = if self.amount_minor < 0 { "-" } else { "" };
-        let amount = self.amount_minor.unsigned_abs();
-        if digits == 0 {
-            return format!("{} {sign}{amount}", self.currency);
-        }
-        let scale = 10u64.pow(digits);
-        format!(
-            "{} {sign}{}.{:0width$}",
-            self.currency,
-            amount / scale,
-            amount % scale,
-            width = digits as usize
-        )
+        money_text(self.amount_minor, &self.currency)
     }
 
     pub fn method_text(&self) -> &'static str {
@@ -195,6 +182,29 @@ impl PaymentFacts {
             _ => "other",
         }
     }
+}
+
+/// `EUR 50.00` for 5000 minor units: the minor units as ISO 4217 counts them for
+/// the currency (`JPY 5000`, `KWD 5.000`).
+pub fn money_text(amount_minor: i64, currency: &str) -> String {
+    format!("{currency} {}", decimal_amount(amount_minor, currency))
+}
+
+/// `50.00` for 5000 minor units of EUR (see [`money_text`]).
+pub fn decimal_amount(amount_minor: i64, currency: &str) -> String {
+    let digits = minor_unit_digits(currency);
+    let sign = if amount_minor < 0 { "-" } else { "" };
+    let amount = amount_minor.unsigned_abs();
+    if digits == 0 {
+        return format!("{sign}{amount}");
+    }
+    let scale = 10u64.pow(digits);
+    format!(
+        "{sign}{}.{:0width$}",
+        amount / scale,
+        amount % scale,
+        width = digits as usize
+    )
 }
 
 /// How many digits ISO 4217 gives the minor unit of `currency`: two for most,

@@ -27,6 +27,7 @@ mod checks;
 mod journeys;
 mod no_script;
 mod oidc;
+mod payments;
 mod public;
 mod screens;
 mod screenshots;

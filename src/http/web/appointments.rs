@@ -345,6 +345,10 @@ struct AppointmentPage {
     mode_label: &'static str,
     /// The meeting link box, for those the video rule lets see it.
     video: Option<VideoSection>,
+    /// The fee box, once the fee was asked for online or taken at the desk.
+    payment: Option<super::payments::PaymentSection>,
+    /// The desk's "Record payment" form, with the doctor's fee as its amount.
+    desk_payment: Option<String>,
 }
 
 /// The "Join video visit" box: the link inside its window, else when it opens.
@@ -445,6 +449,8 @@ async fn prescription_section(
 pub struct SentBack {
     pub record: Option<RecordForm>,
     pub prescription: Option<PrescriptionForm>,
+    /// `done` or `cancelled`: how the patient came back from the payment page.
+    pub payment: Option<String>,
 }
 
 /// The record's form as sent back after a refusal: the values, the field errors,
@@ -543,13 +549,24 @@ async fn record_section(
     })
 }
 
+#[derive(Deserialize, Default)]
+struct AppointmentQuery {
+    /// Where Stripe's checkout sends the patient back: `done` or `cancelled`.
+    payment: Option<String>,
+}
+
 /// `GET /appointments/{id}`: everyone who may see it; anyone else gets 404.
 async fn find_appointment(
     State(app): State<App>,
     chrome: Chrome,
     Path(id): Path<String>,
+    Query(query): Query<AppointmentQuery>,
 ) -> WebResult {
-    appointment_page(&app, &chrome, &id, SentBack::default()).await
+    let sent_back = SentBack {
+        payment: query.payment,
+        ..SentBack::default()
+    };
+    appointment_page(&app, &chrome, &id, sent_back).await
 }
 
 /// The appointment's page, with any form sent back after a refusal.
@@ -662,6 +679,17 @@ pub async fn appointment_page(
         feedback,
         mode_label: record.mode.label(),
         video: VideoSection::new(app.video_link(&user.actor, record), &loaded.zone),
+        payment: super::payments::PaymentSection::new(
+            &user.actor,
+            view,
+            &loaded.zone,
+            sent_back.payment.as_deref(),
+        ),
+        desk_payment: super::payments::desk_payment(
+            &user.actor,
+            view,
+            loaded.profile.as_ref().and_then(|p| p.doctor.fee.as_ref()),
+        ),
         health_summary: if record.patient_id == user.actor.user_id {
             Some("/health-summary".to_owned())
         } else if record.doctor_id == user.actor.user_id

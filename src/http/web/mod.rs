@@ -21,6 +21,7 @@ pub mod files;
 pub mod health;
 pub mod oidc;
 pub mod patient;
+pub mod payments;
 pub mod photos;
 pub mod prescriptions;
 pub mod public;
@@ -68,6 +69,7 @@ pub fn router(app: &App) -> Router<App> {
         .merge(doctor::routes())
         .merge(desk::routes())
         .merge(admin::routes())
+        .merge(payments::routes())
         .merge(stats::routes())
         .merge(verify::routes())
         .layer(middleware::from_fn_with_state(app.clone(), page_cookies))

@@ -709,6 +709,31 @@ async fn create_booking(
         .await?;
     let zone = profile.doctor.schedule.time_zone.clone();
     match app.book(&user.actor, input).await {
+        // The slot is held: the appointment's page has the "Pay" button. (Not a
+        // redirect to the provider straight from this form: `form-action 'self'`
+        // rightly stops a form's redirect to another site.)
+        Ok(booked) if booked.record.status == AppointmentStatus::AwaitingPayment => {
+            let until = booked
+                .payment
+                .as_ref()
+                .and_then(|p| p.hold_until)
+                .map(|at| {
+                    format!(
+                        " until {} ({})",
+                        view::date_time(at, &zone),
+                        zone_name(&zone)
+                    )
+                })
+                .unwrap_or_default();
+            Ok(see_other(
+                &app,
+                &format!("/appointments/{}", booked.record.id),
+                Some(Flash::info(format!(
+                    "This time with {} is held for you{until}. Pay the fee online to book it.",
+                    booked.doctor_name
+                ))),
+            ))
+        }
         Ok(booked) => {
             let when = view::date_time(booked.record.slot.start, &zone);
             let whom = if booked.record.patient_id == user.actor.user_id {

@@ -266,6 +266,7 @@ fn nav_for(role: Option<Role>, path: &str) -> Vec<NavLink> {
         Some(Role::Admin) => &[
             ("/admin/users", "Users"),
             ("/admin/stats", "Statistics"),
+            ("/admin/payments", "Payments"),
             ("/admin/audit", "Audit log"),
             ("/desk", "Front desk"),
             ("/", "Doctors"),

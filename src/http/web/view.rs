@@ -130,24 +130,7 @@ pub fn zone(name: &str) -> TimeZone {
 
 /// `EUR 60.00`; currencies without minor units print whole amounts.
 pub fn money(fee: &Fee) -> String {
-    let exponent = match fee.currency.as_str() {
-        "JPY" | "KRW" | "CLP" | "ISK" | "VND" | "XAF" | "XOF" | "UGX" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
-        _ => 2,
-    };
-    if exponent == 0 {
-        return format!("{} {}", fee.currency, fee.amount);
-    }
-    let unit = 10_i64.pow(exponent);
-    let sign = if fee.amount < 0 { "-" } else { "" };
-    let amount = fee.amount.abs();
-    format!(
-        "{} {sign}{}.{:0width$}",
-        fee.currency,
-        amount / unit,
-        amount % unit,
-        width = exponent as usize
-    )
+    crate::notify::money_text(fee.amount, &fee.currency)
 }
 
 /// `Checked in`.
