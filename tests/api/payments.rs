@@ -609,3 +609,26 @@ async fn an_online_doctor_needs_a_fee() {
         .await
         .assert_invalid(&["payment_mode"]);
 }
+
+dual! {
+    #[tokio::test]
+    async fn two_patients_booking_one_slot_at_once_get_one_hold() {
+        let stripe = FakeStripe::start().await;
+        let app = payments_app(&stripe, |_| {}).await;
+        let doctor = online_doctor(&app, "Olivia Online").await;
+        let first = app.register_patient("Fiona First").await;
+        let second = app.register_patient("Sam Second").await;
+
+        let (a, b) = tokio::join!(
+            app.book(&first, &doctor.id, TUE_0900),
+            app.book(&second, &doctor.id, TUE_0900)
+        );
+        let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "{} / {}", a.body, b.body);
+        let winner = if a.status.as_u16() == 201 { &a } else { &b };
+        assert_eq!(winner.body["status"], "awaiting_payment");
+        // One checkout only: the loser never reached the provider.
+        assert_eq!(checkout_requests(&stripe).len(), 1);
+    }
+}
