@@ -77,7 +77,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 const MAX_GROUP: usize = 256;
-const MAX_IDLE_READERS: usize = 8;
+/// Reads that run at once, each on a blocking thread with a connection of its own.
+/// More would not be faster on a few cores, and each would cost a connection (its
+/// page cache and prepared statements, opened cold) and a thread with its own
+/// allocator arena: unbounded, 64 concurrent clients meant 64 of each.
+const MAX_READERS: usize = 8;
 const CLAIM_UNIT_MS: i64 = GRID_UNIT_MINUTES * 60_000;
 
 /// One request's write: `run` does the work inside a savepoint and says whether to
@@ -101,6 +105,9 @@ pub struct SqliteStore {
 struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// One permit per reader that may run: a read waits (asynchronously) for one
+    /// before it takes a blocking thread and a connection.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Accepts `sqlite://PATH`, `sqlite:PATH` and a bare path.
@@ -278,6 +285,7 @@ impl SqliteStore {
             readers: Arc::new(ReaderPool {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
+                permits: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
             }),
         })
     }
@@ -337,7 +345,14 @@ impl SqliteStore {
         E: From<StoreError> + Send + 'static,
     {
         let pool = self.readers.clone();
+        let permit = pool
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| E::from(internal("the store is closed")))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.take().map_err(E::from)?;
             conn.execute_batch("BEGIN").map_err(|e| E::from(e.into()))?;
             let result = work(&mut SqliteTx::new(&conn));
@@ -369,7 +384,7 @@ impl ReaderPool {
 
     fn give_back(&self, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < MAX_IDLE_READERS
+            && idle.len() < MAX_READERS
         {
             idle.push(conn);
         }
@@ -1778,6 +1793,37 @@ fn cell_of(value: ValueRef<'_>, kind: Kind) -> Option<Cell> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn at_most_max_readers_read_at_once_and_the_rest_wait_their_turn() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("readers.db")).unwrap());
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut reads = tokio::task::JoinSet::new();
+        for _ in 0..5 * MAX_READERS {
+            let (store, running, peak) = (store.clone(), running.clone(), peak.clone());
+            reads.spawn(async move {
+                store
+                    .read(move |tx| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        let current = tx.schema_is_current();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        current
+                    })
+                    .await
+            });
+        }
+        while let Some(read) = reads.join_next().await {
+            assert_eq!(read.unwrap(), Ok(true));
+        }
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((2..=MAX_READERS).contains(&peak), "{peak} reads at once");
+        assert!(store.readers.idle.lock().unwrap().len() <= MAX_READERS);
+    }
 
     /// Migration 13 rebuilds `appointments` (a wider status CHECK): a database of
     /// version 12 keeps every appointment, and the rows that point at them still do.
