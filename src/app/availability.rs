@@ -11,9 +11,10 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use carebook_domain::SlotGrid;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{App, AppError};
@@ -41,6 +42,10 @@ pub struct DoctorAvailability {
     time_off: Vec<Interval>,
     /// Live appointments overlapping `covered`, by start.
     busy: Vec<Busy>,
+    /// The schedule's slot grid over `covered`, built on first use. It depends only
+    /// on the schedule, which no version of one copy changes (a schedule change
+    /// drops the copy), so the versions of a copy share it.
+    grid: Arc<OnceLock<SlotGrid>>,
     loaded_at: Instant,
 }
 
@@ -106,6 +111,7 @@ impl DoctorAvailability {
             covered,
             time_off,
             busy,
+            grid: Arc::default(),
             loaded_at: Instant::now(),
         };
         Ok(Some((copy, keep)))
@@ -148,6 +154,11 @@ impl DoctorAvailability {
         busy
     }
 
+    fn grid(&self) -> &SlotGrid {
+        self.grid
+            .get_or_init(|| self.doctor.schedule.slot_grid(self.covered))
+    }
+
     /// The first free slot at or after `from` and before `until` (default: the
     /// horizon), searched a week at a time.
     pub fn next_free_slot(
@@ -164,10 +175,8 @@ impl DoctorAvailability {
         while start < limit {
             let end = (start + SignedDuration::from_hours(24 * 7)).min(limit);
             let window = Interval::new(start, end)?;
-            if let Some(slot) = schedule
-                .free_slots(window, &self.busy_in(window), now)
-                .into_iter()
-                .next()
+            if let Some(slot) =
+                schedule.first_free_slot(self.grid(), window, &self.busy_in(window), now)
             {
                 return Some(slot);
             }
@@ -475,6 +484,7 @@ mod tests {
             covered: slot("2026-03-01T00:00:00Z", 60 * 24 * 30),
             time_off: Vec::new(),
             busy,
+            grid: Arc::default(),
             loaded_at: Instant::now(),
         }
     }

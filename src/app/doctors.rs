@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::{App, AppError, Page, PageParams, RatingSummary, audit, new_id, paginate};
 use crate::store::{
-    Cursor, DoctorFilter, DoctorRecord, Fee, Specialty, SpecialtyId, StoreResult, TimeOffId,
-    TimeOffRecord, Tx, UserId,
+    Cursor, DoctorFilter, DoctorRecord, Fee, RatingTotals, Specialty, SpecialtyId, StoreResult,
+    TimeOffId, TimeOffRecord, Tx, UserId,
 };
 
 /// A doctor as clients see them: profile, specialties and the next free slot.
@@ -99,6 +99,25 @@ pub(crate) fn busy_intervals(
     Ok(busy)
 }
 
+/// A batch of doctors' ids in search order, with their rating totals and photo
+/// versions (one indexed row per doctor each, in the same read).
+type DoctorBatch = (
+    Vec<UserId>,
+    Vec<(UserId, RatingTotals)>,
+    Vec<(UserId, String)>,
+);
+
+fn doctor_batch(
+    tx: &mut dyn Tx,
+    filter: &DoctorFilter,
+    page: &crate::store::PageRequest,
+) -> StoreResult<DoctorBatch> {
+    let ids = tx.list_doctor_ids(filter, page)?;
+    let ratings = tx.rating_totals(&ids)?;
+    let photos = tx.photo_versions(&ids)?;
+    Ok((ids, ratings, photos))
+}
+
 fn is_visible(doctor: &DoctorRecord, actor: Option<&Actor>) -> bool {
     doctor.status == UserStatus::Active
         || actor.is_some_and(|a| a.role.is_staff() || a.user_id == doctor.user_id)
@@ -170,7 +189,14 @@ impl App {
         };
         let q = parse_text("q", search.q.as_deref(), 200)?;
         let staff = actor.is_some_and(|a| a.role.is_staff());
-        let (specialty_id, all_specialties) = self
+        let batch_limit = request.limit.max(50);
+        // The specialty, the list of specialties and the first batch of doctors come
+        // in one read (one snapshot, one trip to a reader).
+        let first_request = crate::store::PageRequest {
+            limit: batch_limit,
+            after: request.after.clone(),
+        };
+        let (filter, all_specialties, first_batch) = self
             .store
             .read(move |tx| {
                 let specialty_id = match &search.specialty {
@@ -185,36 +211,35 @@ impl App {
                     },
                     None => None,
                 };
-                Ok((specialty_id, tx.list_specialties()?))
+                let filter = DoctorFilter {
+                    q,
+                    specialty_id,
+                    only_active: !staff,
+                };
+                let all_specialties = tx.list_specialties()?;
+                let batch = doctor_batch(tx, &filter, &first_request)?;
+                Ok((filter, all_specialties, batch))
             })
             .await?;
-        let filter = DoctorFilter {
-            q,
-            specialty_id,
-            only_active: !staff,
-        };
         let wanted = request.limit as usize;
         let mut rows = Vec::new();
         let mut cursor = request.after.clone();
+        let mut next_batch = Some(first_batch);
         // With an availability filter a page of doctors may hold few matches; keep
         // reading pages until this page is full or doctors run out.
         'pages: loop {
             let batch_request = crate::store::PageRequest {
-                limit: request.limit.max(50),
+                limit: batch_limit,
                 after: cursor.clone(),
             };
-            // The page's rating totals come with its ids: one indexed row per doctor,
-            // in the same read.
-            let (batch, ratings, photos) = {
-                let (filter, batch_request) = (filter.clone(), batch_request.clone());
-                self.store
-                    .read(move |tx| {
-                        let ids = tx.list_doctor_ids(&filter, &batch_request)?;
-                        let ratings = tx.rating_totals(&ids)?;
-                        let photos = tx.photo_versions(&ids)?;
-                        Ok::<_, AppError>((ids, ratings, photos))
-                    })
-                    .await?
+            let (batch, ratings, photos) = match next_batch.take() {
+                Some(batch) => batch,
+                None => {
+                    let (filter, batch_request) = (filter.clone(), batch_request.clone());
+                    self.store
+                        .read(move |tx| doctor_batch(tx, &filter, &batch_request))
+                        .await?
+                }
             };
             let exhausted = batch.len() < batch_request.limit as usize;
             for id in batch {

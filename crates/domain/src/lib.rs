@@ -24,7 +24,7 @@ pub use ids::{AppointmentId, PaymentId, SpecialtyId, TimeOffId, UserId};
 pub use payment::{PaymentMethod, PaymentMode, PaymentStatus};
 pub use policy::{Action, Actor, Denied, Subject, authorize};
 pub use role::{Role, UserStatus};
-pub use schedule::{BookingRules, Schedule, SlotRefusal, WeeklyInterval};
+pub use schedule::{BookingRules, Schedule, SlotGrid, SlotRefusal, WeeklyInterval};
 pub use time::Interval;
 pub use validation::{FieldError, ValidationErrors};
 pub use video::VisitMode;

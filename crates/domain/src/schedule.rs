@@ -285,6 +285,85 @@ impl Schedule {
         without_busy(slots, busy)
     }
 
+    /// The slot grid over `span`, computed once to answer many windows inside it (see
+    /// [`SlotGrid`]).
+    pub fn slot_grid(&self, span: Interval) -> SlotGrid {
+        let slots = self.grid_slots(span);
+        // Slots are kept as whole seconds; a grid with a fractional start (a zone
+        // offset with sub-second parts, which no real zone has) covers nothing, so
+        // every query falls back to `free_slots`.
+        let exact = slots
+            .iter()
+            .all(|s| s.start.subsec_nanosecond() == 0 && s.end - s.start == self.slot_length());
+        SlotGrid {
+            span,
+            slot_minutes: self.slot_minutes,
+            exact,
+            starts: if exact {
+                slots.iter().map(|s| s.start.as_second()).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The first of [`Schedule::free_slots`]`(window, busy, now)`, read from `grid`
+    /// (which must have been built by this schedule) when it covers what the window
+    /// can hold, stopping at the first free slot; otherwise computed by `free_slots`.
+    pub fn first_free_slot(
+        &self,
+        grid: &SlotGrid,
+        window: Interval,
+        busy: &[Interval],
+        now: Timestamp,
+    ) -> Option<Interval> {
+        let bookable = self.bookable_window(now);
+        let latest_end = bookable
+            .end
+            .checked_add(self.slot_length())
+            .unwrap_or(Timestamp::MAX);
+        let narrowed = Interval {
+            start: window.start.max(bookable.start),
+            end: window.end.min(latest_end),
+        };
+        if narrowed.start >= narrowed.end {
+            return None;
+        }
+        if !grid.covers(narrowed) || grid.slot_minutes != self.slot_minutes {
+            return self.free_slots(window, busy, now).into_iter().next();
+        }
+        // The grid is the same whatever window asks (see `grid_slots`), so the slots
+        // `free_slots` starts from are the grid's slots wholly inside `narrowed`.
+        let blocked = merge_busy(busy);
+        let length = self.slot_length();
+        let from = grid.starts.partition_point(|&s| {
+            Timestamp::from_second(s).map_or(true, |start| start < narrowed.start)
+        });
+        let mut next = 0;
+        for &second in &grid.starts[from..] {
+            let slot = Timestamp::from_second(second)
+                .ok()
+                .and_then(|start| Interval::starting_at(start, length))?;
+            // All slots have one length: once one ends past the window, all later do.
+            if slot.end > narrowed.end {
+                return None;
+            }
+            if slot.start < bookable.start || slot.start > bookable.end {
+                continue;
+            }
+            while next < blocked.len() && blocked[next].end <= slot.start {
+                next += 1;
+            }
+            if blocked
+                .get(next)
+                .is_none_or(|block| block.start >= slot.end)
+            {
+                return Some(slot);
+            }
+        }
+        None
+    }
+
     /// The slots of the grid wholly inside `window` that no `busy` interval touches,
     /// whatever "now" and the booking rules say: the doctor's open time, past or
     /// future (what clinic statistics count as unused capacity). Sorted by start.
@@ -422,6 +501,36 @@ impl Schedule {
             Some(&latest) => Some(latest),
             None => local_boundary(&self.time_zone, date, time),
         }
+    }
+}
+
+/// A schedule's slot grid over a span: the slots of [`Schedule::grid_slots`]`(span)`,
+/// kept as start seconds. Resolving weekly hours in the zone is most of what free
+/// slots cost, and it depends only on the schedule, so a doctor's grid is built once
+/// and every window inside its span is answered from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotGrid {
+    span: Interval,
+    slot_minutes: i64,
+    /// `false`: some slot could not be kept as whole seconds; the grid covers nothing.
+    exact: bool,
+    /// Slot starts in seconds since the Unix epoch, sorted.
+    starts: Vec<i64>,
+}
+
+impl SlotGrid {
+    /// Whether every grid slot wholly inside `window` is held.
+    pub fn covers(&self, window: Interval) -> bool {
+        self.exact && self.span.contains(&window)
+    }
+
+    /// How many slots are held (for memory accounting).
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
     }
 }
 

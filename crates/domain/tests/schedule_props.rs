@@ -314,6 +314,46 @@ mod schedule_props {
         }
 
         #[test]
+        fn first_free_slot_from_a_grid_is_the_first_of_free_slots(
+            s in scenario(),
+            before in 0..3 * DAY_SECS,
+            after in 0..3 * DAY_SECS,
+            cut in 0.0f64..1.0,
+        ) {
+            let schedule = Schedule::parse(&s.input).expect("generated input is valid");
+            let free = schedule.free_slots(s.window, &s.busy, s.now);
+            let expected = free.first().copied();
+            // A grid around the window, as wide as the margins say.
+            let around = Interval::new(s.window.start - secs(before), s.window.end + secs(after))
+                .unwrap();
+            let grid = schedule.slot_grid(around);
+            prop_assert!(grid.covers(s.window));
+            prop_assert_eq!(schedule.first_free_slot(&grid, s.window, &s.busy, s.now), expected);
+            prop_assert_eq!(
+                schedule.first_free_slot(&grid, s.window, &s.busy, s.now).is_some(),
+                !free.is_empty()
+            );
+            // The span a copy of the app holds: two days before now to three past the
+            // horizon (the window may lie outside it: then `free_slots` answers).
+            let held = Interval::new(
+                s.now - secs(2 * DAY_SECS),
+                s.now + secs((schedule.rules.horizon_days + 3) * DAY_SECS),
+            )
+            .unwrap();
+            let grid = schedule.slot_grid(held);
+            prop_assert_eq!(schedule.first_free_slot(&grid, s.window, &s.busy, s.now), expected);
+            // A grid covering only part of the window: never a wrong answer either.
+            let length = (s.window.end - s.window.start).as_secs();
+            let part = Interval::new(
+                s.window.start,
+                s.window.start + secs(((length as f64 * cut) as i64).max(1)),
+            )
+            .unwrap();
+            let grid = schedule.slot_grid(part);
+            prop_assert_eq!(schedule.first_free_slot(&grid, s.window, &s.busy, s.now), expected);
+        }
+
+        #[test]
         fn grid_matches_a_wall_clock_oracle(s in scenario()) {
             let schedule = Schedule::parse(&s.input).expect("generated input is valid");
             prop_assert_eq!(schedule.grid_slots(s.window), oracle_grid(&schedule, s.window));
