@@ -256,7 +256,7 @@ impl App {
         self.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
     }
 
-    fn clinic_zone(&self) -> jiff::tz::TimeZone {
+    pub(crate) fn clinic_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.settings.clinic_time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 

@@ -340,7 +340,7 @@ impl App {
                     &view.record,
                     reason.as_deref(),
                 )?;
-                if !view.record.status.is_live() {
+                if matches!(transition, Transition::Cancel | Transition::Reject) {
                     view.payment = settle_on_end(
                         tx,
                         &view.record,

@@ -12,13 +12,13 @@
 
 use carebook_domain::appointment::initial_status;
 use carebook_domain::payment::{
-    OnCheckoutPaid, checkout_expires_at, on_checkout_paid, refund_on_end,
+    DeskRefusal, OnCheckoutPaid, check_desk_payment, checkout_expires_at, on_checkout_paid,
+    refund_on_end,
 };
 use carebook_domain::policy::{Action, Actor, AppointmentScope, Subject, authorize};
 use carebook_domain::{
     AppointmentStatus, PaymentMethod, PaymentStatus, Role, Transition, ValidationErrors,
 };
-use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -28,7 +28,9 @@ use super::doctors::{busy_intervals, parse_instant};
 use super::notices::AppointmentChange;
 use super::statistics::{statistics_dates, window_of};
 use super::video::ensure_room;
-use super::{App, AppError, ConflictKind, Event, Page, PageParams, audit, new_id, paginate};
+use super::{
+    App, AppError, ConflictKind, Event, LiveId, Page, PageParams, audit, new_id, paginate,
+};
 use crate::notify::NoticeKind;
 use crate::notify::render::local_time;
 use crate::store::{
@@ -55,13 +57,8 @@ pub(crate) fn brief(payment: &PaymentRecord) -> PaymentBrief {
         method: payment.method,
         amount_minor: payment.amount_minor,
         currency: payment.currency.clone(),
-        checkout_url: payment
-            .checkout_url
-            .clone()
-            .filter(|_| payment.status == PaymentStatus::Pending),
-        hold_until: payment
-            .hold_until
-            .filter(|_| payment.status == PaymentStatus::Pending),
+        checkout_url: payment.checkout_url.clone(),
+        hold_until: payment.hold_until,
     }
 }
 
@@ -236,9 +233,10 @@ fn patient_actor(view: &AppointmentView) -> Actor {
     }
 }
 
-/// The payment arrived (online, or at the desk for a visit still waiting for it):
-/// the visit becomes a booking by its doctor's confirmation rule, told as one,
-/// with its reminders; and the patient gets the receipt.
+/// The payment arrived (online, or at the desk): it is audited (`payment.paid`
+/// from the provider, `payment.recorded` by the desk); a visit still waiting for
+/// it becomes a booking by its doctor's confirmation rule, told as one, with its
+/// reminders; the patient gets the receipt. Returns the visit's live event ids.
 fn accept_payment(
     tx: &mut dyn Tx,
     notifier: &super::Notifier,
@@ -246,7 +244,25 @@ fn accept_payment(
     view: &mut AppointmentView,
     doctor: &DoctorRecord,
     now: Timestamp,
-) -> Result<(), AppError> {
+) -> Result<Vec<LiveId>, AppError> {
+    let action = if payment.method.is_at_desk() {
+        "payment.recorded"
+    } else {
+        "payment.paid"
+    };
+    audit(
+        tx,
+        now,
+        payment.recorded_by.as_ref(),
+        action,
+        ("payment", Some(payment.id.as_str())),
+        json!({
+            "appointment_id": payment.appointment_id.as_str(),
+            "amount_minor": payment.amount_minor,
+            "currency": payment.currency,
+            "method": payment.method.as_str(),
+        }),
+    )?;
     let zone = zone_name(&doctor.schedule).to_owned();
     let waiting = matches!(
         view.record.status,
@@ -275,7 +291,8 @@ fn accept_payment(
         )?;
     }
     view.payment = Some(brief(payment));
-    notifier.payment_notice(tx, NoticeKind::PaymentReceived, view, payment, &zone, now)
+    notifier.payment_notice(tx, NoticeKind::PaymentReceived, view, payment, &zone, now)?;
+    append_appointment_event(tx, "pay", view, now)
 }
 
 /// Whether a visit whose hold ran out can have its slot back now: the doctor's
@@ -812,21 +829,7 @@ impl App {
                 payment.paid_at = Some(now);
                 payment.updated_at = now;
                 tx.update_payment(&payment)?;
-                audit(
-                    tx,
-                    now,
-                    None,
-                    "payment.paid",
-                    ("payment", Some(payment.id.as_str())),
-                    json!({
-                        "appointment_id": payment.appointment_id.as_str(),
-                        "amount_minor": payment.amount_minor,
-                        "currency": payment.currency,
-                        "method": payment.method.as_str(),
-                    }),
-                )?;
-                accept_payment(tx, &notifier, &payment, &mut view, &doctor, now)?;
-                let live = append_appointment_event(tx, "pay", &view, now)?;
+                let live = accept_payment(tx, &notifier, &payment, &mut view, &doctor, now)?;
                 Ok::<_, AppError>((WebhookOutcome::Paid, Some((view, live))))
             })
             .await?;
@@ -1047,19 +1050,23 @@ impl App {
                         doctor: &view.record.doctor_id,
                     },
                 )?;
-                if matches!(
-                    view.record.status,
-                    AppointmentStatus::Cancelled | AppointmentStatus::Rejected
-                ) {
-                    return Err(AppError::conflict(
-                        ConflictKind::NotPayable,
-                        "a cancelled or rejected visit cannot be paid",
-                    ));
-                }
                 tx.begin_availability_change(&view.record.doctor_id)?;
                 let mut view = tx
                     .find_appointment(&view.record.id)?
                     .ok_or(AppError::NotFound("appointment"))?;
+                let latest = tx.latest_payment(&view.record.id)?;
+                check_desk_payment(view.record.status, latest.as_ref().map(|p| p.status)).map_err(
+                    |refusal| match refusal {
+                        DeskRefusal::NotPayable => AppError::conflict(
+                            ConflictKind::NotPayable,
+                            "a cancelled or rejected visit cannot be paid",
+                        ),
+                        DeskRefusal::AlreadyPaid => AppError::conflict(
+                            ConflictKind::PaymentExists,
+                            "this visit is paid already",
+                        ),
+                    },
+                )?;
                 let doctor = tx
                     .find_doctor(&view.record.doctor_id)?
                     .ok_or(AppError::NotFound("doctor"))?;
@@ -1073,24 +1080,16 @@ impl App {
                         ));
                     }
                 };
-                let mut called_off = None;
-                if let Some(mut existing) = tx.latest_payment(&view.record.id)? {
-                    match existing.status {
-                        PaymentStatus::Paid | PaymentStatus::RefundPending => {
-                            return Err(AppError::conflict(
-                                ConflictKind::PaymentExists,
-                                "this visit is paid already",
-                            ));
-                        }
-                        PaymentStatus::Pending => {
-                            existing.status = PaymentStatus::Cancelled;
-                            existing.updated_at = now;
-                            tx.update_payment(&existing)?;
-                            called_off = Some(existing);
-                        }
-                        _ => {}
+                // A checkout still open is called off: the desk took the money.
+                let called_off = match latest {
+                    Some(mut open) if open.status == PaymentStatus::Pending => {
+                        open.status = PaymentStatus::Cancelled;
+                        open.updated_at = now;
+                        tx.update_payment(&open)?;
+                        Some(open)
                     }
-                }
+                    _ => None,
+                };
                 let payment = PaymentRecord {
                     id: PaymentId::new(new_id("pay")),
                     appointment_id: view.record.id.clone(),
@@ -1116,21 +1115,7 @@ impl App {
                     updated_at: now,
                 };
                 tx.insert_payment(&payment)?;
-                audit(
-                    tx,
-                    now,
-                    Some(&actor.user_id),
-                    "payment.recorded",
-                    ("payment", Some(payment.id.as_str())),
-                    json!({
-                        "appointment_id": payment.appointment_id.as_str(),
-                        "amount_minor": payment.amount_minor,
-                        "currency": payment.currency,
-                        "method": payment.method.as_str(),
-                    }),
-                )?;
-                accept_payment(tx, &notifier, &payment, &mut view, &doctor, now)?;
-                let live = append_appointment_event(tx, "pay", &view, now)?;
+                let live = accept_payment(tx, &notifier, &payment, &mut view, &doctor, now)?;
                 Ok::<_, AppError>((view, live, called_off))
             })
             .await?;
@@ -1237,7 +1222,7 @@ impl App {
     ) -> Result<PaymentSummary, AppError> {
         authorize(actor, Action::ViewPayments, Subject::Clinic)?;
         let zone_name = self.settings.clinic_time_zone.clone();
-        let zone = TimeZone::get(&zone_name).map_err(|e| AppError::Internal(e.to_string()))?;
+        let zone = self.clinic_zone();
         let today = zone.to_datetime(self.now()).date();
         let (from, to) = statistics_dates(from, to, today)?;
         let window = window_of(from, to, &zone)?;

@@ -33,6 +33,33 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// Reads `request` whole (its body up to `limit` bytes) as it arrived.
+    pub(crate) async fn read(request: Request<Body>, limit: usize) -> RecordedRequest {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, limit)
+            .await
+            .map(|bytes| bytes.to_vec())
+            .unwrap_or_default();
+        RecordedRequest {
+            method: parts.method.as_str().to_owned(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body,
+        }
+    }
+
     /// The first header called `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
@@ -164,29 +191,7 @@ impl Drop for HttpPeer {
 }
 
 async fn answer(shared: &Shared, request: Request<Body>) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map(|bytes| bytes.to_vec())
-        .unwrap_or_default();
-    let recorded = RecordedRequest {
-        method: parts.method.as_str().to_owned(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body,
-    };
+    let recorded = RecordedRequest::read(request, usize::MAX).await;
     let (status, body) = {
         let mut state = shared.state();
         state.requests.push(recorded);

@@ -301,32 +301,10 @@ fn failure(status: u16) -> (u16, String) {
 }
 
 async fn answer(shared: &Shared, request: Request<Body>) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1024 * 1024)
-        .await
-        .map(|bytes| bytes.to_vec())
-        .unwrap_or_default();
-    let recorded = RecordedRequest {
-        method: parts.method.as_str().to_owned(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body,
-    };
+    let recorded = RecordedRequest::read(request, 1024 * 1024).await;
     let mut state = shared.state();
     state.requests.push(recorded.clone());
-    let path = parts.uri.path();
+    let path = recorded.path.split('?').next().unwrap_or_default();
     if let Some(id) = path.strip_prefix("/checkout/") {
         return checkout_page(&state, id);
     }

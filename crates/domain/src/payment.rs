@@ -184,6 +184,37 @@ pub fn on_checkout_paid(status: PaymentStatus) -> OnCheckoutPaid {
     }
 }
 
+/// Why the desk may not take a visit's fee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskRefusal {
+    /// The visit was cancelled or rejected.
+    NotPayable,
+    /// Its latest payment holds the money already (or owes it back).
+    AlreadyPaid,
+}
+
+/// Whether the desk may record a payment for a visit in `appointment` status whose
+/// latest payment is `latest`. A pending online checkout does not stand in the way:
+/// the desk payment calls it off.
+pub fn check_desk_payment(
+    appointment: AppointmentStatus,
+    latest: Option<PaymentStatus>,
+) -> Result<(), DeskRefusal> {
+    if matches!(
+        appointment,
+        AppointmentStatus::Cancelled | AppointmentStatus::Rejected
+    ) {
+        return Err(DeskRefusal::NotPayable);
+    }
+    if matches!(
+        latest,
+        Some(PaymentStatus::Paid | PaymentStatus::RefundPending)
+    ) {
+        return Err(DeskRefusal::AlreadyPaid);
+    }
+    Ok(())
+}
+
 /// Whether a fee paid online goes back when the visit ends by `ending` without
 /// taking place. The clinic's rejection or cancellation always refunds; a patient's
 /// own cancellation refunds when made at least `refund_window_hours` before the
@@ -277,6 +308,30 @@ mod tests {
         assert_eq!(table.map(|(s, _)| s), PaymentStatus::ALL);
         for (status, expected) in table {
             assert_eq!(on_checkout_paid(status), expected, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn the_desk_takes_a_fee_once_and_never_for_an_ended_visit() {
+        use AppointmentStatus as A;
+        use PaymentStatus as P;
+        assert_eq!(check_desk_payment(A::Requested, None), Ok(()));
+        assert_eq!(
+            check_desk_payment(A::AwaitingPayment, Some(P::Pending)),
+            Ok(())
+        );
+        assert_eq!(check_desk_payment(A::Completed, Some(P::Expired)), Ok(()));
+        for ended in [A::Cancelled, A::Rejected] {
+            assert_eq!(
+                check_desk_payment(ended, None),
+                Err(DeskRefusal::NotPayable)
+            );
+        }
+        for paid in [P::Paid, P::RefundPending] {
+            assert_eq!(
+                check_desk_payment(A::Confirmed, Some(paid)),
+                Err(DeskRefusal::AlreadyPaid)
+            );
         }
     }
 

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::appointments::AppointmentResponse;
+// The same window of days as the statistics, read by the same rule.
+use super::stats::StatsQuery;
 use super::{PageQuery, Paged};
 use crate::app::{App, DayMoney, DeskPaymentInput, MoneyTotals, PaymentQuery, PaymentSummary};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
@@ -288,16 +290,6 @@ pub async fn find_payments_csv(
         .into_response())
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PaymentSummaryQuery {
-    /// First day (`YYYY-MM-DD`, the clinic's zone), inclusive. Default: 29 days
-    /// before `to`.
-    pub from: Option<String>,
-    /// Last day, inclusive. Default: today. At most 366 days, counting both.
-    pub to: Option<String>,
-}
-
 /// Money that moved, in one currency.
 #[derive(Serialize, ToSchema)]
 pub struct MoneyBody {
@@ -367,13 +359,13 @@ impl From<PaymentSummary> for PaymentSummaryResponse {
 /// Daily totals of money paid and refunded, per currency (admins). A payment counts
 /// on the day it was paid; its refund on the day it was refunded.
 #[utoipa::path(get, path = "/payments/summary", tag = "payments", security(("bearer" = [])),
-    params(PaymentSummaryQuery),
+    params(StatsQuery),
     responses((status = 200, body = PaymentSummaryResponse), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn find_payment_summary(
     State(app): State<App>,
     CurrentUser(me): CurrentUser,
-    ApiQuery(q): ApiQuery<PaymentSummaryQuery>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
 ) -> Result<Json<PaymentSummaryResponse>, ApiError> {
     let summary = app
         .payment_summary(&me.actor, q.from.as_deref(), q.to.as_deref())

@@ -5,7 +5,8 @@
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
-use carebook_domain::policy::Actor;
+use carebook_domain::payment::check_desk_payment;
+use carebook_domain::policy::{Action, Actor, Subject, authorize};
 use carebook_domain::{PaymentMethod, PaymentStatus, Role};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -98,23 +99,16 @@ impl PaymentSection {
     }
 }
 
-/// The desk's "Record payment" form: for receptionists and admins, on a visit not
-/// paid yet that can still be paid. The doctor's fee is the default amount.
+/// The desk's "Record payment" form, offered where the policy and the domain's
+/// desk rule would accept it. The doctor's fee is the default amount.
 pub fn desk_payment(actor: &Actor, view: &AppointmentView, fee: Option<&Fee>) -> Option<String> {
-    if !actor.role.is_staff() || actor.role == Role::Doctor {
-        return None;
-    }
-    let payable = !matches!(
-        view.record.status,
-        AppointmentStatus::Cancelled | AppointmentStatus::Rejected
-    );
-    let paid = view.payment.as_ref().is_some_and(|p| {
-        matches!(
-            p.status,
-            PaymentStatus::Paid | PaymentStatus::RefundPending | PaymentStatus::Refunded
-        )
-    });
-    (payable && !paid).then(|| fee.map(view::money).unwrap_or_default())
+    let subject = Subject::Appointment {
+        patient: &view.record.patient_id,
+        doctor: &view.record.doctor_id,
+    };
+    let allowed = authorize(actor, Action::RecordPayment, subject).is_ok()
+        && check_desk_payment(view.record.status, view.payment.as_ref().map(|p| p.status)).is_ok();
+    allowed.then(|| fee.map(view::money).unwrap_or_default())
 }
 
 #[derive(Deserialize, Default)]
