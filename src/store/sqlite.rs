@@ -183,8 +183,11 @@ const STATEMENT_CACHE: usize = 256;
 /// (the newest rows and the top of each index) stay cached between group commits.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
+/// How long a connection waits for a lock another holds before it gives up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // A booking alone runs a few dozen distinct statements; the default cache (16)
     // would prepare most of them again every time.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -223,10 +226,10 @@ fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     configure(&conn)?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     // Checkpoints run on a thread of their own (see `start_checkpointer`), not inside
-    // a group commit where every waiting request would wait for them too. The
-    // writer checkpoints only as a backstop, when a burst of writes (an import) has
-    // outrun that thread; and a WAL that grew is cut back once it starts over.
-    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+    // a group commit where every waiting request would wait for them too; the writer
+    // only makes the WAL start over (`WalRestarts`). A WAL that grew is cut back once
+    // it starts over.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
     migrate(&conn)?;
     Ok(conn)
@@ -458,12 +461,18 @@ fn apply_migration(
 /// The first line of a migration that must run with foreign keys off.
 const FOREIGN_KEYS_OFF: &str = "-- carebook:foreign-keys-off";
 
-/// WAL pages (4 KiB) after which the writer checkpoints by itself.
-const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+/// WAL frames (pages) after which the writer makes the WAL start over.
+const RESTART_WAL_AT_FRAMES: i32 = 16_384;
+/// How long the writer waits for readers of older snapshots before it restarts the WAL.
+const WAIT_FOR_READERS: std::time::Duration = std::time::Duration::from_millis(3);
+/// How long the writer leaves the WAL alone when readers kept it from copying all.
+const RESTART_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 /// What a WAL file is cut back to when it starts over.
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// How soon the checkpointer goes again when a pass left frames behind.
+const CHECKPOINT_AGAIN: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Starts the thread that checkpoints the WAL of `path` while the store is open
 /// (`PASSIVE`: it never blocks the writer or readers; the WAL starts over from its
@@ -476,18 +485,27 @@ fn start_checkpointer(path: &Path) -> Result<mpsc::Sender<()>, StoreError> {
     thread::Builder::new()
         .name("carebook-checkpoint".into())
         .spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                {
-                    tracing::warn!(error = %error, "WAL checkpoint failed; will retry");
-                }
+            let mut wait = CHECKPOINT_EVERY;
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
+                // Under a steady stream of commits one pass rarely catches up: go again
+                // at once while there is a backlog, so that the writer, when it makes
+                // the WAL start over (`WalRestarts`), has little left to copy itself.
+                wait = match checkpoint(&conn, "PASSIVE") {
+                    Ok(pass) if pass.copied < pass.in_wal => CHECKPOINT_AGAIN,
+                    Ok(_) => CHECKPOINT_EVERY,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "WAL checkpoint failed; will retry");
+                        CHECKPOINT_EVERY
+                    }
+                };
             }
         })
         .map_err(internal)?;
     Ok(keep_going)
 }
 
-fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>, observers: &Observers) {
+fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, observers: &Observers) {
+    let mut restarts = WalRestarts::watch(&mut conn, RESTART_WAL_AT_FRAMES);
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -497,7 +515,90 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>, observers: &Obse
             }
         }
         commit_group(&conn, group, observers);
+        restarts.after_commit(&conn);
     }
+}
+
+/// Keeps the WAL from growing without end under a steady stream of commits.
+///
+/// The checkpointer copies frames back into the database (`PASSIVE`), but the WAL
+/// only starts over at a commit whose transaction *began* with every frame already
+/// copied; under load the writer begins the next group the moment the last one
+/// committed, so that never happened by itself and the WAL grew by gigabytes in the
+/// booking benchmark. So once the WAL holds `RESTART_WAL_AT_FRAMES`, the writer,
+/// between two groups, copies what the checkpointer has not yet (`PASSIVE`: the
+/// last group or so; when the checkpointer is busy it simply tries after the next
+/// commit). The next group then begins on a fully copied WAL and writes from the
+/// start of the file again. The writer never waits here: `RESTART` mode would make
+/// it wait for the checkpointer's pass and for readers, and a booking with it.
+struct WalRestarts {
+    at_frames: i32,
+    frames: Arc<std::sync::atomic::AtomicI32>,
+    not_before: std::time::Instant,
+}
+
+impl WalRestarts {
+    fn watch(conn: &mut Connection, at_frames: i32) -> WalRestarts {
+        let frames = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let seen = frames.clone();
+        let hooked = conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, in_wal| {
+            seen.store(in_wal, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }));
+        if let Err(error) = hooked {
+            tracing::error!(error = %error, "cannot watch the WAL's size; it will not be restarted");
+        }
+        WalRestarts {
+            at_frames,
+            frames,
+            not_before: std::time::Instant::now(),
+        }
+    }
+
+    fn after_commit(&mut self, conn: &Connection) {
+        let frames = self.frames.load(std::sync::atomic::Ordering::Relaxed);
+        if frames < self.at_frames || std::time::Instant::now() < self.not_before {
+            return;
+        }
+        let copied_all = match checkpoint(conn, "PASSIVE") {
+            // The checkpointer holds the checkpoint lock: after the next commit.
+            Ok(Checkpoint { busy: true, .. }) => return,
+            Ok(pass) if pass.copied >= pass.in_wal => true,
+            // A reader still reads a snapshot older than the last commit; readers are
+            // quick, so wait a moment for them, but no longer: it may be a backup.
+            Ok(_) => {
+                let waited = conn
+                    .busy_timeout(WAIT_FOR_READERS)
+                    .and_then(|()| checkpoint(conn, "FULL"));
+                let _ = conn.busy_timeout(BUSY_TIMEOUT);
+                waited.is_ok_and(|pass| !pass.busy && pass.copied >= pass.in_wal)
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "WAL checkpoint failed; will retry");
+                false
+            }
+        };
+        if !copied_all {
+            self.not_before = std::time::Instant::now() + RESTART_RETRY_AFTER;
+        }
+    }
+}
+
+/// What `PRAGMA wal_checkpoint` reports.
+struct Checkpoint {
+    busy: bool,
+    in_wal: i64,
+    copied: i64,
+}
+
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Checkpoint> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok(Checkpoint {
+            busy: row.get::<_, i64>(0)? != 0,
+            in_wal: row.get(1)?,
+            copied: row.get(2)?,
+        })
+    })
 }
 
 fn commit_group(conn: &Connection, group: Vec<WriteJob>, observers: &Observers) {
@@ -1793,6 +1894,54 @@ fn cell_of(value: ValueRef<'_>, kind: Kind) -> Option<Cell> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wal_starts_over_under_a_steady_stream_of_commits_and_reads() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let mut writer = Connection::open(&path).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        configure(&writer).unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer
+            .execute_batch("CREATE TABLE notes (body BLOB NOT NULL)")
+            .unwrap();
+        let _checkpointer = start_checkpointer(&path).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reading = {
+            let (path, stop) = (path.clone(), stop.clone());
+            thread::spawn(move || {
+                let reader = Connection::open(path).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    // As a request reads: one row, then the next request.
+                    let _: Option<i64> = reader
+                        .query_row("SELECT max(rowid) FROM notes", [], |row| row.get(0))
+                        .unwrap();
+                    thread::sleep(std::time::Duration::from_micros(100));
+                }
+            })
+        };
+        let mut restarts = WalRestarts::watch(&mut writer, 64);
+        let wal = dir.path().join("wal.db-wal");
+        let mut largest = 0;
+        // Each commit writes three pages or so; 2,000 of them would make a WAL of
+        // about 24 MiB if it never started over.
+        for _ in 0..2_000 {
+            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+            writer
+                .execute("INSERT INTO notes (body) VALUES (randomblob(8000))", [])
+                .unwrap();
+            writer.execute_batch("COMMIT").unwrap();
+            restarts.after_commit(&writer);
+            // The next group's work.
+            thread::sleep(std::time::Duration::from_micros(500));
+            largest = largest.max(std::fs::metadata(&wal).unwrap().len());
+        }
+        stop.store(true, Ordering::Relaxed);
+        reading.join().unwrap();
+        assert!(largest < 8 * 1024 * 1024, "the WAL grew to {largest} bytes");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn at_most_max_readers_read_at_once_and_the_rest_wait_their_turn() {
