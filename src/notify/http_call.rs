@@ -52,13 +52,7 @@ pub(crate) fn origin(url: &reqwest::Url) -> String {
 }
 
 /// Lowercase hex, as signatures are written.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
-}
+pub(crate) use crate::app::hex;
 
 /// The bytes of lowercase or uppercase hex, `None` when it is not hex.
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
