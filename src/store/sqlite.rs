@@ -475,9 +475,9 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(5
 const CHECKPOINT_AGAIN: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Starts the thread that checkpoints the WAL of `path` while the store is open
-/// (`PASSIVE`: it never blocks the writer or readers; the WAL starts over from its
-/// beginning at the next write after a complete checkpoint). It ends when the
-/// returned sender is dropped, i.e. with the store.
+/// (`PASSIVE`: it never blocks the writer or readers; making the WAL start over is
+/// the writer's, see `WalRestarts`). It ends when the returned sender is dropped,
+/// i.e. with the store.
 fn start_checkpointer(path: &Path) -> Result<mpsc::Sender<()>, StoreError> {
     let conn = Connection::open(path)?;
     configure(&conn)?;
@@ -529,8 +529,9 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, observers: &
 /// between two groups, copies what the checkpointer has not yet (`PASSIVE`: the
 /// last group or so; when the checkpointer is busy it simply tries after the next
 /// commit). The next group then begins on a fully copied WAL and writes from the
-/// start of the file again. The writer never waits here: `RESTART` mode would make
-/// it wait for the checkpointer's pass and for readers, and a booking with it.
+/// start of the file again. The writer waits at most `WAIT_FOR_READERS` here (for
+/// readers of an older snapshot), never for the checkpointer's pass as `RESTART`
+/// mode would make it, and every waiting booking with it.
 struct WalRestarts {
     at_frames: i32,
     frames: Arc<std::sync::atomic::AtomicI32>,
