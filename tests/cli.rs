@@ -192,25 +192,50 @@ fn serve_with_demo_loads_the_clinic_and_prints_the_logins() {
         "{doctors}"
     );
     assert_eq!(terminate(&mut child).code(), Some(0));
-    // The upcoming demo appointments have their reminders waiting in the outbox.
+    // The demo has upcoming visits for the reminder planner; what waits in the
+    // outbox is only the reminders it (or the loader) wrote for the next minutes.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let waiting = runtime.block_on(async {
+    let (upcoming, waiting) = runtime.block_on(async {
         let store = carebook::store::Store::open(&database(&dir)).unwrap();
-        let filter = carebook::store::DeliveryFilter {
-            statuses: vec![carebook::store::DeliveryStatus::Scheduled],
-            ..Default::default()
-        };
-        let page = carebook::store::PageRequest {
-            limit: 1000,
-            after: None,
-        };
         store
-            .read(move |tx| tx.list_deliveries(&filter, &page))
+            .read(move |tx| {
+                let live = carebook::store::AppointmentFilter {
+                    scope: carebook_domain::policy::AppointmentScope::All,
+                    statuses: vec![
+                        carebook_domain::AppointmentStatus::Requested,
+                        carebook_domain::AppointmentStatus::Confirmed,
+                    ],
+                    from: Some(jiff::Timestamp::now()),
+                    to: None,
+                    doctor_id: None,
+                    patient_id: None,
+                    q: None,
+                    newest_first: false,
+                };
+                let filter = carebook::store::DeliveryFilter {
+                    statuses: vec![carebook::store::DeliveryStatus::Scheduled],
+                    ..Default::default()
+                };
+                let page = carebook::store::PageRequest {
+                    limit: 1000,
+                    after: None,
+                };
+                Ok::<_, carebook::store::StoreError>((
+                    tx.list_appointments(&live, &page)?,
+                    tx.list_deliveries(&filter, &page)?,
+                ))
+            })
             .await
             .unwrap()
     });
-    assert!(waiting.len() > 20, "{} reminders", waiting.len());
-    assert!(waiting.iter().all(|d| d.kind == "reminder"));
+    assert!(upcoming.len() > 20, "{} upcoming visits", upcoming.len());
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(30);
+    assert!(
+        waiting
+            .iter()
+            .all(|d| d.kind == "reminder" && d.due_at < soon),
+        "{waiting:?}"
+    );
 
     // A second start finds the data and leaves it alone.
     let (mut child, _, printed) = start_server(&dir, &["--demo"]);

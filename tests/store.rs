@@ -1856,3 +1856,34 @@ mod payments {
         }
     }
 }
+
+mod reminder_plan {
+    use super::*;
+
+    contract! {
+        #[test]
+        async fn the_reminder_plan_starts_unset_and_moves_only_with_a_committed_pass(store: Store, url: String) {
+            assert_eq!(store.read(|tx| tx.reminders_planned_through()).await.unwrap(), None);
+            let through = at("2026-03-02T06:15:00Z");
+            let begun = store
+                .write(move |tx| {
+                    let before = tx.begin_reminder_plan()?;
+                    tx.set_reminders_planned_through(through)?;
+                    Ok::<_, StoreError>(before)
+                })
+                .await
+                .unwrap();
+            assert_eq!(begun, None);
+            assert_eq!(store.read(|tx| tx.reminders_planned_through()).await.unwrap(), Some(through));
+            // A pass that fails leaves the plan where it was.
+            let failed = store
+                .write(|tx| {
+                    tx.set_reminders_planned_through(at("2026-03-02T07:00:00Z"))?;
+                    Err::<(), _>(StoreError::Internal("the pass failed".into()))
+                })
+                .await;
+            assert!(failed.is_err());
+            assert_eq!(store.write(|tx| tx.begin_reminder_plan()).await.unwrap(), Some(through));
+        }
+    }
+}

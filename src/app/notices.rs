@@ -6,13 +6,15 @@
 //! recipient still wants the channel and that a reminder's appointment is still
 //! ahead.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use carebook_domain::policy::Actor;
+use carebook_domain::policy::{Actor, AppointmentScope};
 use carebook_domain::{AppointmentStatus, Role};
 use jiff::{SignedDuration, Timestamp};
 
+use super::appointments::zone_name;
 use super::{AppError, new_id, sha256_hex};
 use crate::config::Settings;
 use crate::notify::render::Templates;
@@ -20,8 +22,9 @@ use crate::notify::{
     AppointmentFacts, Channel, ClinicFacts, Notice, NoticeKind, PaymentFacts, UserFacts,
 };
 use crate::store::{
-    AppointmentId, AppointmentRecord, AppointmentView, DeliveryRecord, DeliveryStatus,
-    NotificationPreferences, NotificationRecord, PaymentRecord, Tx, UserId, UserRecord,
+    AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentView, Cursor, DeliveryRecord,
+    DeliveryStatus, NotificationPreferences, NotificationRecord, PageRequest, PaymentRecord, Tx,
+    UserId, UserRecord,
 };
 
 /// What the notifier knows of the clinic's set-up.
@@ -414,10 +417,10 @@ impl Notifier {
         Ok(())
     }
 
-    /// One reminder per offset and channel, due that long before the start; those
-    /// whose time has already passed are not written (the confirmation just sent
-    /// says the same). The key names the start, so a move writes new reminders and
-    /// a repeated write of the same ones changes nothing.
+    /// The reminders a booking or a move writes itself: those that fall due before
+    /// the planner's next pass could write them ([`Notifier::plan_reminders`] writes
+    /// the rest shortly before they are due). Those whose time has already passed
+    /// are not written (the confirmation just sent says the same).
     fn schedule_reminders(
         &self,
         tx: &mut dyn Tx,
@@ -427,34 +430,109 @@ impl Notifier {
         let Some(appointment) = &about.appointment else {
             return Ok(());
         };
-        let patient = UserId::new(&appointment.patient_id);
-        let channels = self.reminder_channels();
+        let planned = tx.reminders_planned_through()?.unwrap_or(now);
+        let reach = planned.max(now + PLAN_AHEAD) + PLAN_MARGIN;
         for offset in &self.reminder_offsets {
             let due = appointment.start - *offset;
-            if due <= now {
-                continue;
-            }
-            let start_ms = appointment.start.as_millisecond();
-            let minutes = offset.as_mins();
-            let mut notice = about.clone();
-            notice.kind = NoticeKind::Reminder;
-            notice.event_id = format!("rem_{}_{start_ms}_{minutes}", appointment.id);
-            notice.occurred_at = due;
-            notice.changed_by = None;
-            for channel in &channels {
-                let key = format!(
-                    "reminder:{}:{start_ms}:{minutes}:{}",
-                    appointment.id,
-                    channel.as_str()
-                );
-                enqueue(tx, *channel, &notice, Some(&patient), None, due, key, now)?;
+            if due > now && due < reach {
+                self.write_reminder(tx, about, *offset, now)?;
             }
         }
         Ok(())
     }
 
+    /// One reminder on every channel the clinic has, `offset` before the start.
+    /// The key names the start, so a move writes new reminders and a repeated write
+    /// of the same ones changes nothing.
+    fn write_reminder(
+        &self,
+        tx: &mut dyn Tx,
+        about: &Notice,
+        offset: SignedDuration,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        let Some(appointment) = &about.appointment else {
+            return Ok(());
+        };
+        let patient = UserId::new(&appointment.patient_id);
+        let due = appointment.start - offset;
+        let start_ms = appointment.start.as_millisecond();
+        let minutes = offset.as_mins();
+        let mut notice = about.clone();
+        notice.kind = NoticeKind::Reminder;
+        notice.event_id = format!("rem_{}_{start_ms}_{minutes}", appointment.id);
+        notice.occurred_at = due;
+        notice.changed_by = None;
+        for channel in self.reminder_channels() {
+            let key = format!(
+                "reminder:{}:{start_ms}:{minutes}:{}",
+                appointment.id,
+                channel.as_str()
+            );
+            enqueue(tx, channel, &notice, Some(&patient), None, due, key, now)?;
+        }
+        Ok(())
+    }
+
+    /// The planner's pass: writes the reminders that fall due from where the last
+    /// pass stopped until [`PLAN_AHEAD`] from now, for every appointment that is
+    /// requested or confirmed and still ahead. After downtime an overdue reminder is
+    /// written only when it fell due after the appointment was last changed and no
+    /// later reminder of it is overdue too (the one closest to the start says it
+    /// all). Returns the reminders written (one per offset, whatever the channels).
+    pub(crate) fn plan_reminders(
+        &self,
+        tx: &mut dyn Tx,
+        now: Timestamp,
+    ) -> Result<usize, AppError> {
+        let from = tx.begin_reminder_plan()?.unwrap_or(now);
+        let through = now + PLAN_AHEAD;
+        if from >= through {
+            return Ok(0);
+        }
+        let mut zones: HashMap<UserId, String> = HashMap::new();
+        let mut written = 0;
+        for offset in &self.reminder_offsets {
+            let starts = (from + *offset).max(now)..through + *offset;
+            for view in live_appointments_starting(tx, starts)? {
+                let start = view.record.slot.start;
+                let due = start - *offset;
+                if start <= now {
+                    continue;
+                }
+                if due <= now {
+                    let changed_since = view.record.updated_at >= due;
+                    let superseded = self
+                        .reminder_offsets
+                        .iter()
+                        .any(|other| other < offset && start - *other <= now);
+                    if changed_since || superseded {
+                        continue;
+                    }
+                }
+                let zone = match zones.get(&view.record.doctor_id) {
+                    Some(zone) => zone.clone(),
+                    None => {
+                        let zone = tx
+                            .find_doctor(&view.record.doctor_id)?
+                            .map(|doctor| zone_name(&doctor.schedule).to_owned())
+                            .unwrap_or_else(|| self.clinic.time_zone.clone());
+                        zones.insert(view.record.doctor_id.clone(), zone.clone());
+                        zone
+                    }
+                };
+                let mut about = self.notice(NoticeKind::Reminder, now);
+                about.appointment = Some(self.appointment_facts(tx, &view, None, &zone)?);
+                self.write_reminder(tx, &about, *offset, now)?;
+                written += 1;
+            }
+        }
+        tx.set_reminders_planned_through(through)?;
+        Ok(written)
+    }
+
     /// The reminders of a live appointment that was written without them (the demo
-    /// clinic is loaded straight into the store).
+    /// clinic is loaded straight into the store): those the planner will not reach.
     pub(crate) fn schedule_reminders_for(
         &self,
         tx: &mut dyn Tx,
@@ -498,6 +576,52 @@ impl Notifier {
             )?;
         }
         Ok(written)
+    }
+}
+
+/// How far ahead of now a planning pass writes reminders.
+pub(crate) const PLAN_AHEAD: SignedDuration = SignedDuration::from_mins(15);
+/// A pass runs once the plan reaches less than this far ahead.
+pub(crate) const PLAN_AGAIN_WITHIN: SignedDuration = SignedDuration::from_mins(10);
+/// A booking writes its own reminders this far beyond the plan, so that one that
+/// commits while a pass runs (on PostgreSQL the pass may not see it), or an
+/// instance whose clock runs a little behind, loses none.
+const PLAN_MARGIN: SignedDuration = SignedDuration::from_mins(5);
+/// Appointments read per query of a planning pass.
+const PLAN_PAGE: u32 = 500;
+
+/// Requested and confirmed appointments whose start lies in `starts`, soonest
+/// first.
+fn live_appointments_starting(
+    tx: &mut dyn Tx,
+    starts: std::ops::Range<Timestamp>,
+) -> Result<Vec<AppointmentView>, AppError> {
+    let filter = AppointmentFilter {
+        scope: AppointmentScope::All,
+        statuses: vec![AppointmentStatus::Requested, AppointmentStatus::Confirmed],
+        from: Some(starts.start),
+        to: Some(starts.end),
+        doctor_id: None,
+        patient_id: None,
+        q: None,
+        newest_first: false,
+    };
+    let mut found = Vec::new();
+    let mut page = PageRequest {
+        limit: PLAN_PAGE,
+        after: None,
+    };
+    loop {
+        let rows = tx.list_appointments(&filter, &page)?;
+        let full = rows.len() == PLAN_PAGE as usize;
+        page.after = rows.last().map(|last| Cursor {
+            key: last.record.slot.start.as_millisecond().to_string(),
+            id: last.record.id.to_string(),
+        });
+        found.extend(rows);
+        if !full {
+            return Ok(found);
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::appointments::{visible_appointment, zone_name};
-use super::notices::{insert_in_app, preferences_of};
+use super::notices::{PLAN_AGAIN_WITHIN, insert_in_app, preferences_of};
 use super::{App, AppError, ConflictKind, Page, PageParams, audit, paginate, random_bytes};
 use crate::config::OutboxSettings;
 use crate::notify::{Channel, DeliveryError, Notice, NoticeKind, Recipient};
@@ -343,6 +343,23 @@ impl App {
 
     // The worker's steps. Each is one short transaction; sending happens between
     // them, outside any transaction.
+
+    /// Writes the reminders that fall due soon, when the plan reaches less than
+    /// [`PLAN_AGAIN_WITHIN`] ahead (a read otherwise); the number written.
+    pub async fn plan_reminders(&self) -> Result<usize, AppError> {
+        let now = self.now();
+        let planned = self
+            .store
+            .read(|tx| Ok::<_, AppError>(tx.reminders_planned_through()?))
+            .await?;
+        if planned.is_some_and(|through| through >= now + PLAN_AGAIN_WITHIN) {
+            return Ok(0);
+        }
+        let notifier = self.notifier.clone();
+        self.store
+            .write(move |tx| notifier.plan_reminders(tx, now))
+            .await
+    }
 
     /// Claims up to `limit` due deliveries for `owner`, leased for `lease_seconds`.
     pub async fn claim_deliveries(

@@ -101,8 +101,13 @@ impl Worker {
         })
     }
 
-    /// Claims one batch of due deliveries and sends them; the number claimed.
+    /// Plans the reminders that fall due soon, then claims one batch of due
+    /// deliveries and sends them; the number claimed.
     pub async fn run_once(self: &Arc<Self>) -> Result<usize, AppError> {
+        if let Err(error) = self.app.plan_reminders().await {
+            // Planning is tried again at the next poll; what is due goes out anyway.
+            tracing::warn!(error = %error, "the reminder planner could not run");
+        }
         let batch = self
             .app
             .claim_deliveries(&self.owner, self.app.settings.outbox.batch_size)

@@ -199,4 +199,12 @@ pub trait NotificationTx {
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>>;
     /// How many deliveries are in each status (statuses with none are left out).
     fn count_deliveries_by_status(&mut self) -> StoreResult<Vec<(DeliveryStatus, i64)>>;
+
+    /// How far reminders are planned: every reminder due before it is in the
+    /// outbox; `None` before the first planning pass.
+    fn reminders_planned_through(&mut self) -> StoreResult<Option<Timestamp>>;
+    /// The same, for a planning pass: on PostgreSQL the row stays locked until
+    /// commit, so passes of several workers follow one another.
+    fn begin_reminder_plan(&mut self) -> StoreResult<Option<Timestamp>>;
+    fn set_reminders_planned_through(&mut self, through: Timestamp) -> StoreResult<()>;
 }

@@ -99,6 +99,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../migrations/postgres/0013_payments.sql"),
     ),
+    (
+        14,
+        include_str!("../../migrations/postgres/0014_reminder_plan.sql"),
+    ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
 /// notifications sent meanwhile are lost. (A real payload never holds a NUL.)

@@ -75,6 +75,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../migrations/sqlite/0013_payments.sql"),
     ),
+    (
+        14,
+        include_str!("../../migrations/sqlite/0014_reminder_plan.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.

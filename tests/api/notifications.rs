@@ -177,62 +177,61 @@ dual! {
 
 dual! {
     #[tokio::test]
-    async fn reminders_follow_their_appointment_through_moves_cancels_and_downtime() {
+    async fn reminders_are_planned_before_they_fall_due_and_follow_moves_cancels_and_downtime() {
         // Sessions that outlast the days the clock jumps over.
         let app = TestApp::spawn_with(|s| s.session_ttl_hours = 24 * 30).await;
         let doctor = app.create_doctor("Rita Remind").await;
         let patient = app.register_patient("Olaf Often").await;
-        // Tuesday 09:00 Berlin (08:00Z): reminders due Monday 08:00Z and Tuesday 07:00Z.
+        let reminders = |log: &[Value]| -> BTreeMap<(String, String), String> {
+            log.iter()
+                .filter(|d| d["kind"] == "reminder")
+                .map(|d| {
+                    let key = (d["channel"].as_str().unwrap().to_owned(), d["due_at"].as_str().unwrap().to_owned());
+                    (key, d["status"].as_str().unwrap().to_owned())
+                })
+                .collect()
+        };
+        let entry = |channel: &str, due: &str| (channel.to_owned(), due.to_owned());
+
+        // Tuesday 09:00 Berlin (08:00Z): reminders due Monday 08:00Z and Tuesday
+        // 07:00Z, two hours and a day away: the booking writes neither, and the
+        // planner writes none while neither is within a quarter of an hour.
         let id = app.booked(&patient, &doctor.id, TUE_0900).await;
-        let reminders = deliveries(&app, &format!("&appointment_id={id}")).await;
-        let scheduled: BTreeSet<(String, String)> = reminders
-            .iter()
-            .filter(|d| d["kind"] == "reminder")
-            .map(|d| (d["channel"].as_str().unwrap().to_owned(), d["due_at"].as_str().unwrap().to_owned()))
-            .collect();
-        let expected: BTreeSet<(String, String)> = [
-            ("email", "2026-03-02T08:00:00Z"),
-            ("in_app", "2026-03-02T08:00:00Z"),
-            ("email", "2026-03-03T07:00:00Z"),
-            ("in_app", "2026-03-03T07:00:00Z"),
+        app.deliver().await;
+        assert!(reminders(&deliveries(&app, &format!("&appointment_id={id}")).await).is_empty());
+
+        // Ten minutes before the first falls due, it waits in the outbox.
+        app.set_clock("2026-03-02T07:50:00Z");
+        app.deliver().await;
+        let planned = reminders(&deliveries(&app, &format!("&appointment_id={id}")).await);
+        let expected: BTreeMap<_, _> = [
+            (entry("email", "2026-03-02T08:00:00Z"), "scheduled".to_owned()),
+            (entry("in_app", "2026-03-02T08:00:00Z"), "scheduled".to_owned()),
         ]
         .into_iter()
-        .map(|(c, d)| (c.to_owned(), d.to_owned()))
         .collect();
-        assert_eq!(scheduled, expected);
+        assert_eq!(planned, expected);
 
-        // Moved to Wednesday 09:00: the old reminders are cancelled, new ones wait.
+        // Moved to Wednesday 09:00: the planned reminders are cancelled; the new ones
+        // are a day away, so none is written yet.
         patient
             .post(&format!("/api/v1/appointments/{id}/reschedule"), &json!({ "start": WED_0900 }))
             .await
             .assert_status(200);
         let counts = statuses(&deliveries(&app, &format!("&appointment_id={id}")).await);
-        assert_eq!(counts["reminder/email/cancelled"], 2);
-        assert_eq!(counts["reminder/email/scheduled"], 2);
-        assert_eq!(counts["reminder/in_app/scheduled"], 2);
+        assert_eq!(counts["reminder/email/cancelled"], 1);
+        assert_eq!(counts["reminder/in_app/cancelled"], 1);
+        assert_eq!(counts.get("reminder/email/scheduled"), None);
 
-        // Nothing is due before its time.
-        app.deliver().await;
-        let counts = statuses(&deliveries(&app, &format!("&appointment_id={id}&status=scheduled")).await);
-        assert_eq!(counts["reminder/email/scheduled"], 2);
-
-        // Down from Monday until Wednesday 07:30Z (08:30 Berlin): both reminders are
-        // overdue; the appointment is still ahead, so the later one goes, late, and
-        // the earlier one is dropped as replaced.
+        // Down from Monday until Wednesday 07:30Z (08:30 Berlin): both reminders
+        // fell due meanwhile; the appointment is still ahead, so the later one goes,
+        // late, and the earlier one, replaced by it, is never written.
         app.set_clock("2026-03-04T07:30:00Z");
         app.deliver().await;
-        let log = deliveries(&app, &format!("&appointment_id={id}")).await;
-        let reminder = |due: &str, channel: &str| {
-            log.iter()
-                .find(|d| d["kind"] == "reminder" && d["due_at"] == due && d["channel"] == channel)
-                .unwrap_or_else(|| panic!("a {channel} reminder due {due}"))
-                .clone()
-        };
-        assert_eq!(reminder("2026-03-04T07:00:00Z", "email")["status"], "sent");
-        assert_eq!(reminder("2026-03-04T07:00:00Z", "in_app")["status"], "sent");
-        let replaced = reminder("2026-03-03T08:00:00Z", "email");
-        assert_eq!(replaced["status"], "skipped");
-        assert!(replaced["last_error"].as_str().unwrap().contains("later reminder"));
+        let log = reminders(&deliveries(&app, &format!("&appointment_id={id}")).await);
+        assert_eq!(log[&entry("email", "2026-03-04T07:00:00Z")], "sent");
+        assert_eq!(log[&entry("in_app", "2026-03-04T07:00:00Z")], "sent");
+        assert_eq!(log.get(&entry("email", "2026-03-03T08:00:00Z")), None, "{log:?}");
         let eml: Vec<_> = std::fs::read_dir(app.mail_dir.path()).unwrap().collect();
         assert!(!eml.is_empty(), "without SMTP, email lands in the mail folder");
         let inbox = patient.get("/api/v1/notifications").await;
@@ -243,18 +242,50 @@ dual! {
         let late = app.booked(&patient, &doctor.id, "2026-03-05T08:00:00Z").await;
         app.set_clock("2026-03-05T08:30:00Z");
         app.deliver().await;
-        let counts = statuses(&deliveries(&app, &format!("&appointment_id={late}")).await);
-        assert_eq!(counts.get("reminder/email/sent"), None);
-        assert_eq!(counts["reminder/email/skipped"], 2);
+        assert!(reminders(&deliveries(&app, &format!("&appointment_id={late}")).await).is_empty());
 
-        // A cancelled appointment's reminders are dropped at once.
+        // A cancelled appointment gets none; one booked beside it does.
         app.set_clock(NOW);
         let gone = app.booked(&patient, &doctor.id, "2026-03-10T08:00:00Z").await;
+        let kept = app.booked(&patient, &doctor.id, "2026-03-10T09:00:00Z").await;
         patient.act(&gone, "cancel").await.assert_status(200);
-        let counts = statuses(&deliveries(&app, &format!("&appointment_id={gone}")).await);
-        assert_eq!(counts["reminder/email/cancelled"], 2);
-        assert_eq!(counts["reminder/in_app/cancelled"], 2);
-        assert_eq!(counts.get("reminder/email/scheduled"), None);
+        app.set_clock("2026-03-09T08:55:00Z");
+        app.deliver().await;
+        assert!(reminders(&deliveries(&app, &format!("&appointment_id={gone}")).await).is_empty());
+        let counts = statuses(&deliveries(&app, &format!("&appointment_id={kept}")).await);
+        assert_eq!(counts["reminder/email/scheduled"], 1);
+        assert_eq!(counts["reminder/in_app/scheduled"], 1);
+    }
+}
+
+dual! {
+    #[tokio::test]
+    async fn a_reminder_due_before_the_next_plan_is_written_by_the_booking_itself() {
+        // 125 minutes ahead: just past the doctor's 120 minutes of notice.
+        let app = TestApp::spawn_with(|s| s.reminders.offsets_minutes = vec![24 * 60, 125]).await;
+        let doctor = app.create_doctor("Nora Near").await;
+        let patient = app.register_patient("Paul Prompt").await;
+        app.deliver().await;
+        // Monday 06:50Z; the visit at 09:00Z: its reminder is due at 06:55Z, before
+        // the planner's next pass, so the booking writes it; the day-ahead one fell
+        // due yesterday and is not written at all.
+        app.set_clock("2026-03-02T06:50:00Z");
+        let id = app.booked(&patient, &doctor.id, "2026-03-02T09:00:00Z").await;
+        let log = deliveries(&app, &format!("&appointment_id={id}")).await;
+        let due: BTreeSet<(&str, &str)> = log
+            .iter()
+            .filter(|d| d["kind"] == "reminder")
+            .map(|d| (d["channel"].as_str().unwrap(), d["due_at"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            due,
+            [("email", "2026-03-02T06:55:00Z"), ("in_app", "2026-03-02T06:55:00Z")].into_iter().collect()
+        );
+        // The planner's pass over the same window adds nothing.
+        app.set_clock("2026-03-02T06:52:00Z");
+        app.deliver().await;
+        let again = deliveries(&app, &format!("&appointment_id={id}")).await;
+        assert_eq!(again.iter().filter(|d| d["kind"] == "reminder").count(), 2);
     }
 }
 
@@ -535,6 +566,9 @@ dual! {
             .await
             .assert_status(422);
         let id = app.booked(&patient, &doctor.id, TUE_0900).await;
+        // The day-ahead reminder is written ten minutes before it falls due.
+        app.set_clock("2026-03-02T07:50:00Z");
+        app.deliver().await;
         let changed = patient
             .patch(
                 "/api/v1/me/notification-preferences",
@@ -545,7 +579,7 @@ dual! {
         assert_eq!(changed.body["email_enabled"], false);
         assert_eq!(changed.body["phone"], "+49301234567");
 
-        // New notices skip email at once; waiting reminders are skipped when due.
+        // New notices skip email at once; the waiting reminder is skipped when due.
         doctor.act(&id, "confirm").await.assert_status(200);
         let confirmation = deliveries(
             &app,
@@ -553,10 +587,11 @@ dual! {
         )
         .await;
         assert!(confirmation.iter().all(|d| d["kind"] == "reminder"), "{confirmation:#?}");
-        app.set_clock("2026-03-03T07:00:00Z");
+        assert_eq!(confirmation.len(), 1, "{confirmation:#?}");
+        app.set_clock("2026-03-02T08:00:00Z");
         app.deliver().await;
         let counts = statuses(&deliveries(&app, &format!("&appointment_id={id}")).await);
-        assert_eq!(counts["reminder/email/skipped"], 2);
+        assert_eq!(counts["reminder/email/skipped"], 1);
         assert_eq!(counts["reminder/in_app/sent"], 1, "in-app cannot be turned off");
     }
 }

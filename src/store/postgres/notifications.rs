@@ -366,4 +366,34 @@ impl NotificationTx for PgTx<'_, '_> {
             })
             .collect()
     }
+
+    fn reminders_planned_through(&mut self) -> StoreResult<Option<Timestamp>> {
+        let through: Option<i64> = get(
+            &self.query_one(
+                "SELECT planned_through FROM reminder_plan WHERE id = 1",
+                &[],
+            )?,
+            0,
+        )?;
+        through.map(ts).transpose()
+    }
+
+    fn begin_reminder_plan(&mut self) -> StoreResult<Option<Timestamp>> {
+        let through: Option<i64> = get(
+            &self.query_one(
+                "SELECT planned_through FROM reminder_plan WHERE id = 1 FOR UPDATE",
+                &[],
+            )?,
+            0,
+        )?;
+        through.map(ts).transpose()
+    }
+
+    fn set_reminders_planned_through(&mut self, through: Timestamp) -> StoreResult<()> {
+        self.execute(
+            "UPDATE reminder_plan SET planned_through = $1 WHERE id = 1",
+            &[&ms(through)],
+        )?;
+        Ok(())
+    }
 }

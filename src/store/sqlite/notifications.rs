@@ -367,4 +367,24 @@ impl NotificationTx for SqliteTx<'_> {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn reminders_planned_through(&mut self) -> StoreResult<Option<Timestamp>> {
+        let through: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT planned_through FROM reminder_plan WHERE id = 1")?
+            .query_row([], |row| row.get(0))?;
+        Ok(through.map(ts).transpose()?)
+    }
+
+    fn begin_reminder_plan(&mut self) -> StoreResult<Option<Timestamp>> {
+        // One writer at a time: the transaction already holds the database.
+        self.reminders_planned_through()
+    }
+
+    fn set_reminders_planned_through(&mut self, through: Timestamp) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE reminder_plan SET planned_through = ?1 WHERE id = 1")?
+            .execute([ms(through)])?;
+        Ok(())
+    }
 }
