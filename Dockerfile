@@ -10,6 +10,9 @@ COPY --from=build /src/target/release/carebook /usr/local/bin/carebook
 USER carebook
 WORKDIR /var/lib/carebook
 ENV CAREBOOK_LISTEN=0.0.0.0:8080
+# No transparent huge pages for the allocator, whatever the host's setting
+# (docs/ARCHITECTURE.md, "mimalloc as the allocator").
+ENV MIMALLOC_ALLOW_THP=0
 EXPOSE 8080
 ENTRYPOINT ["carebook"]
 CMD ["serve"]
