@@ -536,7 +536,6 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, observers: &
 /// mode would make it, and every waiting booking with it.
 struct WalRestarts {
     at_frames: i32,
-
     frames: Arc<std::sync::atomic::AtomicI32>,
     not_before: Instant,
 }

@@ -368,25 +368,11 @@ impl NotificationTx for PgTx<'_, '_> {
     }
 
     fn reminders_planned_through(&mut self) -> StoreResult<Option<Timestamp>> {
-        let through: Option<i64> = get(
-            &self.query_one(
-                "SELECT planned_through FROM reminder_plan WHERE id = 1",
-                &[],
-            )?,
-            0,
-        )?;
-        through.map(ts).transpose()
+        self.reminder_plan("SELECT planned_through FROM reminder_plan WHERE id = 1")
     }
 
     fn begin_reminder_plan(&mut self) -> StoreResult<Option<Timestamp>> {
-        let through: Option<i64> = get(
-            &self.query_one(
-                "SELECT planned_through FROM reminder_plan WHERE id = 1 FOR UPDATE",
-                &[],
-            )?,
-            0,
-        )?;
-        through.map(ts).transpose()
+        self.reminder_plan("SELECT planned_through FROM reminder_plan WHERE id = 1 FOR UPDATE")
     }
 
     fn set_reminders_planned_through(&mut self, through: Timestamp) -> StoreResult<()> {
@@ -395,5 +381,12 @@ impl NotificationTx for PgTx<'_, '_> {
             &[&ms(through)],
         )?;
         Ok(())
+    }
+}
+
+impl PgTx<'_, '_> {
+    fn reminder_plan(&mut self, sql: &str) -> StoreResult<Option<Timestamp>> {
+        let through: Option<i64> = get(&self.query_one(sql, &[])?, 0)?;
+        through.map(ts).transpose()
     }
 }
