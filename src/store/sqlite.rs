@@ -19,6 +19,7 @@ mod security;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -294,7 +295,8 @@ impl SqliteStore {
         // answered. Checkpoints still flush the WAL before they copy it and the
         // database after.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let checkpointer = start_checkpointer(path)?;
+        let progress = WalProgress::restarting_at(RESTART_WAL_AT_FRAMES);
+        let checkpointer = start_checkpointer(path, progress.clone())?;
         let syncer = start_syncer(sync)?;
 
         let (sender, receiver) = mpsc::channel::<WriteJob>();
@@ -302,7 +304,7 @@ impl SqliteStore {
         let observing = observers.clone();
         thread::Builder::new()
             .name("carebook-sqlite-writer".into())
-            .spawn(move || run_writer(conn, receiver, &syncer, &observing))
+            .spawn(move || run_writer(conn, receiver, &syncer, &observing, progress))
             .map_err(internal)?;
         Ok(SqliteStore {
             _checkpointer: checkpointer,
@@ -496,12 +498,20 @@ const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// How soon the checkpointer goes again while commits keep coming.
 const CHECKPOINT_AGAIN: Duration = Duration::from_millis(20);
+/// How soon the checkpointer goes again while the WAL waits to start over.
+const CHECKPOINT_SOON: Duration = Duration::from_millis(1);
+/// The most frames the writer copies itself to make the WAL start over (4 MiB),
+/// unless the WAL has grown past `RESTART_WAL_AT_FRAMES` several times over.
+const MOST_LEFT_FOR_WRITER: i64 = 1_024;
 
 /// Starts the thread that checkpoints the WAL of `path` while the store is open
 /// (`PASSIVE`: it never blocks the writer or readers; making the WAL start over is
 /// the writer's, see `WalRestarts`). It ends when the returned sender is dropped,
 /// i.e. with the store.
-fn start_checkpointer(path: &Path) -> Result<mpsc::Sender<()>, StoreError> {
+fn start_checkpointer(
+    path: &Path,
+    progress: Arc<WalProgress>,
+) -> Result<mpsc::Sender<()>, StoreError> {
     let conn = Connection::open(path)?;
     configure(&conn)?;
     let (keep_going, stop) = mpsc::channel::<()>();
@@ -516,7 +526,15 @@ fn start_checkpointer(path: &Path) -> Result<mpsc::Sender<()>, StoreError> {
                     tracing::warn!(error = %error, "WAL checkpoint failed; will retry");
                 }
                 let pass = pass.ok();
-                wait = next_checkpoint_after(last.as_ref(), pass.as_ref());
+                if let Some(Checkpoint {
+                    busy: false,
+                    copied,
+                    ..
+                }) = pass
+                {
+                    progress.copied.store(copied, Ordering::Relaxed);
+                }
+                wait = next_checkpoint_after(last.as_ref(), pass.as_ref(), progress.is_due());
                 last = pass;
             }
         })
@@ -529,8 +547,9 @@ fn run_writer(
     jobs: mpsc::Receiver<WriteJob>,
     syncer: &mpsc::Sender<Vec<Finish>>,
     observers: &Observers,
+    progress: Arc<WalProgress>,
 ) {
-    let mut restarts = WalRestarts::watch(&mut conn, RESTART_WAL_AT_FRAMES);
+    let mut restarts = WalRestarts::watch(&mut conn, progress);
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -620,6 +639,31 @@ impl WalFile {
     }
 }
 
+/// What the writer and the checkpointer tell each other about the WAL.
+struct WalProgress {
+    /// WAL frames (pages) after which the WAL should start over.
+    restart_at: i32,
+    /// Frames in the WAL after the writer's last commit.
+    frames: AtomicI32,
+    /// Frames of the WAL the checkpointer's last pass found copied back.
+    copied: AtomicI64,
+}
+
+impl WalProgress {
+    fn restarting_at(frames: i32) -> Arc<WalProgress> {
+        Arc::new(WalProgress {
+            restart_at: frames,
+            frames: AtomicI32::new(0),
+            copied: AtomicI64::new(0),
+        })
+    }
+
+    /// Whether the WAL is due to start over (and waits for the checkpointer).
+    fn is_due(&self) -> bool {
+        self.frames.load(Ordering::Relaxed) >= self.restart_at
+    }
+}
+
 /// Keeps the WAL from growing without end under a steady stream of commits.
 ///
 /// The checkpointer copies frames back into the database (`PASSIVE`), but the WAL
@@ -627,39 +671,45 @@ impl WalFile {
 /// copied; under load the writer begins the next group the moment the last one
 /// committed, so that never happened by itself and the WAL grew by gigabytes in the
 /// booking benchmark. So once the WAL holds `RESTART_WAL_AT_FRAMES`, the writer,
-/// between two groups, copies what the checkpointer has not yet (`PASSIVE`: the
-/// last group or so; when the checkpointer is busy it simply tries after the next
-/// commit). The next group then begins on a fully copied WAL and writes from the
-/// start of the file again. The writer waits at most `WAIT_FOR_READERS` here (for
-/// readers of an older snapshot), never for the checkpointer's pass as `RESTART`
-/// mode would make it, and every waiting booking with it.
+/// between two groups, copies what the checkpointer has not yet (`PASSIVE`). The
+/// next group then begins on a fully copied WAL and writes from the start of the
+/// file again.
+///
+/// Every booking waits while the writer copies, so it leaves the bulk to the
+/// checkpointer, which goes again and again once the WAL is due to start over; the
+/// writer steps in only when at most `MOST_LEFT_FOR_WRITER` frames are left (it
+/// used to copy thousands, 30-70 ms in the booking benchmark). It waits at most
+/// `WAIT_FOR_READERS` for readers of an older snapshot, and never for the
+/// checkpointer's pass, as `RESTART` mode would make it, and every booking with it.
 struct WalRestarts {
-    at_frames: i32,
-    frames: Arc<std::sync::atomic::AtomicI32>,
+    progress: Arc<WalProgress>,
     not_before: Instant,
 }
 
 impl WalRestarts {
-    fn watch(conn: &mut Connection, at_frames: i32) -> WalRestarts {
-        let frames = Arc::new(std::sync::atomic::AtomicI32::new(0));
-        let seen = frames.clone();
+    fn watch(conn: &mut Connection, progress: Arc<WalProgress>) -> WalRestarts {
+        let seen = progress.clone();
         let hooked = conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, in_wal| {
-            seen.store(in_wal, std::sync::atomic::Ordering::Relaxed);
+            seen.frames.store(in_wal, Ordering::Relaxed);
             Ok(())
         }));
         if let Err(error) = hooked {
             tracing::error!(error = %error, "cannot watch the WAL's size; it will not be restarted");
         }
         WalRestarts {
-            at_frames,
-            frames,
+            progress,
             not_before: Instant::now(),
         }
     }
 
     fn after_commit(&mut self, conn: &Connection) {
-        let frames = self.frames.load(std::sync::atomic::Ordering::Relaxed);
-        if frames < self.at_frames || Instant::now() < self.not_before {
+        let progress = &self.progress;
+        let frames = progress.frames.load(Ordering::Relaxed);
+        if frames < progress.restart_at || Instant::now() < self.not_before {
+            return;
+        }
+        let left = i64::from(frames) - progress.copied.load(Ordering::Relaxed);
+        if left > MOST_LEFT_FOR_WRITER && frames < progress.restart_at.saturating_mul(4) {
             return;
         }
         let copied_all = match checkpoint(conn, "PASSIVE") {
@@ -690,10 +740,17 @@ impl WalRestarts {
 /// commits keep coming it goes again soon, so that the writer, when it makes the
 /// WAL start over (`WalRestarts`), has only the last moments left to copy itself:
 /// waiting the idle interval after a pass that caught up left the writer copying
-/// most of the WAL (a sixth of its time in the booking benchmark).
-fn next_checkpoint_after(last: Option<&Checkpoint>, pass: Option<&Checkpoint>) -> Duration {
+/// most of the WAL (a sixth of its time in the booking benchmark). Once the WAL is
+/// due to start over it goes again at once, so that the writer finds little left.
+fn next_checkpoint_after(
+    last: Option<&Checkpoint>,
+    pass: Option<&Checkpoint>,
+    wal_is_due: bool,
+) -> Duration {
     match (last, pass) {
+        // A failed pass is logged; do not fill the log.
         (_, None) => CHECKPOINT_EVERY,
+        _ if wal_is_due => CHECKPOINT_SOON,
         (_, Some(pass)) if pass.busy || pass.copied < pass.in_wal => CHECKPOINT_AGAIN,
         (Some(last), Some(pass)) if last.in_wal == pass.in_wal => CHECKPOINT_EVERY,
         (None, Some(pass)) if pass.in_wal == 0 => CHECKPOINT_EVERY,
@@ -2022,7 +2079,7 @@ mod tests {
 
     #[test]
     fn the_wal_starts_over_under_a_steady_stream_of_commits_and_reads() {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::AtomicBool;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal.db");
         let mut writer = Connection::open(&path).unwrap();
@@ -2032,7 +2089,8 @@ mod tests {
         writer
             .execute_batch("CREATE TABLE notes (body BLOB NOT NULL)")
             .unwrap();
-        let _checkpointer = start_checkpointer(&path).unwrap();
+        let progress = WalProgress::restarting_at(64);
+        let _checkpointer = start_checkpointer(&path, progress.clone()).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         // Readers as busy as the pool under load: one or another is always reading.
         let reading: Vec<_> = (0..4)
@@ -2050,7 +2108,7 @@ mod tests {
                 })
             })
             .collect();
-        let mut restarts = WalRestarts::watch(&mut writer, 64);
+        let mut restarts = WalRestarts::watch(&mut writer, progress);
         let wal = dir.path().join("wal.db-wal");
         let mut largest = 0;
         // Each commit writes three pages or so; 2,000 of them would make a WAL of
@@ -2081,7 +2139,7 @@ mod tests {
             copied,
         };
         let next = |last: Option<Checkpoint>, now: Option<Checkpoint>| {
-            next_checkpoint_after(last.as_ref(), now.as_ref())
+            next_checkpoint_after(last.as_ref(), now.as_ref(), false)
         };
         // Caught up, but the WAL grew (or started over) since the last pass.
         assert_eq!(
@@ -2104,11 +2162,22 @@ mod tests {
         );
         assert_eq!(next(None, Some(pass(0, 0))), CHECKPOINT_EVERY);
         assert_eq!(next(Some(pass(900, 900)), None), CHECKPOINT_EVERY);
+        // The WAL is due to start over: again at once, whatever the pass found.
+        for (last, now) in [
+            (Some(pass(900, 900)), Some(pass(900, 900))),
+            (Some(pass(900, 900)), Some(pass(1200, 300))),
+            (None, Some(pass(0, 0))),
+        ] {
+            assert_eq!(
+                next_checkpoint_after(last.as_ref(), now.as_ref(), true),
+                CHECKPOINT_SOON
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_is_answered_only_after_the_wal_is_flushed_behind_its_commit() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::AtomicUsize;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sync.db");
         let (allow, allowed) = mpsc::channel::<()>();
@@ -2195,7 +2264,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn at_most_max_readers_read_at_once_and_the_rest_wait_their_turn() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::AtomicUsize;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("readers.db")).unwrap());
         let running = Arc::new(AtomicUsize::new(0));
