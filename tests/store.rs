@@ -250,6 +250,46 @@ contract! {
     }
 
     #[test]
+    async fn a_move_between_live_states_keeps_the_claims_and_an_overlapping_move_frees_only_what_it_left(store: Store, url: String) {
+        seed(&store).await;
+        let mut first = appointment("a1", "doc1", "pat1", "2026-03-02T09:00:00Z", 30);
+        insert(&store, first.clone()).await.unwrap();
+
+        // Approved: the slot stays taken for the doctor and the patient.
+        first.status = AppointmentStatus::Confirmed;
+        let approved = first.clone();
+        store.write(move |tx| tx.update_appointment(&approved)).await.unwrap();
+        let clash = insert(&store, appointment("a2", "doc1", "pat2", "2026-03-02T09:20:00Z", 10)).await;
+        assert_eq!(clash, Err(StoreError::Conflict(Conflict::DoctorSlotTaken)));
+        let clash = insert(&store, appointment("a2", "doc2", "pat1", "2026-03-02T09:00:00Z", 5)).await;
+        assert_eq!(clash, Err(StoreError::Conflict(Conflict::PatientBusy)));
+
+        // Moved by 15 minutes: 09:00-09:15 is free for both, 09:15-09:45 is held.
+        first.slot = Interval::new(at("2026-03-02T09:15:00Z"), at("2026-03-02T09:45:00Z")).unwrap();
+        let moved = first.clone();
+        store.write(move |tx| tx.update_appointment(&moved)).await.unwrap();
+        insert(&store, appointment("a2", "doc1", "pat2", "2026-03-02T09:00:00Z", 15))
+            .await
+            .unwrap();
+        insert(&store, appointment("a3", "doc2", "pat1", "2026-03-02T09:00:00Z", 15))
+            .await
+            .unwrap();
+        let clash = insert(&store, appointment("a4", "doc1", "pat2", "2026-03-02T09:40:00Z", 5)).await;
+        assert_eq!(clash, Err(StoreError::Conflict(Conflict::DoctorSlotTaken)));
+        let clash = insert(&store, appointment("a4", "doc2", "pat1", "2026-03-02T09:15:00Z", 5)).await;
+        assert_eq!(clash, Err(StoreError::Conflict(Conflict::PatientBusy)));
+
+        // Another appointment's claims are never released by this one's move.
+        first.status = AppointmentStatus::Cancelled;
+        store.write(move |tx| tx.update_appointment(&first)).await.unwrap();
+        let clash = insert(&store, appointment("a4", "doc1", "pat2", "2026-03-02T09:10:00Z", 5)).await;
+        assert_eq!(clash, Err(StoreError::Conflict(Conflict::DoctorSlotTaken)));
+        insert(&store, appointment("a4", "doc1", "pat2", "2026-03-02T09:15:00Z", 30))
+            .await
+            .unwrap();
+    }
+
+    #[test]
     async fn busy_slots_read_only_the_window_and_only_live_appointments(store: Store, url: String) {
         seed(&store).await;
         insert(&store, appointment("a1", "doc1", "pat1", "2026-03-02T09:00:00Z", 30))

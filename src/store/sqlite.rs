@@ -82,6 +82,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/sqlite/0014_reminder_plan.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_claims_by_key.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.
@@ -1079,13 +1083,58 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    fn release(&self, id: &AppointmentId) -> StoreResult<()> {
-        self.conn
-            .prepare_cached("DELETE FROM doctor_claims WHERE appointment_id = ?1")?
-            .execute([id.as_str()])?;
-        self.conn
-            .prepare_cached("DELETE FROM patient_claims WHERE appointment_id = ?1")?
-            .execute([id.as_str()])?;
+    /// The slot `id` holds claims on as stored, if it is live.
+    fn claimed_slot(&self, id: &AppointmentId) -> StoreResult<Option<Interval>> {
+        let stored = self
+            .conn
+            .prepare_cached("SELECT status, start_at, end_at FROM appointments WHERE id = ?1")?
+            .query_row([id.as_str()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()?;
+        let Some((status, start, end)) = stored else {
+            return Ok(None);
+        };
+        let status = AppointmentStatus::parse(&status).ok_or_else(|| bad(status))?;
+        if !status.is_live() {
+            return Ok(None);
+        }
+        Ok(Some(
+            Interval::new(ts(start)?, ts(end)?).ok_or_else(|| bad("slot"))?,
+        ))
+    }
+
+    /// Frees what `appointment` claimed for `slot`. Claims are found by their keys
+    /// (a range of units), not by appointment: an index on the appointment would be
+    /// one more B-tree to change for every unit of every booking. The range reaches
+    /// back an hour before the slot so that claims made on a coarser grid than
+    /// today's are found too.
+    fn release(&self, appointment: &AppointmentRecord, slot: Interval) -> StoreResult<()> {
+        let claims = [
+            (
+                "DELETE FROM doctor_claims WHERE doctor_id = ?1 AND unit_start > ?2 AND unit_start < ?3 \
+                 AND appointment_id = ?4",
+                &appointment.doctor_id,
+            ),
+            (
+                "DELETE FROM patient_claims WHERE patient_id = ?1 AND unit_start > ?2 AND unit_start < ?3 \
+                 AND appointment_id = ?4",
+                &appointment.patient_id,
+            ),
+        ];
+        let (from, to) = (ms(slot.start) - 3_600_000, ms(slot.end));
+        for (sql, owner) in claims {
+            self.conn.prepare_cached(sql)?.execute(params![
+                owner.as_str(),
+                from,
+                to,
+                appointment.id.as_str()
+            ])?;
+        }
         Ok(())
     }
 
@@ -1676,7 +1725,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_appointment(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
-        self.release(&a.id)?;
+        let claimed = self.claimed_slot(&a.id)?;
+        let keeps_its_claims = a.status.is_live() && claimed == Some(a.slot);
+        if let Some(slot) = claimed.filter(|_| !keeps_its_claims) {
+            self.release(a, slot)?;
+        }
         self.conn
             .prepare_cached(
                 "UPDATE appointments SET start_at = ?2, end_at = ?3, status = ?4, reason = ?5, status_reason = ?6, \
@@ -1693,7 +1746,7 @@ impl Tx for SqliteTx<'_> {
                 a.mode.as_str(),
                 a.video_room,
             ])?;
-        if a.status.is_live() {
+        if a.status.is_live() && !keeps_its_claims {
             self.claim(a)?;
         }
         self.touch(&a.doctor_id)?;
