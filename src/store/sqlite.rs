@@ -94,6 +94,9 @@ const MAX_GROUP: usize = 256;
 /// allocator arena: unbounded, 64 concurrent clients meant 64 of each.
 const MAX_READERS: usize = 8;
 const CLAIM_UNIT_MS: i64 = GRID_UNIT_MINUTES * 60_000;
+/// How far before a slot a release looks for its claims: claims made on a coarser
+/// grid than today's may start before the slot does.
+const CLAIM_RELEASE_REACH_MS: i64 = 60 * 60_000;
 
 /// One request's write: `run` does the work inside a savepoint and says whether to
 /// keep it; `finish` answers the request once the group's commit is known.
@@ -1110,9 +1113,7 @@ impl SqliteTx<'_> {
 
     /// Frees what `appointment` claimed for `slot`. Claims are found by their keys
     /// (a range of units), not by appointment: an index on the appointment would be
-    /// one more B-tree to change for every unit of every booking. The range reaches
-    /// back an hour before the slot so that claims made on a coarser grid than
-    /// today's are found too.
+    /// one more B-tree to change for every unit of every booking.
     fn release(&self, appointment: &AppointmentRecord, slot: Interval) -> StoreResult<()> {
         let claims = [
             (
@@ -1126,7 +1127,7 @@ impl SqliteTx<'_> {
                 &appointment.patient_id,
             ),
         ];
-        let (from, to) = (ms(slot.start) - 3_600_000, ms(slot.end));
+        let (from, to) = (ms(slot.start) - CLAIM_RELEASE_REACH_MS, ms(slot.end));
         for (sql, owner) in claims {
             self.conn.prepare_cached(sql)?.execute(params![
                 owner.as_str(),
