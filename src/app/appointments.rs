@@ -209,7 +209,7 @@ impl App {
         let hold = SignedDuration::from_mins(self.settings.payment_hold_minutes);
         let changed = self
             .store
-            .write(move |tx| {
+            .write_repeatable(move |tx| {
                 let patient = tx
                     .find_user(&patient_id)?
                     .filter(|p| p.role == Role::Patient && p.status == UserStatus::Active)
@@ -241,12 +241,12 @@ impl App {
                 let waits = online_payments
                     && waits_for_payment(doctor.payment_mode, by_patient, doctor.fee.is_some());
                 let mut record = AppointmentRecord {
-                    id,
-                    doctor_id,
+                    id: id.clone(),
+                    doctor_id: doctor_id.clone(),
                     patient_id: patient.id,
                     slot,
                     status: booking_status(waits, doctor.schedule.rules.auto_confirm),
-                    reason,
+                    reason: reason.clone(),
                     status_reason: None,
                     created_by: actor.user_id.clone(),
                     created_at: now,

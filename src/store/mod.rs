@@ -374,6 +374,25 @@ impl Store {
         }
     }
 
+    /// As [`Store::write`], for work that may run more than once, from the start,
+    /// with the same outcome on the same data (no effects outside `tx`). Hot writes
+    /// use it: SQLite then runs it without a savepoint of its own, and if it fails
+    /// after writing (it sees that from the count of rows changed), runs the work
+    /// of its group again without it.
+    pub async fn write_repeatable<R, E>(
+        &self,
+        work: impl Fn(&mut dyn Tx) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(store) => store.write_repeatable(work).await,
+            Backend::Postgres(store) => store.write(work).await,
+        }
+    }
+
     /// Runs `work` over a consistent snapshot. Writes attempted through it fail.
     pub async fn read<R, E>(
         &self,
