@@ -527,12 +527,16 @@ const RESTART_WAL_AT_FRAMES: i32 = 16_384;
 const WAIT_FOR_READERS: Duration = Duration::from_millis(3);
 /// How long the writer leaves the WAL alone when readers kept it from copying all.
 const RESTART_RETRY_AFTER: Duration = Duration::from_millis(100);
+/// How many times `restart_at` frames the WAL may hold before the writer copies
+/// whatever is left itself, however much that is: it keeps the WAL bounded.
+const WRITER_COPIES_ALL_AT_MARKS: i32 = 4;
 /// What a WAL file is cut back to when it starts over: the most it reaches under a
-/// steady load (the writer copies what is left once it holds four times
-/// `RESTART_WAL_AT_FRAMES`), so that it is cut only after a reader held it back.
+/// steady load (`WRITER_COPIES_ALL_AT_MARKS` times `RESTART_WAL_AT_FRAMES` frames of
+/// a 4 KiB page and its header), so that it is cut only after a reader held it back.
 /// Cutting it at every restart cost the first commit after it a truncate of
 /// 20-100 MiB, and every write after it the file system's allocation of new blocks.
-const WAL_SIZE_LIMIT_BYTES: i64 = 4 * RESTART_WAL_AT_FRAMES as i64 * (4096 + 24) + (1 << 20);
+const WAL_SIZE_LIMIT_BYTES: i64 =
+    (WRITER_COPIES_ALL_AT_MARKS * RESTART_WAL_AT_FRAMES) as i64 * (4096 + 24) + (1 << 20);
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// How soon the checkpointer goes again while commits keep coming.
@@ -748,7 +752,12 @@ impl WalRestarts {
             return;
         }
         let left = i64::from(frames) - progress.copied.load(Ordering::Relaxed);
-        if left > MOST_LEFT_FOR_WRITER && frames < progress.restart_at.saturating_mul(4) {
+        if left > MOST_LEFT_FOR_WRITER
+            && frames
+                < progress
+                    .restart_at
+                    .saturating_mul(WRITER_COPIES_ALL_AT_MARKS)
+        {
             return;
         }
         let copied_all = match checkpoint(conn, "PASSIVE") {
