@@ -49,6 +49,16 @@ use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::tables::{Cell, Table};
 
+/// The length of one claim row's unit of a doctor's or a patient's time: a live
+/// appointment claims every unit it covers (`doctor_claims`, `patient_claims`).
+const CLAIM_UNIT_MS: i64 = carebook_domain::schedule::GRID_UNIT_MINUTES * 60_000;
+/// How far before a slot a release looks for its claims: claims made on a coarser
+/// grid than today's may start before the slot does. Both stores release claims by
+/// their keys (owner and unit) within this reach, never through an index on the
+/// appointment: that index was one more B-tree to change for every unit of every
+/// booking.
+const CLAIM_RELEASE_REACH_MS: i64 = 60 * 60_000;
+
 /// What can go wrong in the store, in terms the app layer can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {

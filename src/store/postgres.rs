@@ -53,7 +53,7 @@ use jiff::tz::TimeZone;
 use super::tables::{self, Cell, Kind, TABLES, Table};
 use super::*;
 use carebook_domain::policy::AppointmentScope;
-use carebook_domain::schedule::{BookingRules, GRID_UNIT_MINUTES, WeeklyInterval};
+use carebook_domain::schedule::{BookingRules, WeeklyInterval};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_core.sql")),
@@ -103,6 +103,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/postgres/0014_reminder_plan.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/postgres/0015_claims_by_key.sql"),
+    ),
 ];
 /// Arrives on a [`listen`] receiver after its connection was lost and made again:
 /// notifications sent meanwhile are lost. (A real payload never holds a NUL.)
@@ -113,7 +117,6 @@ const NOTIFY_PAYLOAD_LIMIT: usize = 7900;
 pub const DEFAULT_POOL_SIZE: usize = 8;
 /// The key of the advisory lock that serialises migrations ("carebook" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6361_7265_626f_6f6b;
-const CLAIM_UNIT_MS: i64 = GRID_UNIT_MINUTES * 60_000;
 const MAX_CACHED_STATEMENTS: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle listener checks its connection and whether anyone still listens.
@@ -839,15 +842,48 @@ impl PgTx<'_, '_> {
         Ok(())
     }
 
-    fn release(&mut self, id: &AppointmentId) -> StoreResult<()> {
-        self.execute(
-            "DELETE FROM doctor_claims WHERE appointment_id = $1",
+    /// The slot `id` holds claims on as stored, if it is live; the row stays locked
+    /// to this transaction, so no other one moves it before the claims follow.
+    fn claimed_slot(&mut self, id: &AppointmentId) -> StoreResult<Option<Interval>> {
+        let rows = self.query(
+            "SELECT status, start_at, end_at FROM appointments WHERE id = $1 FOR UPDATE",
             &[&id.as_str()],
         )?;
-        self.execute(
-            "DELETE FROM patient_claims WHERE appointment_id = $1",
-            &[&id.as_str()],
-        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let status: String = get(row, 0)?;
+        let status = AppointmentStatus::parse(&status).ok_or_else(|| bad("appointments.status"))?;
+        if !status.is_live() {
+            return Ok(None);
+        }
+        Ok(Some(
+            Interval::new(ts(get(row, 1)?)?, ts(get(row, 2)?)?)
+                .ok_or_else(|| bad("appointments slot"))?,
+        ))
+    }
+
+    /// Frees what `appointment` claimed for `slot`, found by the claims' own keys
+    /// (a range of units), as on SQLite.
+    fn release(&mut self, appointment: &AppointmentRecord, slot: Interval) -> StoreResult<()> {
+        let (from, to) = (ms(slot.start) - CLAIM_RELEASE_REACH_MS, ms(slot.end));
+        for (sql, owner) in [
+            (
+                "DELETE FROM doctor_claims WHERE doctor_id = $1 AND unit_start > $2 \
+                 AND unit_start < $3 AND appointment_id = $4",
+                &appointment.doctor_id,
+            ),
+            (
+                "DELETE FROM patient_claims WHERE patient_id = $1 AND unit_start > $2 \
+                 AND unit_start < $3 AND appointment_id = $4",
+                &appointment.patient_id,
+            ),
+        ] {
+            self.execute(
+                sql,
+                &[&owner.as_str(), &from, &to, &appointment.id.as_str()],
+            )?;
+        }
         Ok(())
     }
 
@@ -1685,7 +1721,11 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn update_appointment(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
-        self.release(&a.id)?;
+        let claimed = self.claimed_slot(&a.id)?;
+        let keeps_its_claims = a.status.is_live() && claimed == Some(a.slot);
+        if let Some(slot) = claimed.filter(|_| !keeps_its_claims) {
+            self.release(a, slot)?;
+        }
         self.execute(
             "UPDATE appointments SET start_at = $2, end_at = $3, status = $4, reason = $5, status_reason = $6, \
              updated_at = $7, mode = $8, video_room = $9 WHERE id = $1",
@@ -1701,7 +1741,7 @@ impl Tx for PgTx<'_, '_> {
                 &a.video_room,
             ],
         )?;
-        if a.status.is_live() {
+        if a.status.is_live() && !keeps_its_claims {
             self.claim(a)?;
         }
         self.touch(&a.doctor_id)?;

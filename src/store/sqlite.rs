@@ -35,7 +35,7 @@ use rusqlite::{
 use super::tables::{self, Cell, Kind, TABLES, Table};
 use super::*;
 use carebook_domain::policy::AppointmentScope;
-use carebook_domain::schedule::{BookingRules, GRID_UNIT_MINUTES, WeeklyInterval};
+use carebook_domain::schedule::{BookingRules, WeeklyInterval};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_core.sql")),
@@ -93,10 +93,6 @@ const MAX_GROUP: usize = 256;
 /// page cache and prepared statements, opened cold) and a thread with its own
 /// allocator arena: unbounded, 64 concurrent clients meant 64 of each.
 const MAX_READERS: usize = 8;
-const CLAIM_UNIT_MS: i64 = GRID_UNIT_MINUTES * 60_000;
-/// How far before a slot a release looks for its claims: claims made on a coarser
-/// grid than today's may start before the slot does.
-const CLAIM_RELEASE_REACH_MS: i64 = 60 * 60_000;
 
 /// One request's write: `run` does the work and says whether to keep it; `finish`
 /// answers the request once the group's commit is known.
