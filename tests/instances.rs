@@ -399,6 +399,61 @@ async fn two_instances_over_one_postgres_behave_as_one_system() {
     let (status, _) = login(&client, &a_base, "patient1@clinic.test", PASSWORD).await;
     assert_eq!(status, 429);
 
+    // A holds the specialties in memory once it has searched; one added on B and
+    // given to the doctor there is found and named by A's search and profile at once.
+    let (status, body) = call(
+        &client,
+        get.clone(),
+        format!("{a_base}/api/v1/doctors"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &client,
+        post.clone(),
+        format!("{b_base}/api/v1/specialties"),
+        Some(&admin),
+        Some(json!({ "name": "Dermatology" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        &client,
+        reqwest::Method::PATCH,
+        format!("{b_base}/api/v1/doctors/{doctor_id}"),
+        Some(&doctor_token),
+        Some(json!({ "specialty_ids": ["dermatology"] })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let named_on_a = |body: &Value| body["specialties"][0]["name"] == "Dermatology";
+    // (A's copy of the doctor's profile follows B's change over LISTEN/NOTIFY.)
+    until(|| {
+        let (client, url) = (
+            client.clone(),
+            format!("{a_base}/api/v1/doctors?specialty=dermatology"),
+        );
+        let doctor_id = doctor_id.clone();
+        async move {
+            let (status, found) = call(&client, reqwest::Method::GET, url, None, None).await;
+            assert_eq!(status, 200, "{found}");
+            found["items"][0]["id"] == doctor_id.as_str() && named_on_a(&found["items"][0])
+        }
+    })
+    .await;
+    let (status, profile) = call(
+        &client,
+        get.clone(),
+        format!("{a_base}/api/v1/doctors/{doctor_id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{profile}");
+    assert!(named_on_a(&profile), "{profile}");
+
     assert_eq!(a.stop(), Some(0));
     assert_eq!(b.stop(), Some(0));
     drop(database);

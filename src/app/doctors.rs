@@ -1,5 +1,8 @@
 //! Specialties, doctors' profiles and schedules, time off, free slots and search.
 
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
 use carebook_domain::schedule::ScheduleInput;
 use carebook_domain::validation::{MAX_TEXT_CHARS, parse_name, parse_text};
@@ -10,8 +13,8 @@ use serde_json::json;
 
 use super::{App, AppError, Page, PageParams, RatingSummary, audit, new_id, paginate};
 use crate::store::{
-    Cursor, DoctorFilter, DoctorRecord, Fee, RatingTotals, Specialty, SpecialtyId, StoreResult,
-    TimeOffId, TimeOffRecord, Tx, UserId,
+    Cursor, DoctorFilter, DoctorRecord, Fee, Specialty, SpecialtyId, StoreResult, TimeOffId,
+    TimeOffRecord, Tx, UserId,
 };
 
 /// A doctor as clients see them: profile, specialties and the next free slot.
@@ -99,28 +102,66 @@ pub(crate) fn busy_intervals(
     Ok(busy)
 }
 
-/// A batch of doctors' ids in search order, with their rating totals and photo
-/// versions (one indexed row per doctor each, in the same read).
-type DoctorBatch = (
-    Vec<UserId>,
-    Vec<(UserId, RatingTotals)>,
-    Vec<(UserId, String)>,
-);
-
-fn doctor_batch(
-    tx: &mut dyn Tx,
-    filter: &DoctorFilter,
-    page: &crate::store::PageRequest,
-) -> StoreResult<DoctorBatch> {
-    let ids = tx.list_doctor_ids(filter, page)?;
-    let ratings = tx.rating_totals(&ids)?;
-    let photos = tx.photo_versions(&ids)?;
-    Ok((ids, ratings, photos))
-}
-
 fn is_visible(doctor: &DoctorRecord, actor: Option<&Actor>) -> bool {
     doctor.status == UserStatus::Active
         || actor.is_some_and(|a| a.role.is_staff() || a.user_id == doctor.user_id)
+}
+
+/// The clinic's specialties held in memory for searches and profiles, which name a
+/// doctor's specialties and look up the one searched for.
+///
+/// Specialties are only ever added (there is no rename or removal), so a held list
+/// can only lack some, and a caller that needs one it lacks (a searched slug, a
+/// doctor's specialty id) reads the list again: what these callers show is never
+/// stale. A list older than `max_age` is read again anyway, so that a name changed
+/// by hand in the database shows within that time. Adding a specialty here drops
+/// the list.
+pub struct HeldSpecialties {
+    held: RwLock<Option<(Arc<Vec<Specialty>>, Instant)>>,
+    max_age: Duration,
+}
+
+impl HeldSpecialties {
+    pub fn new(max_age: Duration) -> HeldSpecialties {
+        HeldSpecialties {
+            held: RwLock::new(None),
+            max_age,
+        }
+    }
+
+    fn fresh(&self) -> Option<Arc<Vec<Specialty>>> {
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        held.as_ref()
+            .filter(|(_, loaded_at)| loaded_at.elapsed() < self.max_age)
+            .map(|(list, _)| list.clone())
+    }
+
+    fn keep(&self, list: Arc<Vec<Specialty>>) {
+        let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
+        // Of two reads racing, the longer list is the newer one.
+        if held
+            .as_ref()
+            .is_none_or(|(kept, _)| kept.len() <= list.len())
+        {
+            *held = Some((list, Instant::now()));
+        }
+    }
+
+    fn forget(&self) {
+        *self.held.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+fn knows_specialty(all: &[Specialty], id_or_slug: &str) -> bool {
+    all.iter()
+        .any(|s| s.id.as_str() == id_or_slug || s.slug == id_or_slug)
+}
+
+fn knows_specialties_of(all: &[Specialty], doctor: &DoctorRecord) -> bool {
+    doctor
+        .specialty_ids
+        .iter()
+        .all(|id| all.iter().any(|s| s.id == *id))
 }
 
 fn specialties_of(all: &[Specialty], doctor: &DoctorRecord) -> Vec<Specialty> {
@@ -131,10 +172,32 @@ fn specialties_of(all: &[Specialty], doctor: &DoctorRecord) -> Vec<Specialty> {
 }
 
 impl App {
+    /// Read from the database, not the held list: a list someone reads to choose from
+    /// must show a specialty another instance has just added.
     pub async fn list_specialties(&self) -> Result<Vec<Specialty>, AppError> {
-        self.store
-            .read(|tx| Ok::<_, AppError>(tx.list_specialties()?))
-            .await
+        Ok(self.read_specialties().await?.to_vec())
+    }
+
+    /// The held specialties, read again first when they are old or `covers` says
+    /// they lack something the caller needs.
+    async fn specialties_covering(
+        &self,
+        covers: impl Fn(&[Specialty]) -> bool,
+    ) -> Result<Arc<Vec<Specialty>>, AppError> {
+        match self.specialties.fresh().filter(|held| covers(held)) {
+            Some(held) => Ok(held),
+            None => self.read_specialties().await,
+        }
+    }
+
+    async fn read_specialties(&self) -> Result<Arc<Vec<Specialty>>, AppError> {
+        let list = Arc::new(
+            self.store
+                .read(|tx| Ok::<_, AppError>(tx.list_specialties()?))
+                .await?,
+        );
+        self.specialties.keep(list.clone());
+        Ok(list)
     }
 
     pub async fn create_specialty(&self, actor: &Actor, name: &str) -> Result<Specialty, AppError> {
@@ -164,6 +227,7 @@ impl App {
                 Ok::<_, AppError>(())
             })
             .await?;
+        self.specialties.forget();
         Ok(created)
     }
 
@@ -190,41 +254,29 @@ impl App {
         let q = parse_text("q", search.q.as_deref(), 200)?;
         let staff = actor.is_some_and(|a| a.role.is_staff());
         let batch_limit = request.limit.max(50);
-        // The specialty, the list of specialties and the first batch of doctors come
-        // in one read (one snapshot, one trip to a reader).
-        let first_request = crate::store::PageRequest {
-            limit: batch_limit,
-            after: request.after.clone(),
+        let wanted = search.specialty.as_deref().map(str::trim);
+        let covers_wanted = |all: &[Specialty]| wanted.is_none_or(|w| knows_specialty(all, w));
+        let all_specialties = self.specialties_covering(covers_wanted).await?;
+        let specialty_id = match wanted {
+            Some(wanted) => Some(
+                all_specialties
+                    .iter()
+                    .find(|s| s.id.as_str() == wanted || s.slug == wanted)
+                    .map(|s| s.id.clone())
+                    .ok_or_else(|| {
+                        AppError::invalid("specialty", "is not a known specialty id or slug")
+                    })?,
+            ),
+            None => None,
         };
-        let (filter, all_specialties, first_batch) = self
-            .store
-            .read(move |tx| {
-                let specialty_id = match &search.specialty {
-                    Some(s) => match tx.find_specialty(s.trim())? {
-                        Some(found) => Some(found.id),
-                        None => {
-                            return Err(AppError::invalid(
-                                "specialty",
-                                "is not a known specialty id or slug",
-                            ));
-                        }
-                    },
-                    None => None,
-                };
-                let filter = DoctorFilter {
-                    q,
-                    specialty_id,
-                    only_active: !staff,
-                };
-                let all_specialties = tx.list_specialties()?;
-                let batch = doctor_batch(tx, &filter, &first_request)?;
-                Ok((filter, all_specialties, batch))
-            })
-            .await?;
+        let filter = DoctorFilter {
+            q,
+            specialty_id,
+            only_active: !staff,
+        };
         let wanted = request.limit as usize;
         let mut rows = Vec::new();
         let mut cursor = request.after.clone();
-        let mut next_batch = Some(first_batch);
         // With an availability filter a page of doctors may hold few matches; keep
         // reading pages until this page is full or doctors run out.
         'pages: loop {
@@ -232,18 +284,17 @@ impl App {
                 limit: batch_limit,
                 after: cursor.clone(),
             };
-            let (batch, ratings, photos) = match next_batch.take() {
-                Some(batch) => batch,
-                None => {
-                    let (filter, batch_request) = (filter.clone(), batch_request.clone());
-                    self.store
-                        .read(move |tx| doctor_batch(tx, &filter, &batch_request))
-                        .await?
-                }
+            let batch = {
+                let (filter, batch_request) = (filter.clone(), batch_request.clone());
+                self.store
+                    .read(move |tx| {
+                        Ok::<_, AppError>(tx.list_doctor_cards(&filter, &batch_request)?)
+                    })
+                    .await?
             };
             let exhausted = batch.len() < batch_request.limit as usize;
-            for id in batch {
-                let Some(held) = self.doctor_availability(&id, availability).await? else {
+            for card in batch {
+                let Some(held) = self.doctor_availability(&card.id, availability).await? else {
                     continue;
                 };
                 let doctor = &held.doctor;
@@ -263,21 +314,12 @@ impl App {
                     }
                     None => None,
                 };
-                let rating = ratings
-                    .iter()
-                    .find(|(rated, _)| *rated == doctor.user_id)
-                    .map(|(_, totals)| RatingSummary::from(*totals))
-                    .unwrap_or_default();
-                let photo_version = photos
-                    .iter()
-                    .find(|(user, _)| *user == doctor.user_id)
-                    .map(|(_, version)| version.clone());
                 rows.push(DoctorProfile {
-                    specialties: specialties_of(&all_specialties, doctor),
+                    specialties: Vec::new(),
                     doctor: doctor.clone(),
                     next_free_slot: next,
-                    rating,
-                    photo_version,
+                    rating: card.rating.map(RatingSummary::from).unwrap_or_default(),
+                    photo_version: card.photo_version,
                 });
                 if rows.len() == wanted {
                     break 'pages;
@@ -286,6 +328,16 @@ impl App {
             if exhausted {
                 break;
             }
+        }
+        // A doctor may hold a specialty added on another instance since the list
+        // was read: then it is read again.
+        let all_specialties = self
+            .specialties_covering(|all| {
+                covers_wanted(all) && rows.iter().all(|p| knows_specialties_of(all, &p.doctor))
+            })
+            .await?;
+        for profile in &mut rows {
+            profile.specialties = specialties_of(&all_specialties, &profile.doctor);
         }
         Ok(paginate(rows, &request, |p| Cursor {
             key: p.doctor.name.clone(),
@@ -309,13 +361,16 @@ impl App {
         } else {
             None
         };
-        let (all_specialties, ratings, photos) = self
+        let (ratings, photos) = self
             .store
             .read(move |tx| {
                 let ratings = tx.rating_totals(std::slice::from_ref(&id))?;
                 let photos = tx.photo_versions(std::slice::from_ref(&id))?;
-                Ok::<_, AppError>((tx.list_specialties()?, ratings, photos))
+                Ok::<_, AppError>((ratings, photos))
             })
+            .await?;
+        let all_specialties = self
+            .specialties_covering(|all| knows_specialties_of(all, &held.doctor))
             .await?;
         Ok(DoctorProfile {
             specialties: specialties_of(&all_specialties, &held.doctor),

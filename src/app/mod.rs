@@ -107,6 +107,7 @@ pub struct App {
     pub events: EventBus,
     /// Doctors' availability held in memory (see [`availability`]).
     pub availability: Arc<AvailabilityCache>,
+    specialties: Arc<doctors::HeldSpecialties>,
     clock: Arc<dyn Clock>,
     notifier: Arc<Notifier>,
     /// Rung after a commit that wrote to the outbox, so this instance's worker
@@ -152,11 +153,16 @@ impl App {
                     .ok()
             })
             .map(Arc::new);
+        // Held no longer than availability is: the same bound on staleness.
+        let specialties = Arc::new(doctors::HeldSpecialties::new(
+            std::time::Duration::from_secs(settings.availability_cache_seconds),
+        ));
         App {
             store,
             settings: Arc::new(settings),
             events,
             availability,
+            specialties,
             clock,
             notifier,
             outbox_bell: Arc::new(tokio::sync::Notify::new()),

@@ -206,6 +206,16 @@ pub struct DoctorFilter {
     pub only_active: bool,
 }
 
+/// What a search result needs of a doctor besides the held profile: read with the
+/// doctor's id in one statement, so that a search page costs one query, not one
+/// per doctor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoctorCard {
+    pub id: UserId,
+    pub rating: Option<crate::store::RatingTotals>,
+    pub photo_version: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct AppointmentFilter {
     pub scope: AppointmentScope,

@@ -927,6 +927,7 @@ fn doctor_search(
     filter: &DoctorFilter,
     page: &PageRequest,
     columns: &str,
+    joins: &str,
 ) -> StoreResult<Option<(String, Query)>> {
     let mut query = Query::default();
     query.clause("u.role = 'doctor'".to_owned());
@@ -952,7 +953,7 @@ fn doctor_search(
     }
     let limit = query.limit(page);
     let sql = format!(
-        "SELECT {columns} FROM {from} {} ORDER BY u.name, u.id LIMIT {limit}",
+        "SELECT {columns} FROM {from} {joins} {} ORDER BY u.name, u.id LIMIT {limit}",
         query.where_sql()
     );
     Ok(Some((sql, query)))
@@ -1617,7 +1618,7 @@ impl Tx for PgTx<'_, '_> {
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>> {
-        let Some((sql, query)) = doctor_search(filter, page, DOCTOR_COLUMNS)? else {
+        let Some((sql, query)) = doctor_search(filter, page, DOCTOR_COLUMNS, "")? else {
             return Ok(Vec::new());
         };
         let mut doctors = rows_to(self.query_built(&sql, &query)?, doctor_from_row)?;
@@ -1627,17 +1628,29 @@ impl Tx for PgTx<'_, '_> {
         Ok(doctors)
     }
 
-    fn list_doctor_ids(
+    fn list_doctor_cards(
         &mut self,
         filter: &DoctorFilter,
         page: &PageRequest,
-    ) -> StoreResult<Vec<UserId>> {
-        let Some((sql, query)) = doctor_search(filter, page, "d.user_id")? else {
+    ) -> StoreResult<Vec<DoctorCard>> {
+        let Some((sql, query)) =
+            doctor_search(filter, page, DOCTOR_CARD_COLUMNS, DOCTOR_CARD_JOINS)?
+        else {
             return Ok(Vec::new());
         };
         self.query_built(&sql, &query)?
             .iter()
-            .map(|row| Ok(UserId::new(get::<String>(row, 0)?)))
+            .map(|row| {
+                let rating = match (get::<Option<i64>>(row, 1)?, get::<Option<i64>>(row, 2)?) {
+                    (Some(count), Some(sum)) => Some(RatingTotals { count, sum }),
+                    _ => None,
+                };
+                Ok(DoctorCard {
+                    id: UserId::new(get::<String>(row, 0)?),
+                    rating,
+                    photo_version: get(row, 3)?,
+                })
+            })
             .collect()
     }
 

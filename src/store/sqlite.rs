@@ -1296,6 +1296,7 @@ fn doctor_search(
     filter: &DoctorFilter,
     page: &PageRequest,
     columns: &str,
+    joins: &str,
 ) -> StoreResult<Option<(String, Vec<Value>)>> {
     if matches_nothing(filter.q.as_ref()) {
         return Ok(None);
@@ -1330,7 +1331,7 @@ fn doctor_search(
     )?;
     values.push(Value::Integer(i64::from(page.limit)));
     let sql = format!(
-        "SELECT {columns} FROM {from} {} ORDER BY u.name, u.id LIMIT ?",
+        "SELECT {columns} FROM {from} {joins} {} ORDER BY u.name, u.id LIMIT ?",
         where_sql(&clauses)
     );
     Ok(Some((sql, values)))
@@ -1745,7 +1746,7 @@ impl Tx for SqliteTx<'_> {
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>> {
-        let Some((sql, values)) = doctor_search(filter, page, DOCTOR_COLUMNS)? else {
+        let Some((sql, values)) = doctor_search(filter, page, DOCTOR_COLUMNS, "")? else {
             return Ok(Vec::new());
         };
         let mut doctors: Vec<DoctorRecord> = {
@@ -1759,17 +1760,27 @@ impl Tx for SqliteTx<'_> {
         Ok(doctors)
     }
 
-    fn list_doctor_ids(
+    fn list_doctor_cards(
         &mut self,
         filter: &DoctorFilter,
         page: &PageRequest,
-    ) -> StoreResult<Vec<UserId>> {
-        let Some((sql, values)) = doctor_search(filter, page, "d.user_id")? else {
+    ) -> StoreResult<Vec<DoctorCard>> {
+        let Some((sql, values)) =
+            doctor_search(filter, page, DOCTOR_CARD_COLUMNS, DOCTOR_CARD_JOINS)?
+        else {
             return Ok(Vec::new());
         };
         let mut statement = self.conn.prepare_cached(&sql)?;
         let rows = statement.query_map(params_from_iter(values), |row| {
-            Ok(UserId::new(row.get::<_, String>(0)?))
+            let rating = match (row.get::<_, Option<i64>>(1)?, row.get::<_, Option<i64>>(2)?) {
+                (Some(count), Some(sum)) => Some(RatingTotals { count, sum }),
+                _ => None,
+            };
+            Ok(DoctorCard {
+                id: UserId::new(row.get::<_, String>(0)?),
+                rating,
+                photo_version: row.get(3)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
