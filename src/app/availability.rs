@@ -159,6 +159,13 @@ impl DoctorAvailability {
             .get_or_init(|| self.doctor.schedule.slot_grid(self.covered))
     }
 
+    /// The free slots wholly inside `window`, from the copy's grid.
+    pub fn free_slots(&self, window: Interval, now: Timestamp) -> Vec<Interval> {
+        self.doctor
+            .schedule
+            .free_slots_from(self.grid(), window, &self.busy_in(window), now)
+    }
+
     /// The first free slot at or after `from` and before `until` (default: the
     /// horizon), searched a week at a time.
     pub fn next_free_slot(

@@ -729,11 +729,7 @@ impl App {
                 .await?
                 .ok_or_else(not_found)?
         };
-        let slots = held
-            .doctor
-            .schedule
-            .free_slots(window, &held.busy_in(window), now);
-        Ok((zone, slots))
+        Ok((zone, held.free_slots(window, now)))
     }
 }
 

@@ -307,6 +307,22 @@ impl Schedule {
         }
     }
 
+    /// [`Schedule::free_slots`]`(window, busy, now)`, read from `grid` (which must
+    /// have been built by this schedule) when it covers what the window can hold;
+    /// otherwise computed by `free_slots`.
+    pub fn free_slots_from(
+        &self,
+        grid: &SlotGrid,
+        window: Interval,
+        busy: &[Interval],
+        now: Timestamp,
+    ) -> Vec<Interval> {
+        match self.grid_candidates(grid, window, now) {
+            Some(candidates) => without_busy(candidates.collect(), busy),
+            None => self.free_slots(window, busy, now),
+        }
+    }
+
     /// The first of [`Schedule::free_slots`]`(window, busy, now)`, read from `grid`
     /// (which must have been built by this schedule) when it covers what the window
     /// can hold, stopping at the first free slot; otherwise computed by `free_slots`.
@@ -317,40 +333,12 @@ impl Schedule {
         busy: &[Interval],
         now: Timestamp,
     ) -> Option<Interval> {
-        let bookable = self.bookable_window(now);
-        let latest_end = bookable
-            .end
-            .checked_add(self.slot_length())
-            .unwrap_or(Timestamp::MAX);
-        let narrowed = Interval {
-            start: window.start.max(bookable.start),
-            end: window.end.min(latest_end),
-        };
-        if narrowed.start >= narrowed.end {
-            return None;
-        }
-        if !grid.covers(narrowed) || grid.slot_minutes != self.slot_minutes {
+        let Some(candidates) = self.grid_candidates(grid, window, now) else {
             return self.free_slots(window, busy, now).into_iter().next();
-        }
-        // The grid is the same whatever window asks (see `grid_slots`), so the slots
-        // `free_slots` starts from are the grid's slots wholly inside `narrowed`.
+        };
         let blocked = merge_busy(busy);
-        let length = self.slot_length();
-        let from = grid.starts.partition_point(|&s| {
-            Timestamp::from_second(s).map_or(true, |start| start < narrowed.start)
-        });
         let mut next = 0;
-        for &second in &grid.starts[from..] {
-            let slot = Timestamp::from_second(second)
-                .ok()
-                .and_then(|start| Interval::starting_at(start, length))?;
-            // All slots have one length: once one ends past the window, all later do.
-            if slot.end > narrowed.end {
-                return None;
-            }
-            if slot.start < bookable.start || slot.start > bookable.end {
-                continue;
-            }
+        for slot in candidates {
             while next < blocked.len() && blocked[next].end <= slot.start {
                 next += 1;
             }
@@ -362,6 +350,46 @@ impl Schedule {
             }
         }
         None
+    }
+
+    /// The slots `free_slots(window, ..)` starts from before it takes out busy time,
+    /// in order, read from `grid`; `None` when the grid does not cover them.
+    fn grid_candidates<'g>(
+        &self,
+        grid: &'g SlotGrid,
+        window: Interval,
+        now: Timestamp,
+    ) -> Option<impl Iterator<Item = Interval> + 'g> {
+        let bookable = self.bookable_window(now);
+        let length = self.slot_length();
+        let latest_end = bookable.end.checked_add(length).unwrap_or(Timestamp::MAX);
+        let narrowed = Interval {
+            start: window.start.max(bookable.start),
+            end: window.end.min(latest_end),
+        };
+        let from = if narrowed.start >= narrowed.end {
+            grid.starts.len()
+        } else if !grid.covers(narrowed) || grid.slot_minutes != self.slot_minutes {
+            return None;
+        } else {
+            grid.starts.partition_point(|&s| {
+                Timestamp::from_second(s).map_or(true, |start| start < narrowed.start)
+            })
+        };
+        // The grid is the same whatever window asks (see `grid_slots`), so the slots
+        // `free_slots` starts from are the grid's slots wholly inside `narrowed`; all
+        // have one length, so once one ends past it, all later ones do.
+        Some(
+            grid.starts[from..]
+                .iter()
+                .map_while(move |&second| {
+                    Timestamp::from_second(second)
+                        .ok()
+                        .and_then(|start| Interval::starting_at(start, length))
+                })
+                .take_while(move |slot| slot.end <= narrowed.end)
+                .filter(move |slot| slot.start >= bookable.start && slot.start <= bookable.end),
+        )
     }
 
     /// The slots of the grid wholly inside `window` that no `busy` interval touches,

@@ -354,6 +354,37 @@ mod schedule_props {
         }
 
         #[test]
+        fn free_slots_from_a_grid_are_free_slots(
+            s in scenario(),
+            before in 0..3 * DAY_SECS,
+            after in 0..3 * DAY_SECS,
+            cut in 0.0f64..1.0,
+        ) {
+            let schedule = Schedule::parse(&s.input).expect("generated input is valid");
+            let expected = schedule.free_slots(s.window, &s.busy, s.now);
+            let around = Interval::new(s.window.start - secs(before), s.window.end + secs(after))
+                .unwrap();
+            let grid = schedule.slot_grid(around);
+            prop_assert!(grid.covers(s.window));
+            prop_assert_eq!(&schedule.free_slots_from(&grid, s.window, &s.busy, s.now), &expected);
+            let held = Interval::new(
+                s.now - secs(2 * DAY_SECS),
+                s.now + secs((schedule.rules.horizon_days + 3) * DAY_SECS),
+            )
+            .unwrap();
+            let grid = schedule.slot_grid(held);
+            prop_assert_eq!(&schedule.free_slots_from(&grid, s.window, &s.busy, s.now), &expected);
+            let length = (s.window.end - s.window.start).as_secs();
+            let part = Interval::new(
+                s.window.start,
+                s.window.start + secs(((length as f64 * cut) as i64).max(1)),
+            )
+            .unwrap();
+            let grid = schedule.slot_grid(part);
+            prop_assert_eq!(&schedule.free_slots_from(&grid, s.window, &s.busy, s.now), &expected);
+        }
+
+        #[test]
         fn grid_matches_a_wall_clock_oracle(s in scenario()) {
             let schedule = Schedule::parse(&s.input).expect("generated input is valid");
             prop_assert_eq!(schedule.grid_slots(s.window), oracle_grid(&schedule, s.window));
