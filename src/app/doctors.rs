@@ -152,9 +152,9 @@ impl HeldSpecialties {
     }
 }
 
-fn knows_specialty(all: &[Specialty], id_or_slug: &str) -> bool {
+fn specialty_named<'a>(all: &'a [Specialty], id_or_slug: &str) -> Option<&'a Specialty> {
     all.iter()
-        .any(|s| s.id.as_str() == id_or_slug || s.slug == id_or_slug)
+        .find(|s| s.id.as_str() == id_or_slug || s.slug == id_or_slug)
 }
 
 fn knows_specialties_of(all: &[Specialty], doctor: &DoctorRecord) -> bool {
@@ -255,13 +255,12 @@ impl App {
         let staff = actor.is_some_and(|a| a.role.is_staff());
         let batch_limit = request.limit.max(50);
         let wanted = search.specialty.as_deref().map(str::trim);
-        let covers_wanted = |all: &[Specialty]| wanted.is_none_or(|w| knows_specialty(all, w));
-        let all_specialties = self.specialties_covering(covers_wanted).await?;
+        let all_specialties = self
+            .specialties_covering(|all| wanted.is_none_or(|w| specialty_named(all, w).is_some()))
+            .await?;
         let specialty_id = match wanted {
             Some(wanted) => Some(
-                all_specialties
-                    .iter()
-                    .find(|s| s.id.as_str() == wanted || s.slug == wanted)
+                specialty_named(&all_specialties, wanted)
                     .map(|s| s.id.clone())
                     .ok_or_else(|| {
                         AppError::invalid("specialty", "is not a known specialty id or slug")
@@ -332,9 +331,7 @@ impl App {
         // A doctor may hold a specialty added on another instance since the list
         // was read: then it is read again.
         let all_specialties = self
-            .specialties_covering(|all| {
-                covers_wanted(all) && rows.iter().all(|p| knows_specialties_of(all, &p.doctor))
-            })
+            .specialties_covering(|all| rows.iter().all(|p| knows_specialties_of(all, &p.doctor)))
             .await?;
         for profile in &mut rows {
             profile.specialties = specialties_of(&all_specialties, &profile.doctor);
