@@ -17,6 +17,7 @@ pub mod photos;
 pub mod prescriptions;
 pub mod records;
 pub mod stats;
+mod utc;
 
 use carebook_domain::Interval;
 use jiff::Timestamp;
@@ -172,9 +173,19 @@ impl From<PageQuery> for PageParams {
 #[derive(Serialize, ToSchema)]
 pub struct Span {
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "utc_text")]
     pub start: Timestamp,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "utc_text")]
     pub end: Timestamp,
+}
+
+/// `timestamp` as jiff prints it, in one piece (see [`utc::UtcPrinter`]).
+fn utc_text<S: serde::Serializer>(timestamp: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    match utc::UtcPrinter::default().text(*timestamp) {
+        Some(text) => serializer.serialize_str(utc::as_str(&text)),
+        None => serializer.collect_str(timestamp),
+    }
 }
 
 impl From<Interval> for Span {
