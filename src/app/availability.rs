@@ -14,7 +14,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use carebook_domain::SlotGrid;
+use carebook_domain::{DayIndex, SlotGrid};
 use jiff::{SignedDuration, Timestamp};
 
 use super::{App, AppError};
@@ -42,6 +42,8 @@ pub struct DoctorAvailability {
     time_off: Vec<Interval>,
     /// Live appointments overlapping `covered`, by start.
     busy: Vec<Busy>,
+    /// Where each day's appointments begin in `busy`; rebuilt whenever `busy` changes.
+    busy_days: DayIndex,
     /// The schedule's slot grid over `covered`, built on first use. It depends only
     /// on the schedule, which no version of one copy changes (a schedule change
     /// drops the copy), so the versions of a copy share it.
@@ -62,6 +64,12 @@ fn key_of(id: &AppointmentId) -> u64 {
     let mut hasher = DefaultHasher::new();
     id.as_str().hash(&mut hasher);
     hasher.finish()
+}
+
+const MS_PER_DAY: i64 = 24 * 3_600_000;
+
+fn index_days(busy: &[Busy]) -> DayIndex {
+    DayIndex::new(busy.iter().map(|b| b.start_ms), MS_PER_DAY)
 }
 
 fn instant(ms: i64) -> Timestamp {
@@ -110,6 +118,7 @@ impl DoctorAvailability {
             doctor,
             covered,
             time_off,
+            busy_days: index_days(&busy),
             busy,
             grid: Arc::default(),
             loaded_at: Instant::now(),
@@ -142,8 +151,8 @@ impl DoctorAvailability {
         // Appointments are at most a day long: those starting more than a day before
         // the window cannot reach into it.
         let first = self
-            .busy
-            .partition_point(|b| b.start_ms < from - 24 * 3_600_000);
+            .busy_days
+            .partition_point(&self.busy, from - MS_PER_DAY, |b| b.start_ms);
         busy.extend(
             self.busy[first..]
                 .iter()
@@ -212,6 +221,7 @@ impl DoctorAvailability {
                 next.busy.insert(at, busy);
             }
         }
+        next.busy_days = index_days(&next.busy);
         Some(next)
     }
 }
@@ -490,6 +500,7 @@ mod tests {
             ),
             covered: slot("2026-03-01T00:00:00Z", 60 * 24 * 30),
             time_off: Vec::new(),
+            busy_days: index_days(&busy),
             busy,
             grid: Arc::default(),
             loaded_at: Instant::now(),
@@ -602,6 +613,24 @@ mod tests {
         assert!(!cache.is_on());
         assert!(cache.get(&UserId::new("usr_doc")).is_none());
         assert!(cache.at_version(&UserId::new("usr_doc"), 1).is_none());
+    }
+
+    #[test]
+    fn busy_time_is_found_by_day_after_changes() {
+        let cache = cache();
+        let third = slot("2026-03-03T09:00:00Z", 30);
+        let first = slot("2026-03-01T09:00:00Z", 30);
+        let tenth = slot("2026-03-10T09:00:00Z", 30);
+        cache.install(copy(1, &[("apt_a", third)]), cache.epoch());
+        cache.apply(&change(
+            2,
+            &[("apt_b", Some(tenth)), ("apt_c", Some(first))],
+        ));
+        let held = cache.get(&UserId::new("usr_doc")).expect("a copy");
+        for day in [first, third, tenth] {
+            let window = slot(&day.start.to_string(), 60);
+            assert_eq!(held.busy_in(window), vec![day], "{day:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod appointment;
 pub mod attachment;
+pub mod day_index;
 pub mod feedback;
 pub mod ids;
 pub mod payment;
@@ -20,6 +21,7 @@ pub mod validation;
 pub mod video;
 
 pub use appointment::{AppointmentStatus, Transition, TransitionError};
+pub use day_index::DayIndex;
 pub use ids::{AppointmentId, PaymentId, SpecialtyId, TimeOffId, UserId};
 pub use payment::{PaymentMethod, PaymentMode, PaymentStatus};
 pub use policy::{Action, Actor, Denied, Subject, authorize};

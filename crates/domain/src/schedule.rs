@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::day_index::DayIndex;
 use crate::time::{Interval, local_boundary, resolve_local};
 use crate::validation::ValidationErrors;
 
@@ -295,15 +296,17 @@ impl Schedule {
         let exact = slots
             .iter()
             .all(|s| s.start.subsec_nanosecond() == 0 && s.end - s.start == self.slot_length());
+        let starts: Vec<i64> = if exact {
+            slots.iter().map(|s| s.start.as_second()).collect()
+        } else {
+            Vec::new()
+        };
         SlotGrid {
             span,
             slot_minutes: self.slot_minutes,
             exact,
-            starts: if exact {
-                slots.iter().map(|s| s.start.as_second()).collect()
-            } else {
-                Vec::new()
-            },
+            days: DayIndex::new(starts.iter().copied(), SECONDS_PER_DAY),
+            starts,
         }
     }
 
@@ -318,7 +321,10 @@ impl Schedule {
         now: Timestamp,
     ) -> Vec<Interval> {
         match self.grid_candidates(grid, window, now) {
-            Some(candidates) => without_busy(candidates.collect(), busy),
+            Some(candidates) => {
+                let blocked = merge_busy(busy);
+                candidates.filter(unblocked(&blocked)).collect()
+            }
             None => self.free_slots(window, busy, now),
         }
     }
@@ -333,23 +339,11 @@ impl Schedule {
         busy: &[Interval],
         now: Timestamp,
     ) -> Option<Interval> {
-        let Some(candidates) = self.grid_candidates(grid, window, now) else {
+        let Some(mut candidates) = self.grid_candidates(grid, window, now) else {
             return self.free_slots(window, busy, now).into_iter().next();
         };
         let blocked = merge_busy(busy);
-        let mut next = 0;
-        for slot in candidates {
-            while next < blocked.len() && blocked[next].end <= slot.start {
-                next += 1;
-            }
-            if blocked
-                .get(next)
-                .is_none_or(|block| block.start >= slot.end)
-            {
-                return Some(slot);
-            }
-        }
-        None
+        candidates.find(unblocked(&blocked))
     }
 
     /// The slots `free_slots(window, ..)` starts from before it takes out busy time,
@@ -372,9 +366,10 @@ impl Schedule {
         } else if !grid.covers(narrowed) || grid.slot_minutes != self.slot_minutes {
             return None;
         } else {
-            grid.starts.partition_point(|&s| {
-                Timestamp::from_second(s).map_or(true, |start| start < narrowed.start)
-            })
+            // The first whole second at or after the window's start.
+            let from =
+                narrowed.start.as_second() + i64::from(narrowed.start.subsec_nanosecond() > 0);
+            grid.days.partition_point(&grid.starts, from, |&s| s)
         };
         // The grid is the same whatever window asks (see `grid_slots`), so the slots
         // `free_slots` starts from are the grid's slots wholly inside `narrowed`; all
@@ -544,6 +539,7 @@ pub struct SlotGrid {
     exact: bool,
     /// Slot starts in seconds since the Unix epoch, sorted.
     starts: Vec<i64>,
+    days: DayIndex,
 }
 
 impl SlotGrid {
@@ -574,6 +570,7 @@ impl WeeklyInterval {
 }
 
 const MINUTES_PER_DAY: i64 = 24 * 60;
+const SECONDS_PER_DAY: i64 = MINUTES_PER_DAY * 60;
 const MAX_SLOT_MINUTES: i64 = 240;
 const MAX_MIN_NOTICE_MINUTES: i64 = 30 * 24 * 60;
 const MAX_HORIZON_DAYS: i64 = 365;
@@ -745,8 +742,15 @@ fn format_minutes(minute: i64) -> String {
 /// that overlap any of `busy`.
 fn without_busy(mut slots: Vec<Interval>, busy: &[Interval]) -> Vec<Interval> {
     let blocked = merge_busy(busy);
+    slots.retain(unblocked(&blocked));
+    slots
+}
+
+/// Whether a slot touches none of `blocked` (merged busy time, sorted), asked of
+/// slots in order of start.
+fn unblocked(blocked: &[Interval]) -> impl FnMut(&Interval) -> bool {
     let mut next = 0;
-    slots.retain(|slot| {
+    move |slot| {
         // Slots come sorted by start and all have the same length, so their ends are
         // sorted too: a blocked interval ending by this slot's start cannot touch any
         // later slot.
@@ -756,8 +760,7 @@ fn without_busy(mut slots: Vec<Interval>, busy: &[Interval]) -> Vec<Interval> {
         blocked
             .get(next)
             .is_none_or(|block| block.start >= slot.end)
-    });
-    slots
+    }
 }
 
 fn merge_busy(busy: &[Interval]) -> Vec<Interval> {

@@ -84,6 +84,8 @@ mod schedule_props {
         let year_start = ts("2026-01-01T00:00:00Z");
         prop_oneof![
             (0..365 * DAY_SECS).prop_map(move |s| year_start + secs(s)),
+            // On the hour, where slots start.
+            (0..365 * 24i64).prop_map(move |h| year_start + secs(h * 3600)),
             (
                 prop::sample::select(TRANSITIONS.to_vec()),
                 -4 * DAY_SECS..DAY_SECS
@@ -113,7 +115,11 @@ mod schedule_props {
         )
             .prop_map(
                 |(zone, slot, days, notice, horizon, start, length, lead, busy, probes)| {
-                    let window = Interval::new(start, start + secs(length)).unwrap();
+                    // A third of the windows start between two seconds.
+                    let offset = SignedDuration::from_nanos(
+                        i64::from(length % 3 == 0) * (length * 104_729 % 999_999_937),
+                    );
+                    let window = Interval::new(start + offset, start + secs(length)).unwrap();
                     let around = |f: f64| {
                         // Somewhere from a day before the window to a day after it, on
                         // the minute.
@@ -132,7 +138,10 @@ mod schedule_props {
                             cancel_window_hours: 24,
                         },
                         window,
-                        now: start - secs(lead),
+                        // Half the time a "now" between two seconds, as a clock's is.
+                        now: start
+                            - secs(lead)
+                            - SignedDuration::from_nanos((lead % 2) * (lead * 7_919 % 999_999_937)),
                         busy: busy
                             .into_iter()
                             .map(|(f, len)| {
