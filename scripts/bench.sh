@@ -11,6 +11,8 @@
 #   CONNECTIONS=16,64    connection counts
 #   SCENARIOS=...        default: hello,slots,search,book,contested,mixed
 #   SCALE=large          passed as `carebook demo --scale $SCALE` where that flag exists
+#   ROUNDS=1             passes over the scenarios (hello, slots, ... then again): each
+#                        round's slots/hello ratio compares runs taken seconds apart
 #   BACKENDS="sqlite postgres"
 #   PATIENTS=50          patients to log in; PATIENT_EMAIL, PASSWORD: see carebook-load --help
 #   POSTGRES_URL=postgres://postgres@127.0.0.1:5432   (an account that may create databases)
@@ -57,7 +59,7 @@ if [ -n "${SCALE:-}" ]; then
 fi
 
 load_args=(--scenarios "$SCENARIOS" --connections "$CONNECTIONS" --duration "$DURATION"
-  --patients-from-demo "$PATIENTS")
+  --patients-from-demo "$PATIENTS" --rounds "${ROUNDS:-1}")
 # The large clinic's patients are patient000001.. (six digits).
 if [ -z "${PATIENT_EMAIL:-}" ] && [ "${SCALE:-}" = "large" ]; then
   PATIENT_EMAIL='patient{n:06}@demo.carebook.test'

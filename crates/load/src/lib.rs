@@ -114,6 +114,10 @@ pub struct Config {
     pub contested_clients: usize,
     pub contested_slots: usize,
     pub seed: u64,
+    /// Passes over the whole list of scenarios, one after the other (hello, slots,
+    /// hello, slots, ...): on a machine whose speed drifts, each round's slots/hello
+    /// ratio compares two runs taken seconds apart.
+    pub rounds: usize,
 }
 
 impl Default for Config {
@@ -134,6 +138,7 @@ impl Default for Config {
             contested_clients: 64,
             contested_slots: 4,
             seed: 1,
+            rounds: 1,
         }
     }
 }
@@ -170,6 +175,8 @@ impl Contested {
 #[derive(Serialize, Debug, Clone)]
 pub struct RunReport {
     pub scenario: Scenario,
+    /// Which pass over the scenarios (from 1; see [`Config::rounds`]).
+    pub round: usize,
     pub connections: usize,
     pub seconds: f64,
     /// Answered requests, whatever their status.
@@ -203,6 +210,7 @@ pub struct Report {
     pub target: String,
     pub started_at: String,
     pub duration_seconds: f64,
+    pub rounds: usize,
     pub doctors: usize,
     pub specialties: usize,
     pub patients: usize,
@@ -235,6 +243,9 @@ pub(crate) struct Context {
 
 /// Prepares, then runs every scenario at every connection count.
 pub async fn run(config: Config) -> Result<Report, String> {
+    if !(1..=100).contains(&config.rounds) {
+        return Err("--rounds must be within 1..=100".into());
+    }
     if config.connections.is_empty() || config.connections.contains(&0) {
         return Err("--connections: give one or more counts above zero".into());
     }
@@ -301,27 +312,36 @@ pub async fn run(config: Config) -> Result<Report, String> {
         config: config.clone(),
     });
     let mut runs = Vec::new();
-    for (index, scenario) in config.scenarios.iter().copied().enumerate() {
-        let counts = if scenario == Scenario::Contested {
-            vec![config.contested_clients]
-        } else {
-            config.connections.clone()
-        };
-        for connections in counts {
-            eprintln!(
-                "carebook-load: {} at {connections} connections for {:?}",
-                scenario.name(),
-                config.duration
-            );
-            let seed = config.seed ^ ((index as u64) << 32) ^ connections as u64;
-            let report = scenarios::run(context.clone(), scenario, connections, seed).await?;
-            runs.push(report);
+    for round in 1..=config.rounds {
+        for (index, scenario) in config.scenarios.iter().copied().enumerate() {
+            let counts = if scenario == Scenario::Contested {
+                vec![config.contested_clients]
+            } else {
+                config.connections.clone()
+            };
+            for connections in counts {
+                eprintln!(
+                    "carebook-load: {} at {connections} connections for {:?} (round {round} of {})",
+                    scenario.name(),
+                    config.duration,
+                    config.rounds
+                );
+                let seed = config.seed
+                    ^ ((round as u64) << 48)
+                    ^ ((index as u64) << 32)
+                    ^ connections as u64;
+                let mut report =
+                    scenarios::run(context.clone(), scenario, connections, seed).await?;
+                report.round = round;
+                runs.push(report);
+            }
         }
     }
     Ok(Report {
         target: config.url.clone(),
         started_at: started_at.to_string(),
         duration_seconds: config.duration.as_secs_f64(),
+        rounds: config.rounds,
         doctors: context.doctors.len(),
         specialties: context.specialties.len(),
         patients: context.patients.len(),

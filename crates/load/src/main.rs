@@ -61,6 +61,11 @@ struct Args {
     contested_slots: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run the whole list of scenarios this many times in turn (hello, slots, hello,
+    /// slots, ...): each round's slots/hello ratio compares two runs seconds apart,
+    /// which a machine whose speed drifts makes fairer than one long pass (1..=100).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Print the report as JSON on standard output (the table goes to standard error).
     #[arg(long)]
     json: bool,
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
         contested_clients: args.contested_clients,
         contested_slots: args.contested_slots,
         seed: args.seed,
+        rounds: args.rounds,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

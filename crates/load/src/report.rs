@@ -8,7 +8,7 @@ fn ms(us: u32) -> String {
     format!("{:.2}", f64::from(us) / 1000.0)
 }
 
-fn row(run: &RunReport) -> Vec<String> {
+fn row(run: &RunReport, numbered: bool) -> Vec<String> {
     let latency = |pick: fn(&crate::stats::Latency) -> u32| {
         run.latency.as_ref().map_or("-".into(), |l| ms(pick(l)))
     };
@@ -21,7 +21,11 @@ fn row(run: &RunReport) -> Vec<String> {
         errors.push(format!("{}×transport", run.transport_errors));
     }
     vec![
-        run.scenario.name().to_owned(),
+        if numbered {
+            format!("{} #{}", run.scenario.name(), run.round)
+        } else {
+            run.scenario.name().to_owned()
+        },
         run.connections.to_string(),
         format!("{:.0}", run.requests_per_second),
         format!("{:.0}", run.ok_per_second),
@@ -57,28 +61,66 @@ const HEADER: [&str; 12] = [
     "peak RSS MiB",
 ];
 
-/// slots ok/s as a share of hello ok/s, per connection count where both ran.
-pub fn slots_to_hello(report: &Report) -> Vec<(usize, f64)> {
-    let find = |scenario: Scenario, connections: usize| {
+/// slots ok/s as a share of hello ok/s in the same round, per round and connection
+/// count where both ran.
+pub fn slots_to_hello(report: &Report) -> Vec<Ratio> {
+    let find = |scenario: Scenario, round: usize, connections: usize| {
         report
             .runs
             .iter()
-            .find(|r| r.scenario == scenario && r.connections == connections)
+            .find(|r| r.scenario == scenario && r.round == round && r.connections == connections)
     };
     report
         .runs
         .iter()
         .filter(|r| r.scenario == Scenario::Hello && r.ok_per_second > 0.0)
         .filter_map(|hello| {
-            find(Scenario::Slots, hello.connections)
-                .map(|slots| (hello.connections, slots.ok_per_second / hello.ok_per_second))
+            find(Scenario::Slots, hello.round, hello.connections).map(|slots| Ratio {
+                round: hello.round,
+                connections: hello.connections,
+                slots_to_hello: slots.ok_per_second / hello.ok_per_second,
+            })
+        })
+        .collect()
+}
+
+/// One round's slots/hello ratio at one connection count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratio {
+    pub round: usize,
+    pub connections: usize,
+    pub slots_to_hello: f64,
+}
+
+/// Per connection count over every round: (connections, median, lowest, highest).
+pub fn ratio_spread(ratios: &[Ratio]) -> Vec<(usize, f64, f64, f64)> {
+    let mut counts: Vec<usize> = ratios.iter().map(|r| r.connections).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    counts
+        .into_iter()
+        .map(|connections| {
+            let mut values: Vec<f64> = ratios
+                .iter()
+                .filter(|r| r.connections == connections)
+                .map(|r| r.slots_to_hello)
+                .collect();
+            values.sort_by(f64::total_cmp);
+            let middle = values.len() / 2;
+            let median = if values.len().is_multiple_of(2) {
+                (values[middle - 1] + values[middle]) / 2.0
+            } else {
+                values[middle]
+            };
+            (connections, median, values[0], values[values.len() - 1])
         })
         .collect()
 }
 
 pub fn render(report: &Report, markdown: bool) -> String {
     let mut rows: Vec<Vec<String>> = vec![HEADER.iter().map(|h| (*h).to_owned()).collect()];
-    rows.extend(report.runs.iter().map(row));
+    let numbered = report.rounds > 1;
+    rows.extend(report.runs.iter().map(|run| row(run, numbered)));
     let mut out = String::new();
     if markdown {
         for (i, cells) in rows.iter().enumerate() {
@@ -108,12 +150,31 @@ pub fn render(report: &Report, markdown: bool) -> String {
         }
     }
     out.push('\n');
-    for (connections, ratio) in slots_to_hello(report) {
+    let ratios = slots_to_hello(report);
+    for ratio in &ratios {
         let _ = writeln!(
             out,
-            "- slots vs hello at {connections} connections: {:.1}% of the ceiling",
-            ratio * 100.0
+            "- slots vs hello at {} connections{}: {:.1}% of the ceiling",
+            ratio.connections,
+            if numbered {
+                format!(", round {}", ratio.round)
+            } else {
+                String::new()
+            },
+            ratio.slots_to_hello * 100.0
         );
+    }
+    if numbered {
+        for (connections, median, lowest, highest) in ratio_spread(&ratios) {
+            let _ = writeln!(
+                out,
+                "- slots vs hello at {connections} connections over the rounds: median {:.1}% \
+                 ({:.1}–{:.1}%)",
+                median * 100.0,
+                lowest * 100.0,
+                highest * 100.0
+            );
+        }
     }
     for run in &report.runs {
         if let Some(c) = &run.contested {
@@ -166,4 +227,68 @@ pub fn render(report: &Report, markdown: bool) -> String {
         let _ = writeln!(out, "- {note}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(scenario: Scenario, round: usize, connections: usize, ok_per_second: f64) -> RunReport {
+        RunReport {
+            scenario,
+            round,
+            connections,
+            seconds: 1.0,
+            requests: ok_per_second as u64,
+            ok: ok_per_second as u64,
+            requests_per_second: ok_per_second,
+            ok_per_second,
+            latency: None,
+            conflicts: 0,
+            errors_by_status: Default::default(),
+            transport_errors: 0,
+            first_transport_error: None,
+            memory: None,
+            prepared_bookings: None,
+            ran_out_of_slots: false,
+            contested: None,
+        }
+    }
+
+    #[test]
+    fn ratios_compare_slots_with_hello_of_the_same_round() {
+        let report = Report {
+            target: "http://127.0.0.1:1".into(),
+            started_at: String::new(),
+            duration_seconds: 1.0,
+            rounds: 3,
+            doctors: 1,
+            specialties: 1,
+            patients: 0,
+            runs: vec![
+                run(Scenario::Hello, 1, 64, 100.0),
+                run(Scenario::Slots, 1, 64, 50.0),
+                run(Scenario::Hello, 2, 64, 200.0),
+                run(Scenario::Slots, 2, 64, 120.0),
+                run(Scenario::Hello, 3, 64, 100.0),
+                run(Scenario::Slots, 3, 64, 40.0),
+                run(Scenario::Hello, 1, 16, 100.0),
+            ],
+            notes: Vec::new(),
+        };
+        let ratios = slots_to_hello(&report);
+        let shares: Vec<(usize, usize, f64)> = ratios
+            .iter()
+            .map(|r| (r.round, r.connections, r.slots_to_hello))
+            .collect();
+        assert_eq!(shares, vec![(1, 64, 0.5), (2, 64, 0.6), (3, 64, 0.4)]);
+        assert_eq!(ratio_spread(&ratios), vec![(64, 0.5, 0.4, 0.6)]);
+        let table = render(&report, true);
+        assert!(table.contains("| slots #2 | 64 |"), "{table}");
+        assert!(table.contains("round 3: 40.0% of the ceiling"), "{table}");
+        assert!(
+            table.contains("over the rounds: median 50.0% (40.0–60.0%)"),
+            "{table}"
+        );
+    }
 }

@@ -206,6 +206,7 @@ pub(crate) async fn run(
     let latency = stats::latency(&mut recorder.latencies_us);
     Ok(RunReport {
         scenario,
+        round: 1,
         connections,
         seconds,
         requests,
