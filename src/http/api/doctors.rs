@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use carebook_domain::Interval;
 use carebook_domain::PaymentMode;
@@ -275,14 +275,7 @@ pub async fn list_slots(
         .list_slots(actor, UserId::new(id), query.from, query.to)
         .await?;
     let json = slots_json(&zone, &slots).map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// The bytes serde_json writes for a [`SlotsResponse`], written directly: a week of
