@@ -555,7 +555,7 @@ async fn load_large(app: &App, args: &DemoArgs) -> Result<(), String> {
             println!(
                 "loaded the large clinic (seed {seed}) in {:.1} s: {} specialties, {} doctors \
                  ({} periods of time off), {} patients, {} appointments ({} live, {} history \
-                 events, {} claims)",
+                 events)",
                 summary.elapsed.as_secs_f64(),
                 summary.specialties,
                 summary.doctors,
@@ -563,8 +563,7 @@ async fn load_large(app: &App, args: &DemoArgs) -> Result<(), String> {
                 summary.patients,
                 summary.appointments,
                 summary.live,
-                summary.events,
-                summary.claims
+                summary.events
             );
             println!("{}", large::logins(&scale));
             Ok(())

@@ -295,7 +295,8 @@ async fn copy_table(
     while !page.is_empty() {
         let rows = page.len() as u64;
         let after = next_key(table, &page);
-        let write = target.write(move |tx| tx.import_rows(table, &page));
+        // Without a savepoint, as the large demo writes (src/demo/large.rs).
+        let write = target.write_repeatable(move |tx| tx.import_rows(table, &page));
         let next = async {
             match after {
                 Some(after) => export(source, table, Some(after)).await,

@@ -599,7 +599,7 @@ fn a_backup_taken_under_load_restores_with_every_table_verified() {
     );
     let report = String::from_utf8_lossy(&restore.stdout);
     assert!(report.contains("counts and checksums match"), "{report}");
-    for table in ["users", "appointments", "doctor_claims", "audit_log"] {
+    for table in ["users", "appointments", "appointment_events", "audit_log"] {
         assert!(report.contains(table), "{report}");
     }
     let twice = carebook()

@@ -149,7 +149,6 @@ fn a_tiny_large_clinic_is_consistent_and_the_same_from_the_same_seed_on_both_bac
         assert_eq!(rows_of(&dump, "appointments").len(), 500, "{name}");
         assert_eq!(summary.appointments, 500);
         assert_eq!(rows_of(&dump, "appointment_events").len(), summary.events);
-        assert_eq!(rows_of(&dump, "doctor_claims").len() * 2, summary.claims);
         assert!(summary.live > 0 && summary.live < 500, "{summary:?}");
         assert!(rows_of(&dump, "doctor_weekly_hours").len() >= 5);
 
@@ -182,8 +181,12 @@ fn a_tiny_large_clinic_is_consistent_and_the_same_from_the_same_seed_on_both_bac
                  FROM appointments WHERE status IN {LIVE}"
             ),
         );
-        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM doctor_claims"), units);
-        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM patient_claims"), units);
+        // PostgreSQL's guard: its import claimed every live slot (SQLite's triggers
+        // checked each row as it went in, and keep no rows of their own).
+        if backend == Backend::Postgres {
+            assert_eq!(scalar(&url, "SELECT COUNT(*) FROM doctor_claims"), units);
+            assert_eq!(scalar(&url, "SELECT COUNT(*) FROM patient_claims"), units);
+        }
         let during_time_off = scalar(
             &url,
             "SELECT COUNT(*) FROM appointments a JOIN time_off t ON t.doctor_id = a.doctor_id \

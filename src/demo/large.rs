@@ -9,10 +9,11 @@
 //! * Appointments lie on each doctor's slot grid, outside time off, so a doctor is
 //!   never double-booked; a live appointment's patient is drawn again until free,
 //!   so no patient holds two overlapping live appointments. The database checks
-//!   both anyway: the claim rows are written like the store writes them.
+//!   both anyway: every row goes through the store's guard against double booking
+//!   (SQLite's triggers, PostgreSQL's claims, written as its import claims them).
 //! * Fast: rows go in through [`crate::store::Tx::import_rows`] (the path of
 //!   `carebook copy`: prepared statements on SQLite, multi-row `INSERT`s on
-//!   PostgreSQL), [`BATCH_APPOINTMENTS`] appointments with their history and claims
+//!   PostgreSQL), [`BATCH_APPOINTMENTS`] appointments with their history
 //!   per transaction, the next batch generated while one is written. The password
 //!   is hashed once and the hash shared by every account.
 //! * Left out for the bulk data: reminders and notifications (the outbox), and
@@ -75,10 +76,9 @@ pub struct Summary {
     pub patients: usize,
     pub time_off: usize,
     pub appointments: usize,
-    /// Appointments that are requested or confirmed (they hold claims).
+    /// Appointments that are requested or confirmed (they hold their slot).
     pub live: usize,
     pub events: usize,
-    pub claims: usize,
     pub elapsed: Duration,
 }
 
@@ -267,7 +267,7 @@ fn ms(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
-/// The 5-minute units of a slot, as the store claims them.
+/// The 5-minute units of a slot: a patient's busy time, as the generator tracks it.
 const UNIT_MS: i64 = 5 * 60_000;
 
 fn units(start: i64, end: i64) -> impl Iterator<Item = i64> {
@@ -280,19 +280,19 @@ fn units(start: i64, end: i64) -> impl Iterator<Item = i64> {
 struct Batch {
     appointments: Vec<Vec<Cell>>,
     events: Vec<Vec<Cell>>,
-    doctor_claims: Vec<Vec<Cell>>,
-    patient_claims: Vec<Vec<Cell>>,
 }
 
 impl Batch {
     async fn write(self, app: App) -> Result<(), AppError> {
+        // Without a savepoint: inside one, SQLite keeps every page the batch changes
+        // in its statement journal and walks that journal at the end of each insert
+        // of an appointment (its triggers make each insert a statement that may
+        // abort), which made the load ten times slower.
         app.store
-            .write(move |tx| {
+            .write_repeatable(move |tx| {
                 for (name, rows) in [
                     ("appointments", &self.appointments),
                     ("appointment_events", &self.events),
-                    ("doctor_claims", &self.doctor_claims),
-                    ("patient_claims", &self.patient_claims),
                 ] {
                     if !rows.is_empty() {
                         tx.import_rows(table(name), rows)?;
@@ -417,7 +417,6 @@ pub async fn load(
         appointments: 0,
         live: 0,
         events: 0,
-        claims: 0,
         elapsed: Duration::ZERO,
     };
 
@@ -737,17 +736,6 @@ pub async fn load(
                     summary.live += 1;
                     for unit in units(start, end) {
                         busy.insert((patient, unit));
-                        batch.doctor_claims.push(vec![
-                            text(&doctor.id),
-                            Cell::Integer(unit),
-                            text(&id),
-                        ]);
-                        batch.patient_claims.push(vec![
-                            text(patient_id),
-                            Cell::Integer(unit),
-                            text(&id),
-                        ]);
-                        summary.claims += 2;
                     }
                 }
                 let booked_at = (start
@@ -911,7 +899,7 @@ mod tests {
     }
 
     #[test]
-    fn units_match_the_store_claims() {
+    fn units_cover_the_slot_and_the_unit_it_ends_in() {
         let start = 1_800_000_000_000;
         assert_eq!(units(start, start + 20 * 60_000).count(), 4);
         assert_eq!(units(start, start + 21 * 60_000).count(), 5);

@@ -842,6 +842,34 @@ impl PgTx<'_, '_> {
         Ok(())
     }
 
+    /// Claims the slots of the live appointments among `ids`, just imported, as
+    /// [`Self::claim`] claims one: claims are this store's guard, not data a copy
+    /// carries (SQLite guards with triggers and has none to give).
+    fn claim_imported(&mut self, ids: &[&str]) -> StoreResult<()> {
+        let live = AppointmentStatus::ALL
+            .iter()
+            .filter(|status| status.is_live())
+            .map(|status| format!("'{}'", status.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (claims, owner) in [
+            ("doctor_claims", "doctor_id"),
+            ("patient_claims", "patient_id"),
+        ] {
+            let sql = format!(
+                "INSERT INTO {claims} ({owner}, unit_start, appointment_id) \
+                 SELECT a.{owner}, unit, a.id FROM appointments a, \
+                 generate_series(a.start_at - ((a.start_at % $2) + $2) % $2, a.end_at - 1, $2) AS unit \
+                 WHERE a.id = ANY($1::TEXT[]) AND a.status IN ({live})"
+            );
+            // Not cached, like the import's own statements.
+            self.tx
+                .execute(sql.as_str(), &[&ids, &CLAIM_UNIT_MS])
+                .map_err(pg_error)?;
+        }
+        Ok(())
+    }
+
     /// The slot `id` holds claims on as stored, if it is live; the row stays locked
     /// to this transaction, so no other one moves it before the claims follow.
     fn claimed_slot(&mut self, id: &AppointmentId) -> StoreResult<Option<Interval>> {
@@ -2073,6 +2101,16 @@ impl Tx for PgTx<'_, '_> {
             // Not cached: a statement per page size would crowd out the app's own.
             self.tx.execute(sql.as_str(), &params).map_err(pg_error)?;
         }
+        if table.name == "appointments" {
+            let ids: Vec<&str> = rows
+                .iter()
+                .filter_map(|row| match row.first() {
+                    Some(Cell::Text(id)) => Some(id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            self.claim_imported(&ids)?;
+        }
         self.changes.everything();
         Ok(())
     }
@@ -2087,6 +2125,11 @@ impl Tx for PgTx<'_, '_> {
 
     fn delete_all_rows(&mut self, table: &Table) -> StoreResult<()> {
         let table = known_table(table)?;
+        if table.name == "appointments" {
+            self.tx
+                .batch_execute("DELETE FROM doctor_claims; DELETE FROM patient_claims")
+                .map_err(pg_error)?;
+        }
         self.tx
             .batch_execute(&format!("DELETE FROM {}", table.name))
             .map_err(pg_error)?;

@@ -86,6 +86,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_claims_by_key.sql"),
     ),
+    (
+        16,
+        include_str!("../../migrations/sqlite/0016_overlap_triggers.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.
@@ -1124,18 +1128,23 @@ fn time_of_minute(minutes: i64) -> rusqlite::Result<Time> {
     Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0).map_err(conversion)
 }
 
-/// The 5-minute units an interval covers.
-const DOCTOR_CLAIM: &str =
-    "INSERT INTO doctor_claims (doctor_id, unit_start, appointment_id) VALUES (?1, ?2, ?3)";
-const PATIENT_CLAIM: &str =
-    "INSERT INTO patient_claims (patient_id, unit_start, appointment_id) VALUES (?1, ?2, ?3)";
+/// What the triggers of migration 16 say when they refuse a row: the database's
+/// own guard against double booking on SQLite.
+const OVERLAPS: [(&str, Conflict); 2] = [
+    ("carebook:doctor-slot-taken", Conflict::DoctorSlotTaken),
+    ("carebook:patient-busy", Conflict::PatientBusy),
+];
 
-fn claim_units(slot: Interval) -> impl Iterator<Item = i64> {
-    let first = ms(slot.start).div_euclid(CLAIM_UNIT_MS) * CLAIM_UNIT_MS;
-    let end = ms(slot.end);
-    (0..)
-        .map(move |i| first + i * CLAIM_UNIT_MS)
-        .take_while(move |unit| *unit < end)
+/// A write of an appointment that its doctor's or its patient's live appointments
+/// refuse is that conflict; anything else is as [`StoreError::from`] says.
+fn on_overlap(error: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(e, Some(message)) = &error
+        && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER
+        && let Some((_, conflict)) = OVERLAPS.iter().find(|(said, _)| said == message)
+    {
+        return StoreError::Conflict(*conflict);
+    }
+    error.into()
 }
 
 /// Appends `(key, id) > (?, ?)` (or `<` when descending) for keyset pagination.
@@ -1183,85 +1192,6 @@ impl SqliteTx<'_> {
                 .query_row([doctor.as_str()], |row| row.get(0))
                 .optional()?)
         })
-    }
-
-    /// Claims every unit of the slot for the doctor, then for the patient; the first
-    /// unit already held refuses the whole appointment.
-    fn claim(&self, appointment: &AppointmentRecord) -> StoreResult<()> {
-        let claims = [
-            (
-                DOCTOR_CLAIM,
-                &appointment.doctor_id,
-                Conflict::DoctorSlotTaken,
-            ),
-            (
-                PATIENT_CLAIM,
-                &appointment.patient_id,
-                Conflict::PatientBusy,
-            ),
-        ];
-        for (sql, owner, conflict) in claims {
-            let mut insert = self.conn.prepare_cached(sql)?;
-            for unit in claim_units(appointment.slot) {
-                insert
-                    .execute(params![owner.as_str(), unit, appointment.id.as_str()])
-                    .map_err(on_unique(conflict))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The slot `id` holds claims on as stored, if it is live.
-    fn claimed_slot(&self, id: &AppointmentId) -> StoreResult<Option<Interval>> {
-        let stored = self
-            .conn
-            .prepare_cached("SELECT status, start_at, end_at FROM appointments WHERE id = ?1")?
-            .query_row([id.as_str()], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            })
-            .optional()?;
-        let Some((status, start, end)) = stored else {
-            return Ok(None);
-        };
-        let status = AppointmentStatus::parse(&status).ok_or_else(|| bad(status))?;
-        if !status.is_live() {
-            return Ok(None);
-        }
-        Ok(Some(
-            Interval::new(ts(start)?, ts(end)?).ok_or_else(|| bad("slot"))?,
-        ))
-    }
-
-    /// Frees what `appointment` claimed for `slot`. Claims are found by their keys
-    /// (a range of units), not by appointment: an index on the appointment would be
-    /// one more B-tree to change for every unit of every booking.
-    fn release(&self, appointment: &AppointmentRecord, slot: Interval) -> StoreResult<()> {
-        let claims = [
-            (
-                "DELETE FROM doctor_claims WHERE doctor_id = ?1 AND unit_start > ?2 AND unit_start < ?3 \
-                 AND appointment_id = ?4",
-                &appointment.doctor_id,
-            ),
-            (
-                "DELETE FROM patient_claims WHERE patient_id = ?1 AND unit_start > ?2 AND unit_start < ?3 \
-                 AND appointment_id = ?4",
-                &appointment.patient_id,
-            ),
-        ];
-        let (from, to) = (ms(slot.start) - CLAIM_RELEASE_REACH_MS, ms(slot.end));
-        for (sql, owner) in claims {
-            self.conn.prepare_cached(sql)?.execute(params![
-                owner.as_str(),
-                from,
-                to,
-                appointment.id.as_str()
-            ])?;
-        }
-        Ok(())
     }
 
     fn doctor_details(&self, doctor: &mut DoctorRecord) -> StoreResult<()> {
@@ -1852,21 +1782,14 @@ impl Tx for SqliteTx<'_> {
                 ms(a.updated_at),
                 a.mode.as_str(),
                 a.video_room,
-            ])?;
-        if a.status.is_live() {
-            self.claim(a)?;
-        }
+            ])
+            .map_err(on_overlap)?;
         self.touch(&a.doctor_id)?;
         self.changes.appointment(a);
         Ok(())
     }
 
     fn update_appointment(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
-        let claimed = self.claimed_slot(&a.id)?;
-        let keeps_its_claims = a.status.is_live() && claimed == Some(a.slot);
-        if let Some(slot) = claimed.filter(|_| !keeps_its_claims) {
-            self.release(a, slot)?;
-        }
         self.conn
             .prepare_cached(
                 "UPDATE appointments SET start_at = ?2, end_at = ?3, status = ?4, reason = ?5, status_reason = ?6, \
@@ -1882,10 +1805,8 @@ impl Tx for SqliteTx<'_> {
                 ms(a.updated_at),
                 a.mode.as_str(),
                 a.video_room,
-            ])?;
-        if a.status.is_live() && !keeps_its_claims {
-            self.claim(a)?;
-        }
+            ])
+            .map_err(on_overlap)?;
         self.touch(&a.doctor_id)?;
         self.changes.appointment(a);
         Ok(())
@@ -2580,7 +2501,13 @@ mod tests {
              INSERT INTO appointment_events (appointment_id, seq, at, action, to_status) VALUES ('a1', 1, 0, 'book', 'confirmed');",
         )
         .unwrap();
-        migrate_with(&conn, MIGRATIONS).unwrap();
+        // Up to the migration after which claims are gone (16).
+        let through_15: Vec<(i64, &str)> = MIGRATIONS
+            .iter()
+            .copied()
+            .filter(|(v, _)| *v <= 15)
+            .collect();
+        migrate_with(&conn, &through_15).unwrap();
         let kept: (String, String, String) = conn
             .query_row(
                 "SELECT status, mode, video_room FROM appointments WHERE id = 'a1'",
@@ -2633,16 +2560,224 @@ mod tests {
                 .unwrap();
             assert_eq!(found, 1, "{index}");
         }
+
+        // Migration 16 drops the claims and guards the slot with triggers: the live
+        // appointment still holds it.
+        migrate_with(&conn, MIGRATIONS).unwrap();
+        let claims: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%claims%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(claims, 0);
+        let refused = conn
+            .execute(
+                "INSERT INTO appointments (id, doctor_id, patient_id, start_at, end_at, status, created_by, \
+                 created_at, updated_at) VALUES ('a2', 'd1', 'p1', 600000, 2400000, 'requested', 'p1', 0, 0)",
+                [],
+            )
+            .map_err(on_overlap);
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Conflict(Conflict::DoctorSlotTaken))
+            ),
+            "{refused:?}"
+        );
+    }
+
+    /// A migrated database with doctors d1, d2 and patients p1, p2.
+    fn two_doctors_two_patients() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email, name, role, status, password_hash, created_at, updated_at) VALUES
+                 ('d1', 'd1@x', 'D1', 'doctor', 'active', 'h', 0, 0),
+                 ('d2', 'd2@x', 'D2', 'doctor', 'active', 'h', 0, 0),
+                 ('p1', 'p1@x', 'P1', 'patient', 'active', 'h', 0, 0),
+                 ('p2', 'p2@x', 'P2', 'patient', 'active', 'h', 0, 0);",
+        )
+        .unwrap();
+        conn
+    }
+
+    const MINUTE: i64 = 60_000;
+
+    /// Inserts an appointment from `start` to `end` minutes; the trigger's refusal
+    /// as the store reports it.
+    fn book(
+        conn: &Connection,
+        id: &str,
+        (doctor, patient): (&str, &str),
+        (start, end): (i64, i64),
+        status: AppointmentStatus,
+    ) -> Result<(), StoreError> {
+        conn.execute(
+            "INSERT INTO appointments (id, doctor_id, patient_id, start_at, end_at, status, created_by, \
+             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, 0, 0)",
+            params![id, doctor, patient, start * MINUTE, end * MINUTE, status.as_str()],
+        )
+        .map(|_| ())
+        .map_err(on_overlap)
+    }
+
+    fn conflict(result: Result<(), StoreError>) -> Option<Conflict> {
+        match result {
+            Ok(()) => None,
+            Err(StoreError::Conflict(conflict)) => Some(conflict),
+            Err(other) => panic!("not a conflict: {other:?}"),
+        }
+    }
+
+    /// The triggers' list of live statuses is `is_live`'s: a new appointment over a
+    /// live one is refused exactly when both are live, for the doctor and for the
+    /// patient, whatever the status of the one in the way.
+    #[test]
+    fn an_overlap_is_refused_exactly_between_live_appointments() {
+        use AppointmentStatus as S;
+        for held in S::ALL {
+            for new in S::ALL {
+                let conn = two_doctors_two_patients();
+                book(&conn, "a1", ("d1", "p1"), (60, 90), held).unwrap();
+                let both_live = held.is_live() && new.is_live();
+                let same_doctor = book(&conn, "a2", ("d1", "p2"), (75, 105), new);
+                let same_patient = book(&conn, "a3", ("d2", "p1"), (45, 65), new);
+                assert_eq!(
+                    conflict(same_doctor),
+                    both_live.then_some(Conflict::DoctorSlotTaken),
+                    "{held:?} then {new:?}, same doctor"
+                );
+                assert_eq!(
+                    conflict(same_patient),
+                    both_live.then_some(Conflict::PatientBusy),
+                    "{held:?} then {new:?}, same patient"
+                );
+            }
+        }
     }
 
     #[test]
-    fn claim_units_cover_the_slot_in_five_minute_steps() {
-        let start = Timestamp::from_second(1_800_000_000).unwrap();
-        let slot = Interval::new(start, start + jiff::SignedDuration::from_mins(20)).unwrap();
-        let units: Vec<i64> = claim_units(slot).collect();
-        assert_eq!(units.len(), 4);
-        assert_eq!(units[0], ms(start));
-        assert_eq!(units[3] - units[0], 15 * 60_000);
+    fn touching_slots_and_other_people_do_not_overlap_and_the_doctor_is_named_first() {
+        use AppointmentStatus::Confirmed;
+        let conn = two_doctors_two_patients();
+        book(&conn, "a1", ("d1", "p1"), (60, 90), Confirmed).unwrap();
+        book(&conn, "a2", ("d1", "p2"), (90, 120), Confirmed).unwrap();
+        book(&conn, "a3", ("d1", "p2"), (30, 60), Confirmed).unwrap();
+        book(&conn, "a4", ("d2", "p1"), (90, 100), Confirmed).unwrap();
+        // Inside a longer one that started hours before: still found.
+        book(&conn, "long", ("d2", "p2"), (600, 840), Confirmed).unwrap();
+        assert_eq!(
+            conflict(book(&conn, "a5", ("d2", "p1"), (830, 835), Confirmed)),
+            Some(Conflict::DoctorSlotTaken)
+        );
+        // Both the doctor's and the patient's: the doctor's is named.
+        assert_eq!(
+            conflict(book(&conn, "a6", ("d1", "p1"), (65, 70), Confirmed)),
+            Some(Conflict::DoctorSlotTaken)
+        );
+        let too_long = book(
+            &conn,
+            "a7",
+            ("d2", "p1"),
+            (2000, 2000 + 24 * 60 + 5),
+            Confirmed,
+        );
+        assert!(
+            matches!(too_long, Err(StoreError::Internal(_))),
+            "{too_long:?}"
+        );
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM appointments", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 5, "refused rows are not written");
+    }
+
+    /// Moving, reviving or handing over a live appointment is checked like a new
+    /// one, but never against itself; a move that keeps it where it was is not.
+    #[test]
+    fn an_update_is_refused_when_it_makes_an_overlap() {
+        let conn = two_doctors_two_patients();
+        let confirmed = AppointmentStatus::Confirmed;
+        book(&conn, "a1", ("d1", "p1"), (60, 90), confirmed).unwrap();
+        book(&conn, "a2", ("d1", "p2"), (120, 150), confirmed).unwrap();
+        book(
+            &conn,
+            "gone",
+            ("d1", "p2"),
+            (60, 90),
+            AppointmentStatus::Cancelled,
+        )
+        .unwrap();
+        let update = |sql: &str| conn.execute(sql, []).map(|_| ()).map_err(on_overlap);
+        let m = MINUTE;
+        // Over its own old slot: fine.
+        update(&format!(
+            "UPDATE appointments SET start_at = {}, end_at = {} WHERE id = 'a1'",
+            75 * m,
+            105 * m
+        ))
+        .unwrap();
+        assert_eq!(
+            conflict(update(&format!(
+                "UPDATE appointments SET start_at = {}, end_at = {} WHERE id = 'a1'",
+                110 * m,
+                140 * m
+            ))),
+            Some(Conflict::DoctorSlotTaken)
+        );
+        assert_eq!(
+            conflict(update(
+                "UPDATE appointments SET status = 'requested' WHERE id = 'gone'"
+            )),
+            Some(Conflict::DoctorSlotTaken),
+            "a cancelled appointment revived over a live one"
+        );
+        assert_eq!(
+            conflict(update(
+                "UPDATE appointments SET patient_id = 'p2', doctor_id = 'd2' WHERE id = 'a1'"
+            )),
+            None,
+        );
+        book(&conn, "a3", ("d1", "p1"), (100, 110), confirmed).unwrap();
+        assert_eq!(
+            conflict(update(
+                "UPDATE appointments SET patient_id = 'p1' WHERE id = 'a2'"
+            )),
+            None
+        );
+        assert_eq!(
+            conflict(update(&format!(
+                "UPDATE appointments SET start_at = {}, patient_id = 'p1' WHERE id = 'a1'",
+                95 * m
+            ))),
+            Some(Conflict::PatientBusy)
+        );
+        update("UPDATE appointments SET status = 'checked_in', reason = 'r' WHERE id = 'a2'")
+            .unwrap();
+        update("UPDATE appointments SET status = 'cancelled' WHERE id = 'a2'").unwrap();
+    }
+
+    /// The check reads the index the new row changes anyway, without the table.
+    #[test]
+    fn the_overlap_check_reads_a_covering_index() {
+        let conn = two_doctors_two_patients();
+        for owner in ["doctor", "patient"] {
+            let plan: Vec<String> = conn
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT 1 FROM appointments WHERE {owner}_id = ?1 \
+                     AND start_at > ?2 AND start_at < ?3 AND end_at > ?4 \
+                     AND status IN ('awaiting_payment', 'requested', 'confirmed', 'checked_in')"
+                ))
+                .unwrap()
+                .query_map(params![0, 0, 0, 0], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let expected = format!("COVERING INDEX appointments_{owner}_slot");
+            assert!(plan.iter().any(|p| p.contains(&expected)), "{plan:?}");
+        }
     }
 
     #[test]
