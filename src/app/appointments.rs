@@ -255,7 +255,8 @@ impl App {
                     video_room: None,
                 };
                 ensure_room(&mut record);
-                // The claims inserted here are what truly refuses a double booking.
+                // The database's guard refuses a double booking here, whatever the
+                // check above saw.
                 tx.insert_appointment(&record)?;
                 record_event(tx, &actor, "book", None, &record, None)?;
                 let payment = match (&doctor.fee, waits) {

@@ -274,7 +274,8 @@ fn accept_payment(
         view.record.status_reason = None;
         view.record.updated_at = now;
         ensure_room(&mut view.record);
-        // Takes the claims again when the hold had run out.
+        // Takes the slot again when the hold had run out (the database refuses it
+        // if someone else took it meanwhile).
         tx.update_appointment(&view.record)?;
         record_system_event(tx, "pay", &before, &view.record, None)?;
         view.payment = Some(brief(payment));

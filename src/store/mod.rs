@@ -3,7 +3,8 @@
 //! The app layer runs each use case as a closure over a [`Tx`] inside one database
 //! transaction: [`Store::write`] for changes, [`Store::read`] for consistent reads.
 //! Implementations hold no business rules beyond integrity constraints (such as the
-//! slot claims that make a double booking impossible).
+//! guard that makes a double booking impossible: triggers on SQLite, slot claims on
+//! PostgreSQL).
 //!
 //! The backend is picked by the database URL: `postgres://` or `postgresql://` is
 //! PostgreSQL ([`postgres`]), `sqlite://PATH`, `sqlite:PATH` or a bare path is
@@ -48,16 +49,6 @@ pub use security::*;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::tables::{Cell, Table};
-
-/// The length of one claim row's unit of a doctor's or a patient's time: a live
-/// appointment claims every unit it covers (`doctor_claims`, `patient_claims`).
-const CLAIM_UNIT_MS: i64 = carebook_domain::schedule::GRID_UNIT_MINUTES * 60_000;
-/// How far before a slot a release looks for its claims: claims made on a coarser
-/// grid than today's may start before the slot does. Both stores release claims by
-/// their keys (owner and unit) within this reach, never through an index on the
-/// appointment: that index was one more B-tree to change for every unit of every
-/// booking.
-const CLAIM_RELEASE_REACH_MS: i64 = 60 * 60_000;
 
 /// A doctor search's columns for [`Tx::list_doctor_cards`], the same on both stores:
 /// a doctor has at most one ratings row and one photo row.
@@ -163,10 +154,12 @@ pub trait Tx:
     ) -> StoreResult<Vec<TimeOffRecord>>;
 
     // appointments
-    /// Inserts the appointment and, when it is live, claims its time for the doctor
-    /// and the patient; a claim already held is a [`Conflict`].
+    /// Inserts the appointment; when it is live and its doctor's or its patient's
+    /// time is taken by another live appointment, the database refuses it: a
+    /// [`Conflict`] (SQLite's triggers, PostgreSQL's claims).
     fn insert_appointment(&mut self, appointment: &AppointmentRecord) -> StoreResult<()>;
-    /// Saves status, slot and reasons, and moves or releases the claims to match.
+    /// Saves status, slot and reasons; a move onto taken time, or back to a live
+    /// status over it, is refused as on insert.
     fn update_appointment(&mut self, appointment: &AppointmentRecord) -> StoreResult<()>;
     fn find_appointment(&mut self, id: &AppointmentId) -> StoreResult<Option<AppointmentView>>;
     fn list_appointments(

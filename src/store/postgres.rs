@@ -987,6 +987,17 @@ fn doctor_search(
     Ok(Some((sql, query)))
 }
 
+/// The length of one claim row's unit of a doctor's or a patient's time: a live
+/// appointment claims every unit it covers (`doctor_claims`, `patient_claims`;
+/// SQLite guards with triggers instead).
+const CLAIM_UNIT_MS: i64 = carebook_domain::schedule::GRID_UNIT_MINUTES * 60_000;
+/// How far before a slot a release looks for its claims: claims made on a coarser
+/// grid than today's may start before the slot does. Claims are released by
+/// their keys (owner and unit) within this reach, never through an index on the
+/// appointment: that index was one more B-tree to change for every unit of every
+/// booking.
+const CLAIM_RELEASE_REACH_MS: i64 = 60 * 60_000;
+
 /// The first and the last 5-minute unit an interval covers.
 fn unit_range(slot: Interval) -> (i64, i64) {
     let first = ms(slot.start).div_euclid(CLAIM_UNIT_MS) * CLAIM_UNIT_MS;
