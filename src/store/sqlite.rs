@@ -90,6 +90,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/sqlite/0016_overlap_triggers.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/sqlite/0017_checks_by_comparison.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.
@@ -1183,14 +1187,23 @@ impl SqliteTx<'_> {
     /// Bumps `doctor`'s availability version once in this transaction.
     fn touch(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
         let conn = self.conn;
+        // Two statements rather than one with RETURNING: SQLite keeps RETURNING's rows
+        // in a temporary B-tree that it creates and frees on every run, which costs
+        // more than reading back the row just written (migration 17 has the story).
         changes::begin_change(&mut self.changes, doctor, || {
-            Ok(conn
+            let touched = conn
                 .prepare_cached(
                     "UPDATE doctors SET availability_version = availability_version + 1 \
-                     WHERE user_id = ?1 RETURNING availability_version",
+                     WHERE user_id = ?1",
                 )?
-                .query_row([doctor.as_str()], |row| row.get(0))
-                .optional()?)
+                .execute([doctor.as_str()])?;
+            if touched == 0 {
+                return Ok(None);
+            }
+            Ok(Some(
+                conn.prepare_cached("SELECT availability_version FROM doctors WHERE user_id = ?1")?
+                    .query_row([doctor.as_str()], |row| row.get(0))?,
+            ))
         })
     }
 
@@ -2561,9 +2574,45 @@ mod tests {
             assert_eq!(found, 1, "{index}");
         }
 
+        conn.execute_batch(
+            "INSERT INTO deliveries (id, idempotency_key, channel, kind, user_id, appointment_id, payload,
+                                     status, due_at, attempts, created_at, updated_at)
+                 VALUES ('dl1', 'k1', 'email', 'reminder', 'p1', 'a1', '{}', 'scheduled', 0, 0, 0, 0);",
+        )
+        .unwrap();
         // Migration 16 drops the claims and guards the slot with triggers: the live
-        // appointment still holds it.
+        // appointment still holds it. Migration 17 rebuilds appointments and
+        // deliveries again (checks by comparison): both keep their rows and checks.
         migrate_with(&conn, MIGRATIONS).unwrap();
+        let delivery: (String, String, String) = conn
+            .query_row(
+                "SELECT channel, status, appointment_id FROM deliveries WHERE id = 'dl1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(delivery, ("email".into(), "scheduled".into(), "a1".into()));
+        for (table, column, refused) in [
+            ("deliveries", "channel", "fax"),
+            ("deliveries", "status", "lost"),
+            ("appointments", "status", "lost"),
+        ] {
+            let key = if table == "deliveries" { "dl1" } else { "a1" };
+            assert!(
+                conn.execute(
+                    &format!("UPDATE {table} SET {column} = ?1 WHERE id = ?2"),
+                    [refused, key]
+                )
+                .is_err(),
+                "{table}.{column} = {refused}"
+            );
+        }
+        let broken: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
         let claims: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%claims%'",
@@ -2768,7 +2817,8 @@ mod tests {
                 .prepare(&format!(
                     "EXPLAIN QUERY PLAN SELECT 1 FROM appointments WHERE {owner}_id = ?1 \
                      AND start_at > ?2 AND start_at < ?3 AND end_at > ?4 \
-                     AND status IN ('awaiting_payment', 'requested', 'confirmed', 'checked_in')"
+                     AND (status = 'awaiting_payment' OR status = 'requested' \
+                          OR status = 'confirmed' OR status = 'checked_in')"
                 ))
                 .unwrap()
                 .query_map(params![0, 0, 0, 0], |r| r.get::<_, String>(3))
@@ -2778,6 +2828,74 @@ mod tests {
             let expected = format!("COVERING INDEX appointments_{owner}_slot");
             assert!(plan.iter().any(|p| p.contains(&expected)), "{plan:?}");
         }
+    }
+
+    /// The virtual machine's program for `sql`, one opcode per step.
+    fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let count = explain.parameter_count();
+        explain
+            .query_map(params_from_iter(vec![Value::Null; count]), |r| {
+                r.get::<_, String>(1)
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// SQLite builds a temporary B-tree for `x IN (a, b, c)` (three or more
+    /// constants) and for RETURNING every time the statement runs; the tables a
+    /// booking writes, their checks and their triggers need none (migration 17).
+    #[test]
+    fn writing_a_booking_builds_no_temporary_btree() {
+        let conn = two_doctors_two_patients();
+        let mut statements = vec![
+            "UPDATE appointments SET doctor_id = ?1, patient_id = ?2, start_at = ?3, \
+             end_at = ?4, status = ?5, updated_at = ?6 WHERE id = ?7"
+                .to_owned(),
+            "UPDATE deliveries SET status = ?1, updated_at = ?2 WHERE id = ?3".to_owned(),
+            "UPDATE doctors SET availability_version = availability_version + 1 \
+             WHERE user_id = ?1"
+                .to_owned(),
+        ];
+        for table in [
+            "appointments",
+            "appointment_events",
+            "audit_log",
+            "deliveries",
+            "live_events",
+            "notifications",
+            "reminder_plan",
+        ] {
+            let columns: Vec<String> = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(!columns.is_empty(), "{table} is a table");
+            let values = vec!["?"; columns.len()].join(", ");
+            statements.push(format!(
+                "INSERT INTO {table} ({}) VALUES ({values})",
+                columns.join(", ")
+            ));
+        }
+        for sql in statements {
+            let program = opcodes(&conn, &sql);
+            assert!(program.iter().any(|op| op == "Halt"), "{program:?}");
+            assert!(
+                !program.iter().any(|op| op == "OpenEphemeral"),
+                "{sql} builds a temporary B-tree: {program:?}"
+            );
+        }
+        // The test sees one when there is one.
+        let program = opcodes(
+            &conn,
+            "UPDATE doctors SET availability_version = 1 WHERE user_id = ?1 \
+             RETURNING availability_version",
+        );
+        assert!(program.iter().any(|op| op == "OpenEphemeral"));
     }
 
     #[test]

@@ -690,6 +690,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0014_reminder_plan.sql"),
         include_str!("../../migrations/sqlite/0015_claims_by_key.sql"),
         include_str!("../../migrations/sqlite/0016_overlap_triggers.sql"),
+        include_str!("../../migrations/sqlite/0017_checks_by_comparison.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),

@@ -257,15 +257,21 @@ impl ChatTx for SqliteTx<'_> {
         at: jiff::Timestamp,
     ) -> StoreResult<Vec<(UserId, i64)>> {
         let mut ids = Vec::with_capacity(users.len());
+        // The next number is read first rather than returned by the insert: RETURNING
+        // costs SQLite a temporary B-tree per run. Only the writer appends, so nothing
+        // comes between the two statements.
         for user in sorted_users(users) {
             let id: i64 = self
                 .conn
                 .prepare_cached(
-                    "INSERT INTO live_events (user_id, id, kind, data, at) VALUES (?1, \
-                     (SELECT COALESCE(MAX(id), 0) + 1 FROM live_events WHERE user_id = ?1), \
-                     ?2, ?3, ?4) RETURNING id",
+                    "SELECT COALESCE(MAX(id), 0) + 1 FROM live_events WHERE user_id = ?1",
                 )?
-                .query_row(params![user.as_str(), kind, data, ms(at)], |row| row.get(0))?;
+                .query_row([user.as_str()], |row| row.get(0))?;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO live_events (user_id, id, kind, data, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![user.as_str(), id, kind, data, ms(at)])?;
             ids.push((user.clone(), id));
         }
         Ok(ids)
