@@ -525,8 +525,13 @@ fn apply_migration(
 /// The first line of a migration that must run with foreign keys off.
 const FOREIGN_KEYS_OFF: &str = "-- carebook:foreign-keys-off";
 
-/// WAL frames (pages) after which the writer makes the WAL start over.
-const RESTART_WAL_AT_FRAMES: i32 = 16_384;
+/// WAL frames (pages) after which the writer makes the WAL start over (256 MiB).
+/// Each restart stalls every booking for the writer's last copy and its two
+/// flushes (12-45 ms whatever is left to copy), so the mark sets how many requests
+/// a stall reaches: at 16,384 frames it was 1.6 stalls a second in the booking
+/// benchmark and the p99 was theirs (74-77 ms); at 65,536, 46-51 ms
+/// (docs/BENCHMARKS.md, session 20). The price is disk: the WAL's high-water mark.
+const RESTART_WAL_AT_FRAMES: i32 = 65_536;
 /// How long the writer waits for readers of older snapshots before it restarts the WAL.
 const WAIT_FOR_READERS: Duration = Duration::from_millis(3);
 /// How long the writer leaves the WAL alone when readers kept it from copying all.
