@@ -1188,6 +1188,17 @@ fn where_sql(clauses: &[String]) -> String {
     }
 }
 
+/// What makes every instance drop what it holds of a doctor's availability.
+const BUMP_AVAILABILITY_VERSION: &str =
+    "UPDATE doctors SET availability_version = availability_version + 1 WHERE user_id = ?1";
+
+fn availability_version(conn: &Connection, doctor: &UserId) -> StoreResult<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT availability_version FROM doctors WHERE user_id = ?1")?
+        .query_row([doctor.as_str()], |row| row.get(0))
+        .optional()?)
+}
+
 impl SqliteTx<'_> {
     /// Bumps `doctor`'s availability version once in this transaction.
     fn touch(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
@@ -1197,18 +1208,12 @@ impl SqliteTx<'_> {
         // more than reading back the row just written (migration 17 has the story).
         changes::begin_change(&mut self.changes, doctor, || {
             let touched = conn
-                .prepare_cached(
-                    "UPDATE doctors SET availability_version = availability_version + 1 \
-                     WHERE user_id = ?1",
-                )?
+                .prepare_cached(BUMP_AVAILABILITY_VERSION)?
                 .execute([doctor.as_str()])?;
             if touched == 0 {
                 return Ok(None);
             }
-            Ok(Some(
-                conn.prepare_cached("SELECT availability_version FROM doctors WHERE user_id = ?1")?
-                    .query_row([doctor.as_str()], |row| row.get(0))?,
-            ))
+            availability_version(conn, doctor)
         })
     }
 
@@ -1940,11 +1945,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn availability_version(&mut self, doctor: &UserId) -> StoreResult<Option<i64>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT availability_version FROM doctors WHERE user_id = ?1")?
-            .query_row([doctor.as_str()], |row| row.get(0))
-            .optional()?)
+        availability_version(self.conn, doctor)
     }
 
     fn have_met(&mut self, doctor: &UserId, patient: &UserId) -> StoreResult<bool> {
@@ -2859,9 +2860,7 @@ mod tests {
              end_at = ?4, status = ?5, updated_at = ?6 WHERE id = ?7"
                 .to_owned(),
             "UPDATE deliveries SET status = ?1, updated_at = ?2 WHERE id = ?3".to_owned(),
-            "UPDATE doctors SET availability_version = availability_version + 1 \
-             WHERE user_id = ?1"
-                .to_owned(),
+            BUMP_AVAILABILITY_VERSION.to_owned(),
         ];
         for table in [
             "appointments",
