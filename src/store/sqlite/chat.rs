@@ -258,8 +258,9 @@ impl ChatTx for SqliteTx<'_> {
     ) -> StoreResult<Vec<(UserId, i64)>> {
         let mut ids = Vec::with_capacity(users.len());
         // The next number is read first rather than returned by the insert: RETURNING
-        // costs SQLite a temporary B-tree per run. Only the writer appends, so nothing
-        // comes between the two statements.
+        // costs SQLite a temporary B-tree per run. Both run inside the write
+        // transaction, which SQLite lets only one connection hold: no other append
+        // comes between them.
         for user in sorted_users(users) {
             let id: i64 = self
                 .conn
