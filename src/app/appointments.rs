@@ -10,9 +10,10 @@ use carebook_domain::{
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+use super::accounts::Authenticated;
 use super::chat::append_appointment_event;
 use super::doctors::{busy_intervals, parse_instant};
-use super::notices::AppointmentChange;
+use super::notices::{AppointmentChange, RenderedAhead};
 use super::payments::{hold_payment, settle_on_end};
 use super::security::unverified;
 use super::video::ensure_room;
@@ -122,6 +123,65 @@ pub(crate) fn zone_name(schedule: &carebook_domain::Schedule) -> &str {
     schedule.time_zone.iana_name().unwrap_or("UTC")
 }
 
+/// A booking as asked for and checked, before its write.
+struct BookingRequest {
+    id: AppointmentId,
+    doctor_id: UserId,
+    patient_id: UserId,
+    start: Timestamp,
+    reason: Option<String>,
+    mode: VisitMode,
+    actor: Actor,
+    now: Timestamp,
+    online_payments: bool,
+}
+
+impl BookingRequest {
+    /// The appointment this booking makes with `doctor` in `slot`, and whether it
+    /// holds the slot until the patient pays.
+    fn appointment(&self, doctor: &DoctorRecord, slot: Interval) -> (AppointmentRecord, bool) {
+        // A patient booking themself with a doctor who takes the fee online holds
+        // the slot until they pay; the desk's bookings never wait.
+        let by_patient = self.patient_id == self.actor.user_id && self.actor.role == Role::Patient;
+        let waits = self.online_payments
+            && waits_for_payment(doctor.payment_mode, by_patient, doctor.fee.is_some());
+        let mut record = AppointmentRecord {
+            id: self.id.clone(),
+            doctor_id: self.doctor_id.clone(),
+            patient_id: self.patient_id.clone(),
+            slot,
+            status: booking_status(waits, doctor.schedule.rules.auto_confirm),
+            reason: self.reason.clone(),
+            status_reason: None,
+            created_by: self.actor.user_id.clone(),
+            created_at: self.now,
+            updated_at: self.now,
+            mode: self.mode,
+            video_room: None,
+        };
+        ensure_room(&mut record);
+        (record, waits)
+    }
+
+    /// The booking as the notifier hears of it. Its history holds only the booking
+    /// itself: sequence 0.
+    fn change<'a>(
+        &'a self,
+        view: &'a AppointmentView,
+        schedule: &'a carebook_domain::Schedule,
+    ) -> AppointmentChange<'a> {
+        AppointmentChange {
+            action: "book",
+            actor: &self.actor,
+            view,
+            before: None,
+            time_zone: zone_name(schedule),
+            now: self.now,
+            sequence: Some(0),
+        }
+    }
+}
+
 fn record_event(
     tx: &mut dyn Tx,
     actor: &Actor,
@@ -161,7 +221,13 @@ fn record_event(
 }
 
 impl App {
-    pub async fn book(&self, actor: &Actor, input: BookInput) -> Result<AppointmentView, AppError> {
+    /// Books a free slot: a patient for themself, or staff for a patient.
+    pub async fn book(
+        &self,
+        caller: &Authenticated,
+        input: BookInput,
+    ) -> Result<AppointmentView, AppError> {
+        let actor = &caller.actor;
         let mut errors = ValidationErrors::new();
         let start = errors.take(parse_instant("start", &input.start));
         let reason = errors.take(parse_text(
@@ -198,20 +264,29 @@ impl App {
             Action::BookAppointment,
             Subject::Patient(&patient_id),
         )?;
-        let doctor_id = UserId::new(input.doctor_id.trim());
-        let actor = actor.clone();
-        let now = self.now();
-        let id = AppointmentId::new(new_id("apt"));
+        let request = BookingRequest {
+            id: AppointmentId::new(new_id("apt")),
+            doctor_id: UserId::new(input.doctor_id.trim()),
+            patient_id,
+            start,
+            reason,
+            mode,
+            actor: actor.clone(),
+            now: self.now(),
+            online_payments: self.settings.online_payments_enabled(),
+        };
+        let ahead = self.render_booking_ahead(&request, &caller.user.name);
         let notifier = self.notifier.clone();
         let held = self.availability.clone();
         let email_verification_on = self.settings.email_verification;
-        let online_payments = self.settings.online_payments_enabled();
         let hold = SignedDuration::from_mins(self.settings.payment_hold_minutes);
         let changed = self
             .store
             .write_repeatable(move |tx| {
+                let request = &request;
+                let (actor, now) = (&request.actor, request.now);
                 let patient = tx
-                    .find_user(&patient_id)?
+                    .find_user(&request.patient_id)?
                     .filter(|p| p.role == Role::Patient && p.status == UserStatus::Active)
                     .ok_or_else(|| AppError::invalid("patient_id", "is not an active patient"))?;
                 if patient.id == actor.user_id
@@ -220,45 +295,26 @@ impl App {
                 {
                     return Err(AppError::EmailUnverified);
                 }
-                let (doctor, busy) = doctor_around(tx, &held, &doctor_id, start)?
+                let (doctor, busy) = doctor_around(tx, &held, &request.doctor_id, request.start)?
                     .filter(|(d, _)| d.status == UserStatus::Active)
                     .ok_or_else(|| {
                         AppError::invalid("doctor_id", "is not a doctor who takes bookings")
                     })?;
-                if !doctor.visit_modes.contains(&mode) {
+                if !doctor.visit_modes.contains(&request.mode) {
                     return Err(AppError::invalid(
                         "mode",
-                        match mode {
+                        match request.mode {
                             VisitMode::Video => "this doctor does not offer video visits",
                             VisitMode::InPerson => "this doctor sees patients by video only",
                         },
                     ));
                 }
-                let slot = doctor.schedule.check_bookable(start, &busy, now)?;
-                // A patient booking themself with a doctor who takes the fee online
-                // holds the slot until they pay; the desk's bookings never wait.
-                let by_patient = patient.id == actor.user_id && actor.role == Role::Patient;
-                let waits = online_payments
-                    && waits_for_payment(doctor.payment_mode, by_patient, doctor.fee.is_some());
-                let mut record = AppointmentRecord {
-                    id: id.clone(),
-                    doctor_id: doctor_id.clone(),
-                    patient_id: patient.id,
-                    slot,
-                    status: booking_status(waits, doctor.schedule.rules.auto_confirm),
-                    reason: reason.clone(),
-                    status_reason: None,
-                    created_by: actor.user_id.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    mode,
-                    video_room: None,
-                };
-                ensure_room(&mut record);
+                let slot = doctor.schedule.check_bookable(request.start, &busy, now)?;
+                let (record, waits) = request.appointment(&doctor, slot);
                 // The database's guard refuses a double booking here, whatever the
                 // check above saw.
                 tx.insert_appointment(&record)?;
-                record_event(tx, &actor, "book", None, &record, None)?;
+                record_event(tx, actor, "book", None, &record, None)?;
                 let payment = match (&doctor.fee, waits) {
                     (Some(fee), true) => Some(hold_payment(tx, &record, fee, now + hold, now)?),
                     _ => None,
@@ -271,17 +327,8 @@ impl App {
                 };
                 // Nobody hears of an unpaid hold: the payment makes it a booking.
                 if !waits {
-                    notifier.appointment_changed(
-                        tx,
-                        AppointmentChange {
-                            action: "book",
-                            actor: &actor,
-                            view: &view,
-                            before: None,
-                            time_zone: zone_name(&doctor.schedule),
-                            now,
-                        },
-                    )?;
+                    let change = request.change(&view, &doctor.schedule);
+                    notifier.appointment_changed(tx, change, ahead.as_ref())?;
                 }
                 let live = append_appointment_event(tx, "book", &view, now)?;
                 let zone = zone_name(&doctor.schedule).to_owned();
@@ -296,6 +343,39 @@ impl App {
             return self.open_checkout(changed, &zone).await;
         }
         Ok(changed)
+    }
+
+    /// The notice `request` will make, rendered before its write from the copy of
+    /// the doctor's availability held in memory ([`RenderedAhead`]). `None` when no
+    /// copy is held, when staff book (the patient's name is not at hand), or when
+    /// the slot looks taken or the booking will wait for payment (nobody is told).
+    fn render_booking_ahead(
+        &self,
+        request: &BookingRequest,
+        caller_name: &str,
+    ) -> Option<RenderedAhead> {
+        if request.actor.user_id != request.patient_id {
+            return None;
+        }
+        let copy = self.availability.get(&request.doctor_id)?;
+        let doctor = &copy.doctor;
+        let busy = copy.busy_in(around(request.start));
+        let slot = doctor
+            .schedule
+            .check_bookable(request.start, &busy, request.now)
+            .ok()?;
+        let (record, waits) = request.appointment(doctor, slot);
+        if waits {
+            return None;
+        }
+        let view = AppointmentView {
+            record,
+            doctor_name: doctor.name.clone(),
+            patient_name: caller_name.to_owned(),
+            payment: None,
+        };
+        self.notifier
+            .render_ahead(&request.change(&view, &doctor.schedule))
     }
 
     /// Confirm, reject, cancel, check in, complete or record a no-show.
@@ -361,7 +441,9 @@ impl App {
                         before: Some(&before),
                         time_zone: zone_name(&doctor.schedule),
                         now,
+                        sequence: None,
                     },
+                    None,
                 )?;
                 let live = append_appointment_event(tx, transition.as_str(), &view, now)?;
                 Ok::<_, AppError>((view, live))
@@ -436,7 +518,9 @@ impl App {
                         before: Some(&before),
                         time_zone: zone_name(&doctor.schedule),
                         now,
+                        sequence: None,
                     },
+                    None,
                 )?;
                 let live = append_appointment_event(tx, "reschedule", &view, now)?;
                 Ok::<_, AppError>((view, live))

@@ -6,6 +6,7 @@
 //! recipient still wants the channel and that a reminder's appointment is still
 //! ahead.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::appointments::zone_name;
 use super::{AppError, new_id, sha256_hex};
 use crate::config::Settings;
-use crate::notify::render::Templates;
+use crate::notify::render::{InApp, Templates};
 use crate::notify::{
     AppointmentFacts, Channel, ClinicFacts, Notice, NoticeKind, PaymentFacts, UserFacts,
 };
@@ -47,6 +48,30 @@ pub(crate) struct AppointmentChange<'a> {
     /// The doctor's zone: messages show times in it.
     pub time_zone: &'a str,
     pub now: Timestamp,
+    /// The appointment's iCalendar sequence when the caller knows it (a booking
+    /// just made: 0); else it is counted from the appointment's history.
+    pub sequence: Option<u32>,
+}
+
+/// A change's notice rendered before its write transaction: the in-app texts of
+/// its audience and the outbox's payload. The writer is one thread that every
+/// write waits for in turn, and rendering was a twentieth of its time per booking;
+/// here it is done on the caller's thread instead. The write uses these texts
+/// only when the notice it builds is exactly the one they were rendered from
+/// (rendering is a function of the notice and the recipient), so a guess made
+/// from a stale copy costs a render, never a wrong message.
+pub(crate) struct RenderedAhead {
+    notice: Notice,
+    payload: String,
+    in_app: Vec<(UserId, InApp)>,
+}
+
+impl RenderedAhead {
+    fn in_app_for(&self, user: &UserId) -> Option<&InApp> {
+        self.in_app
+            .iter()
+            .find_map(|(to, text)| (to == user).then_some(text))
+    }
 }
 
 /// A user's preferences, or the defaults of someone who never set them: email on,
@@ -223,7 +248,14 @@ impl Notifier {
             role: user.role.as_str().to_owned(),
         });
         notice.action_link = Some(link);
-        enqueue_for(tx, Channel::Email, &notice, &user.id, now)?;
+        enqueue_for(
+            tx,
+            Channel::Email,
+            &notice,
+            &payload_of(&notice)?,
+            &user.id,
+            now,
+        )?;
         Ok(())
     }
 
@@ -245,14 +277,16 @@ impl Notifier {
             name: user.name.clone(),
             role: user.role.as_str().to_owned(),
         });
-        self.tell(tx, &notice, user, now)?;
-        self.broadcast(tx, &notice, now)
+        let payload = payload_of(&notice)?;
+        self.tell(tx, &notice, &payload, user, now, None)?;
+        self.broadcast(tx, &notice, &payload, now)
     }
 
     pub(crate) fn appointment_changed(
         &self,
         tx: &mut dyn Tx,
         change: AppointmentChange<'_>,
+        ahead: Option<&RenderedAhead>,
     ) -> Result<(), AppError> {
         let record = &change.view.record;
         let moved = change.before.is_some_and(|b| b.slot != record.slot);
@@ -272,20 +306,69 @@ impl Notifier {
         let Some(kind) = kind_of(change.action, record.status) else {
             return Ok(());
         };
-        let mut notice = self.notice(kind, change.now);
-        notice.changed_by = Some(change.actor.role.as_str().to_owned());
-        notice.appointment =
-            Some(self.appointment_facts(tx, change.view, change.before, change.time_zone)?);
+        let sequence = match change.sequence {
+            Some(known) => known,
+            None => history_sequence(tx, &record.id)?,
+        };
+        let mut notice = self.change_notice(kind, &change, sequence);
+        if let Some(ahead) = ahead {
+            notice.event_id.clone_from(&ahead.notice.event_id);
+        }
+        let ahead = ahead.filter(|ahead| ahead.notice == notice);
+        let payload = match ahead {
+            Some(ahead) => Cow::Borrowed(ahead.payload.as_str()),
+            None => Cow::Owned(payload_of(&notice)?),
+        };
         for user_id in audience(kind, change.actor, record) {
             if let Some(user) = tx.find_user(&user_id)? {
-                self.tell(tx, &notice, &user, change.now)?;
+                let in_app = ahead.and_then(|ahead| ahead.in_app_for(&user.id));
+                self.tell(tx, &notice, &payload, &user, change.now, in_app)?;
             }
         }
-        self.broadcast(tx, &notice, change.now)?;
+        self.broadcast(tx, &notice, &payload, change.now)?;
         if is_live(record.status) && (change.action == "book" || moved) {
             self.schedule_reminders(tx, &notice, change.now)?;
         }
         Ok(())
+    }
+
+    /// Renders, outside any transaction, the notice `change` will make, for
+    /// [`Notifier::appointment_changed`] to use if the change turns out as predicted.
+    /// `None`: the change makes no notice, or its sequence is not known beforehand.
+    pub(crate) fn render_ahead(&self, change: &AppointmentChange<'_>) -> Option<RenderedAhead> {
+        let record = &change.view.record;
+        let kind = kind_of(change.action, record.status)?;
+        let notice = self.change_notice(kind, change, change.sequence?);
+        let in_app = audience(kind, change.actor, record)
+            .into_iter()
+            .filter_map(|user| {
+                let text = self.templates.in_app(&notice, user.as_str()).ok()?;
+                Some((user, text))
+            })
+            .collect();
+        let payload = payload_of(&notice).ok()?;
+        Some(RenderedAhead {
+            notice,
+            payload,
+            in_app,
+        })
+    }
+
+    fn change_notice(
+        &self,
+        kind: NoticeKind,
+        change: &AppointmentChange<'_>,
+        sequence: u32,
+    ) -> Notice {
+        let mut notice = self.notice(kind, change.now);
+        notice.changed_by = Some(change.actor.role.as_str().to_owned());
+        notice.appointment = Some(appointment_facts(
+            change.view,
+            change.before,
+            change.time_zone,
+            sequence,
+        ));
+        notice
     }
 
     /// A prescription was issued: the patient is told in-app and by email (by
@@ -302,9 +385,14 @@ impl Notifier {
     ) -> Result<(), AppError> {
         let mut notice = self.notice(NoticeKind::PrescriptionIssued, now);
         notice.changed_by = Some(actor.role.as_str().to_owned());
-        notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
+        notice.appointment = Some(appointment_facts(
+            view,
+            None,
+            time_zone,
+            history_sequence(tx, &view.record.id)?,
+        ));
         if let Some(patient) = tx.find_user(&view.record.patient_id)? {
-            self.tell(tx, &notice, &patient, now)?;
+            self.tell(tx, &notice, &payload_of(&notice)?, &patient, now, None)?;
         }
         Ok(())
     }
@@ -328,7 +416,12 @@ impl Notifier {
         ));
         let mut notice = self.notice(kind, now);
         notice.event_id = format!("{}_{}", kind.as_str(), payment.id);
-        notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
+        notice.appointment = Some(appointment_facts(
+            view,
+            None,
+            time_zone,
+            history_sequence(tx, &view.record.id)?,
+        ));
         notice.payment = Some(PaymentFacts {
             id: payment.id.to_string(),
             amount_minor: payment.amount_minor,
@@ -342,54 +435,34 @@ impl Notifier {
         if let Some(patient) = tx.find_user(&view.record.patient_id)? {
             insert_in_app(tx, &self.templates, &notice, &patient.id, now)?;
             if preferences_of(tx, &patient.id)?.email_enabled {
-                enqueue_for(tx, Channel::Email, &notice, &patient.id, now)?;
+                let payload = payload_of(&notice)?;
+                enqueue_for(tx, Channel::Email, &notice, &payload, &patient.id, now)?;
             }
         }
         Ok(())
     }
 
-    fn appointment_facts(
-        &self,
-        tx: &mut dyn Tx,
-        view: &AppointmentView,
-        before: Option<&AppointmentRecord>,
-        time_zone: &str,
-    ) -> Result<AppointmentFacts, AppError> {
-        let record = &view.record;
-        // Every change appends one history row: their count only grows, as an
-        // iCalendar SEQUENCE must.
-        let sequence = tx.appointment_events(&record.id)?.len().saturating_sub(1);
-        Ok(AppointmentFacts {
-            id: record.id.to_string(),
-            doctor_id: record.doctor_id.to_string(),
-            doctor_name: view.doctor_name.clone(),
-            patient_id: record.patient_id.to_string(),
-            patient_name: view.patient_name.clone(),
-            start: record.slot.start,
-            end: record.slot.end,
-            previous_start: before
-                .map(|b| b.slot.start)
-                .filter(|s| *s != record.slot.start),
-            time_zone: time_zone.to_owned(),
-            status: record.status.as_str().to_owned(),
-            sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
-            video_url: None,
-        })
-    }
-
     /// The in-app entry now, and an email (and a text, for what a patient must act
     /// on) through the outbox, by the recipient's preferences.
+    ///
+    /// `payload` is the notice as the outbox keeps it; `in_app`, its in-app text
+    /// for this user if rendered already.
     fn tell(
         &self,
         tx: &mut dyn Tx,
         notice: &Notice,
+        payload: &str,
         user: &UserRecord,
         now: Timestamp,
+        in_app: Option<&InApp>,
     ) -> Result<(), AppError> {
-        insert_in_app(tx, &self.templates, notice, &user.id, now)?;
+        match in_app {
+            Some(text) => insert_rendered(tx, notice, &user.id, text.clone(), now)?,
+            None => insert_in_app(tx, &self.templates, notice, &user.id, now)?,
+        }
         let preferences = preferences_of(tx, &user.id)?;
         if preferences.email_enabled {
-            enqueue_for(tx, Channel::Email, notice, &user.id, now)?;
+            enqueue_for(tx, Channel::Email, notice, payload, &user.id, now)?;
         }
         let is_patient = user.role == Role::Patient;
         if self.sms
@@ -398,21 +471,38 @@ impl Notifier {
             && preferences.sms_enabled
             && user.phone.is_some()
         {
-            enqueue_for(tx, Channel::Sms, notice, &user.id, now)?;
+            enqueue_for(tx, Channel::Sms, notice, payload, &user.id, now)?;
         }
         Ok(())
     }
 
     /// The clinic's integrations hear of every event once: each webhook endpoint, and
     /// the SNS topic.
-    fn broadcast(&self, tx: &mut dyn Tx, notice: &Notice, now: Timestamp) -> Result<(), AppError> {
+    fn broadcast(
+        &self,
+        tx: &mut dyn Tx,
+        notice: &Notice,
+        payload: &str,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
         for url in &self.webhook_urls {
             let key = format!("{}:webhook:{}", notice.event_id, &sha256_hex(url)[..16]);
-            enqueue(tx, Channel::Webhook, notice, None, Some(url), now, key, now)?;
+            let to = Some(url.as_str());
+            enqueue(
+                tx,
+                Channel::Webhook,
+                notice,
+                payload,
+                None,
+                to,
+                now,
+                key,
+                now,
+            )?;
         }
         if self.sns {
             let key = format!("{}:sns", notice.event_id);
-            enqueue(tx, Channel::Sns, notice, None, None, now, key, now)?;
+            enqueue(tx, Channel::Sns, notice, payload, None, None, now, key, now)?;
         }
         Ok(())
     }
@@ -463,13 +553,15 @@ impl Notifier {
         notice.event_id = format!("rem_{}_{start_ms}_{minutes}", appointment.id);
         notice.occurred_at = due;
         notice.changed_by = None;
+        let payload = payload_of(&notice)?;
         for channel in self.reminder_channels() {
             let key = format!(
                 "reminder:{}:{start_ms}:{minutes}:{}",
                 appointment.id,
                 channel.as_str()
             );
-            enqueue(tx, channel, &notice, Some(&patient), None, due, key, now)?;
+            let to = Some(&patient);
+            enqueue(tx, channel, &notice, &payload, to, None, due, key, now)?;
         }
         Ok(())
     }
@@ -522,7 +614,12 @@ impl Notifier {
                     }
                 };
                 let mut about = self.notice(NoticeKind::Reminder, now);
-                about.appointment = Some(self.appointment_facts(tx, &view, None, &zone)?);
+                about.appointment = Some(appointment_facts(
+                    &view,
+                    None,
+                    &zone,
+                    history_sequence(tx, &view.record.id)?,
+                ));
                 self.write_reminder(tx, &about, *offset, now)?;
                 written += 1;
             }
@@ -544,7 +641,12 @@ impl Notifier {
             return Ok(());
         }
         let mut notice = self.notice(NoticeKind::Reminder, now);
-        notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
+        notice.appointment = Some(appointment_facts(
+            view,
+            None,
+            time_zone,
+            history_sequence(tx, &view.record.id)?,
+        ));
         self.schedule_reminders(tx, &notice, now)
     }
 
@@ -558,9 +660,15 @@ impl Notifier {
         now: Timestamp,
     ) -> Result<bool, AppError> {
         let mut notice = self.notice(NoticeKind::Reminder, now);
-        notice.appointment = Some(self.appointment_facts(tx, view, None, time_zone)?);
+        notice.appointment = Some(appointment_facts(
+            view,
+            None,
+            time_zone,
+            history_sequence(tx, &view.record.id)?,
+        ));
         let bucket = now.as_second().div_euclid(600);
         let channels = self.reminder_channels();
+        let payload = payload_of(&notice)?;
         let mut written = false;
         for channel in channels {
             let key = format!("remind:{}:{bucket}:{}", view.record.id, channel.as_str());
@@ -568,6 +676,7 @@ impl Notifier {
                 tx,
                 channel,
                 &notice,
+                &payload,
                 Some(&view.record.patient_id),
                 None,
                 now,
@@ -625,6 +734,38 @@ fn live_appointments_starting(
     }
 }
 
+/// The iCalendar sequence of an appointment: every change appends one history row,
+/// so their count only grows, as a SEQUENCE must.
+fn history_sequence(tx: &mut dyn Tx, appointment: &AppointmentId) -> Result<u32, AppError> {
+    let changes = tx.appointment_events(appointment)?.len().saturating_sub(1);
+    Ok(u32::try_from(changes).unwrap_or(u32::MAX))
+}
+
+fn appointment_facts(
+    view: &AppointmentView,
+    before: Option<&AppointmentRecord>,
+    time_zone: &str,
+    sequence: u32,
+) -> AppointmentFacts {
+    let record = &view.record;
+    AppointmentFacts {
+        id: record.id.to_string(),
+        doctor_id: record.doctor_id.to_string(),
+        doctor_name: view.doctor_name.clone(),
+        patient_id: record.patient_id.to_string(),
+        patient_name: view.patient_name.clone(),
+        start: record.slot.start,
+        end: record.slot.end,
+        previous_start: before
+            .map(|b| b.slot.start)
+            .filter(|s| *s != record.slot.start),
+        time_zone: time_zone.to_owned(),
+        status: record.status.as_str().to_owned(),
+        sequence,
+        video_url: None,
+    }
+}
+
 /// Writes the in-app entry. A template that fails to render (only a broken
 /// override can) must not undo the change that caused the notice: the entry then
 /// says plainly what happened.
@@ -635,14 +776,28 @@ pub(crate) fn insert_in_app(
     user: &UserId,
     now: Timestamp,
 ) -> Result<(), AppError> {
-    let (title, body, link) = match templates.in_app(notice, user.as_str()) {
-        Ok(text) => (text.title, text.body, text.link),
-        Err(error) => {
+    let text = templates
+        .in_app(notice, user.as_str())
+        .unwrap_or_else(|error| {
             tracing::error!(error = %error, "an in-app notice did not render");
             let what = notice.kind.event_type().to_owned();
-            (what.clone(), what, notice.link())
-        }
-    };
+            InApp {
+                title: what.clone(),
+                body: what,
+                link: notice.link(),
+            }
+        });
+    insert_rendered(tx, notice, user, text, now)
+}
+
+/// Writes the in-app entry of `notice` with its text already rendered.
+fn insert_rendered(
+    tx: &mut dyn Tx,
+    notice: &Notice,
+    user: &UserId,
+    InApp { title, body, link }: InApp,
+    now: Timestamp,
+) -> Result<(), AppError> {
     tx.insert_notification(&NotificationRecord {
         id: notification_id(now),
         user_id: user.clone(),
@@ -677,11 +832,27 @@ fn enqueue_for(
     tx: &mut dyn Tx,
     channel: Channel,
     notice: &Notice,
+    payload: &str,
     user: &UserId,
     now: Timestamp,
 ) -> Result<bool, AppError> {
     let key = format!("{}:{}:{user}", notice.event_id, channel.as_str());
-    enqueue(tx, channel, notice, Some(user), None, now, key, now)
+    enqueue(
+        tx,
+        channel,
+        notice,
+        payload,
+        Some(user),
+        None,
+        now,
+        key,
+        now,
+    )
+}
+
+/// A notice as the outbox keeps it (the worker renders it when it sends).
+fn payload_of(notice: &Notice) -> Result<String, AppError> {
+    serde_json::to_string(notice).map_err(|e| AppError::Internal(format!("notice as JSON: {e}")))
 }
 
 /// Writes one outbox row; `false` when its key was written before.
@@ -690,14 +861,13 @@ fn enqueue(
     tx: &mut dyn Tx,
     channel: Channel,
     notice: &Notice,
+    payload: &str,
     user: Option<&UserId>,
     target: Option<&str>,
     due_at: Timestamp,
     idempotency_key: String,
     now: Timestamp,
 ) -> Result<bool, AppError> {
-    let payload = serde_json::to_string(notice)
-        .map_err(|e| AppError::Internal(format!("notice as JSON: {e}")))?;
     Ok(tx.insert_delivery(&DeliveryRecord {
         id: new_id("dlv"),
         idempotency_key,
@@ -709,7 +879,7 @@ fn enqueue(
             .as_ref()
             .map(|a| AppointmentId::new(&a.id)),
         target: target.map(str::to_owned),
-        payload,
+        payload: payload.to_owned(),
         status: DeliveryStatus::Scheduled,
         due_at,
         attempts: 0,

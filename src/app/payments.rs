@@ -288,7 +288,9 @@ fn accept_payment(
                 before: None,
                 time_zone: &zone,
                 now,
+                sequence: None,
             },
+            None,
         )?;
     }
     view.payment = Some(brief(payment));

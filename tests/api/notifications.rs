@@ -651,3 +651,46 @@ dual! {
         assert_eq!(doctor.get("/api/v1/notifications").await.body["unread_count"], unread);
     }
 }
+
+dual! {
+    #[tokio::test]
+    async fn a_booking_tells_the_same_whether_its_notice_was_rendered_before_the_write_or_in_it() {
+        // With the doctor's availability held in memory the booking's notice is
+        // rendered before the write; with the cache off, inside it. Same names,
+        // same slot: the same words, to the same people, on the same channels.
+        async fn told(cache_seconds: u64) -> (Vec<(String, String)>, BTreeMap<String, usize>) {
+            let app = TestApp::spawn_with(|s| s.availability_cache_seconds = cache_seconds).await;
+            let doctor = app.create_doctor("Hana Held").await;
+            let patient = app.register_patient("Rolf Render").await;
+            // Reading the slots is what loads the doctor's copy when the cache is on.
+            let free = app.slot_starts(&doctor.id, "2026-03-03", "2026-03-03").await;
+            assert!(free.contains(&TUE_0900.to_owned()));
+            let id = app.booked(&patient, &doctor.id, TUE_0900).await;
+            let list = doctor.get("/api/v1/notifications").await;
+            list.assert_status(200);
+            let texts = list
+                .items()
+                .iter()
+                .filter(|n| n["kind"] == "appointment_requested")
+                .map(|n| {
+                    assert!(n["link"].as_str().unwrap().ends_with(&format!("/appointments/{id}")));
+                    (n["title"].as_str().unwrap().to_owned(), n["body"].as_str().unwrap().to_owned())
+                })
+                .collect();
+            let requested: Vec<Value> = deliveries(&app, "")
+                .await
+                .into_iter()
+                .filter(|d| d["kind"] == "appointment_requested")
+                .collect();
+            let outbox = statuses(&requested);
+            (texts, outbox)
+        }
+        let (ahead, ahead_outbox) = told(60).await;
+        let (in_write, in_write_outbox) = told(0).await;
+        assert_eq!(ahead.len(), 1, "the doctor hears of the request once: {ahead:?}");
+        assert!(ahead[0].1.contains("Rolf Render"), "{ahead:?}");
+        assert_eq!(ahead, in_write);
+        assert_eq!(ahead_outbox, in_write_outbox);
+        assert_eq!(ahead_outbox.values().sum::<usize>(), 1, "one email to the doctor: {ahead_outbox:?}");
+    }
+}

@@ -190,7 +190,7 @@ pub async fn create_appointment(
         reason: body.reason,
         mode: body.mode,
     };
-    let booked = app.book(&me.actor, input).await?;
+    let booked = app.book(&me, input).await?;
     Ok((
         StatusCode::CREATED,
         Json(AppointmentResponse::for_viewer(&app, &me.actor, booked)),

@@ -708,7 +708,7 @@ async fn create_booking(
         .find_doctor(Some(&user.actor), UserId::new(&doctor_id))
         .await?;
     let zone = profile.doctor.schedule.time_zone.clone();
-    match app.book(&user.actor, input).await {
+    match app.book(user, input).await {
         // The slot is held: the appointment's page has the "Pay" button. (Not a
         // redirect to the provider straight from this form: `form-action 'self'`
         // rightly stops a form's redirect to another site.)
