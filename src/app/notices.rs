@@ -311,6 +311,8 @@ impl Notifier {
             None => history_sequence(tx, &record.id)?,
         };
         let mut notice = self.change_notice(kind, &change, sequence);
+        // The event id is drawn at random: the one field the two notices can only
+        // share by taking it from the early one.
         if let Some(ahead) = ahead {
             notice.event_id.clone_from(&ahead.notice.event_id);
         }
