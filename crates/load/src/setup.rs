@@ -327,8 +327,26 @@ pub async fn free_slots(
     Ok(slots)
 }
 
+/// Sorts `busy` by start and merges what overlaps or touches, so that only the last
+/// span starting before a time can overlap it.
+fn merge_spans(busy: &mut Vec<(i64, i64)>) {
+    busy.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(busy.len());
+    for &(start, end) in busy.iter() {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    *busy = merged;
+}
+
+/// Whether `[start, end)` overlaps a span of `busy`, sorted and merged
+/// ([`merge_spans`]): a binary search, where a scan made the large clinic's
+/// 70,000 slots take seconds to hand out.
 fn overlaps(busy: &[(i64, i64)], start: i64, end: i64) -> bool {
-    busy.iter().any(|&(s, e)| s < end && start < e)
+    let before_end = busy.partition_point(|&(s, _)| s < end);
+    before_end > 0 && busy[before_end - 1].1 > start
 }
 
 /// Gives each slot a patient who is free then (trying a few patients per slot),
@@ -339,14 +357,17 @@ pub fn assign(mut slots: Vec<Slot>, busy: &mut [Vec<(i64, i64)>], rng: &mut Rng)
     if patients == 0 {
         return Vec::new();
     }
+    busy.iter_mut().for_each(merge_spans);
     slots.sort_by_key(|s| (s.start_s, s.doctor));
     let mut bookings = Vec::with_capacity(slots.len());
     let mut cursor = 0;
     for slot in slots {
         for attempt in 0..patients.min(64) {
             let patient = (cursor + attempt) % patients;
-            if !overlaps(&busy[patient], slot.start_s, slot.end_s) {
-                busy[patient].push((slot.start_s, slot.end_s));
+            let own = &mut busy[patient];
+            if !overlaps(own, slot.start_s, slot.end_s) {
+                let at = own.partition_point(|&(s, _)| s < slot.start_s);
+                own.insert(at, (slot.start_s, slot.end_s));
                 bookings.push(Booking {
                     doctor: slot.doctor,
                     start: slot.start,
@@ -430,6 +451,26 @@ mod tests {
         taken.dedup();
         assert_eq!(taken.len(), 6, "each slot is handed out once");
         assert!(assign(slots, &mut [], &mut Rng::new(1)).is_empty());
+    }
+
+    #[test]
+    fn overlaps_are_found_in_merged_spans() {
+        let mut busy = vec![(50, 60), (0, 10), (5, 20), (20, 30), (100, 200)];
+        merge_spans(&mut busy);
+        assert_eq!(busy, vec![(0, 30), (50, 60), (100, 200)]);
+        for (start, end, expected) in [
+            (30, 50, false),
+            (29, 31, true),
+            (60, 100, false),
+            (40, 55, true),
+            (150, 160, true),
+            (-10, 0, false),
+            (200, 300, false),
+            (-10, 500, true),
+        ] {
+            assert_eq!(overlaps(&busy, start, end), expected, "{start}..{end}");
+        }
+        assert!(!overlaps(&[], 0, 10));
     }
 
     #[test]
