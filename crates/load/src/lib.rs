@@ -9,6 +9,7 @@
 
 pub mod chat;
 pub mod client;
+pub mod cpu;
 pub mod report;
 pub mod rss;
 mod scenarios;
@@ -26,6 +27,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::client::{Conn, Target};
+use crate::cpu::CpuUse;
 use crate::rss::Memory;
 use crate::setup::{Doctor, Patient};
 use crate::stats::Latency;
@@ -192,6 +194,8 @@ pub struct RunReport {
     pub transport_errors: u64,
     pub first_transport_error: Option<String>,
     pub memory: Option<Memory>,
+    /// Where the CPU went during the timed part (with `--server-pid`, on Linux).
+    pub cpu: Option<CpuUse>,
     /// Book and mixed: how many distinct free slots were prepared.
     pub prepared_bookings: Option<usize>,
     /// Book and mixed: every prepared slot was used before the time was up.

@@ -207,6 +207,15 @@ pub fn render(report: &Report, markdown: bool) -> String {
                 }
             );
         }
+        if let Some(cpu) = &run.cpu {
+            let _ = writeln!(
+                out,
+                "- {} at {}: {}",
+                run.scenario.name(),
+                run.connections,
+                crate::cpu::describe(cpu)
+            );
+        }
         if let Some(error) = &run.first_transport_error {
             let _ = writeln!(
                 out,
@@ -249,6 +258,7 @@ mod tests {
             transport_errors: 0,
             first_transport_error: None,
             memory: None,
+            cpu: None,
             prepared_bookings: None,
             ran_out_of_slots: false,
             contested: None,

@@ -12,6 +12,7 @@ use jiff::civil::Date;
 use serde_json::json;
 
 use crate::client::{Conn, encode};
+use crate::cpu::CpuWatch;
 use crate::rss::Sampler;
 use crate::setup::{self, Booking, Rng, Slot};
 use crate::stats::{self, Recorder};
@@ -167,6 +168,7 @@ pub(crate) async fn run(
         _ => {}
     }
     let sampler = context.config.server_pid.map(Sampler::start);
+    let cpu_watch = context.config.server_pid.map(CpuWatch::start);
     let (done, seconds) = match scenario {
         Scenario::Contested => {
             let (done, seconds, findings) =
@@ -189,6 +191,7 @@ pub(crate) async fn run(
             .await?
         }
     };
+    let cpu = cpu_watch.and_then(CpuWatch::finish);
     let memory = match sampler {
         Some(sampler) => sampler.finish().await,
         None => None,
@@ -223,6 +226,7 @@ pub(crate) async fn run(
         transport_errors: recorder.transport,
         first_transport_error: recorder.first_transport_error,
         memory,
+        cpu,
         prepared_bookings: prepared,
         ran_out_of_slots: ran_out,
         contested,

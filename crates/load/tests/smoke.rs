@@ -75,6 +75,11 @@ async fn every_scenario_runs_against_the_small_demo() {
         assert!(run.ok_per_second > 0.0);
         let memory = run.memory.expect("our own process is sampled");
         assert!(memory.peak_rss_kib > 0 && memory.hwm_kib > 0);
+        let cpu = run.cpu.as_ref().expect("our own threads are read");
+        assert!(
+            cpu.server > 0.0 && !cpu.server_threads.is_empty(),
+            "{name}: {cpu:?}"
+        );
         if run.scenario == Scenario::Contested {
             let c = run.contested.as_ref().expect("contested findings");
             assert_eq!(run.connections, 64);
@@ -101,6 +106,7 @@ async fn every_scenario_runs_against_the_small_demo() {
     eprintln!("{table}");
     assert!(table.contains("| contested | 64 |"), "{table}");
     assert!(table.contains("slots vs hello at 4 connections"), "{table}");
+    assert!(table.contains("- book at 4: server "), "{table}");
     let json = serde_json::to_value(&report).expect("JSON");
     assert_eq!(json["runs"][0]["scenario"], "hello");
 }
