@@ -261,7 +261,7 @@ fn on_own_thread<T: Send + 'static>(
 /// time apply each migration once.
 pub fn migrate(url: &str) -> StoreResult<()> {
     let config = config(url)?;
-    on_own_thread("carebook-pg-migrate", move || {
+    on_own_thread("pg-migrate", move || {
         let mut client = connect(&config)?;
         apply_migrations(&mut client)
     })
@@ -652,7 +652,7 @@ fn listen_with(
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let (ready, started) = mpsc::channel::<StoreResult<()>>();
     thread::Builder::new()
-        .name("carebook-pg-listen".into())
+        .name("pg-listen".into())
         .spawn(move || {
             let client = match subscribe(&config, &statement) {
                 Ok(client) => {

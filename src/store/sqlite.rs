@@ -322,8 +322,11 @@ impl SqliteStore {
         let (sender, receiver) = mpsc::channel::<WriteJob>();
         let observers = Arc::new(Observers::default());
         let observing = observers.clone();
+        // Linux keeps the first 15 bytes of a thread's name, which is all that `top
+        // -H`, `perf` and carebook-load's report have to tell the store's threads
+        // apart: each name fits.
         thread::Builder::new()
-            .name("carebook-sqlite-writer".into())
+            .name("sqlite-writer".into())
             .spawn(move || run_writer(conn, receiver, &syncer, &observing, progress))
             .map_err(internal)?;
         Ok(SqliteStore {
@@ -568,7 +571,7 @@ fn start_checkpointer(
     configure(&conn)?;
     let (keep_going, stop) = mpsc::channel::<()>();
     thread::Builder::new()
-        .name("carebook-checkpoint".into())
+        .name("sqlite-checkpt".into())
         .spawn(move || {
             let mut wait = CHECKPOINT_EVERY;
             let mut last: Option<Checkpoint> = None;
@@ -636,7 +639,7 @@ fn start_syncer(
 ) -> Result<mpsc::Sender<Vec<Finish>>, StoreError> {
     let (sender, committed) = mpsc::channel::<Vec<Finish>>();
     thread::Builder::new()
-        .name("carebook-sqlite-sync".into())
+        .name("sqlite-wal-sync".into())
         .spawn(move || run_syncer(&committed, sync))
         .map_err(internal)?;
     Ok(sender)
