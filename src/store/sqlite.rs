@@ -94,6 +94,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../../migrations/sqlite/0017_checks_by_comparison.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/sqlite/0018_live_events_in_arrival_order.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.
@@ -2836,6 +2840,101 @@ mod tests {
                 .unwrap();
             let expected = format!("COVERING INDEX appointments_{owner}_slot");
             assert!(plan.iter().any(|p| p.contains(&expected)), "{plan:?}");
+        }
+    }
+
+    /// Migration 18 keeps every user's stream, their ids and the key, but lays the
+    /// rows in the order they were written, so the JSON of a new event lands on the
+    /// table's last page and only the key's entry on a random leaf.
+    #[test]
+    fn the_live_stream_is_kept_and_laid_out_in_arrival_order() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let before: Vec<(i64, &str)> = MIGRATIONS
+            .iter()
+            .copied()
+            .filter(|(v, _)| *v < 18)
+            .collect();
+        migrate_with(&conn, &before).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email, name, role, status, password_hash, created_at, updated_at) VALUES
+                 ('u1', 'u1@x', 'U1', 'patient', 'active', 'h', 0, 0),
+                 ('u2', 'u2@x', 'U2', 'doctor', 'active', 'h', 0, 0);
+             INSERT INTO live_events (user_id, id, kind, data, at) VALUES
+                 ('u2', 1, 'appointment', '{\"n\":1}', 10),
+                 ('u1', 1, 'appointment', '{\"n\":1}', 10),
+                 ('u1', 2, 'message', '{\"n\":2}', 30),
+                 ('u2', 2, 'receipt', '{\"n\":2}', 20);",
+        )
+        .unwrap();
+        migrate_with(&conn, MIGRATIONS).unwrap();
+
+        let rows = |sql: &str| -> Vec<(String, i64, String, String, i64)> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let by_arrival = rows("SELECT user_id, id, kind, data, at FROM live_events ORDER BY rowid");
+        let times: Vec<i64> = by_arrival.iter().map(|row| row.4).collect();
+        assert_eq!(times, [10, 10, 20, 30], "rows lie in the order they came");
+        assert_eq!(
+            rows("SELECT user_id, id, kind, data, at FROM live_events ORDER BY user_id, id"),
+            [
+                ("u1".into(), 1, "appointment".into(), "{\"n\":1}".into(), 10),
+                ("u1".into(), 2, "message".into(), "{\"n\":2}".into(), 30),
+                ("u2".into(), 1, "appointment".into(), "{\"n\":1}".into(), 10),
+                ("u2".into(), 2, "receipt".into(), "{\"n\":2}".into(), 20),
+            ]
+        );
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'live_events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+        // The key still holds: an id is never taken twice in a user's stream.
+        assert!(
+            conn.execute(
+                "INSERT INTO live_events (user_id, id, kind, data, at) VALUES ('u1', 2, 'message', '{}', 40)",
+                [],
+            )
+            .is_err()
+        );
+        assert!(
+            conn.execute(
+                "INSERT INTO live_events (user_id, id, kind, data, at) VALUES ('nobody', 1, 'message', '{}', 40)",
+                [],
+            )
+            .is_err(),
+            "the stream still belongs to a user"
+        );
+        // A replay and the next id read the key, not the whole table.
+        for query in [
+            "SELECT user_id, id, kind, data, at FROM live_events WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT 10",
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM live_events WHERE user_id = ?1",
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .unwrap()
+                .query_map(
+                    params_from_iter(vec![Value::Null; query.matches('?').count()]),
+                    |r| r.get::<_, String>(3),
+                )
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("USING") && p.contains("sqlite_autoindex_live_events_1")),
+                "{query}: {plan:?}"
+            );
         }
     }
 

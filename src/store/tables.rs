@@ -691,6 +691,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0015_claims_by_key.sql"),
         include_str!("../../migrations/sqlite/0016_overlap_triggers.sql"),
         include_str!("../../migrations/sqlite/0017_checks_by_comparison.sql"),
+        include_str!("../../migrations/sqlite/0018_live_events_in_arrival_order.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
