@@ -2916,17 +2916,15 @@ mod tests {
             "the stream still belongs to a user"
         );
         // A replay and the next id read the key, not the whole table.
-        for query in [
-            "SELECT user_id, id, kind, data, at FROM live_events WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT 10",
-            "SELECT COALESCE(MAX(id), 0) + 1 FROM live_events WHERE user_id = ?1",
-        ] {
-            let plan: Vec<String> = conn
+        for query in [chat::LIVE_EVENTS_AFTER, chat::NEXT_LIVE_EVENT_ID] {
+            let mut explain = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
-                .unwrap()
-                .query_map(
-                    params_from_iter(vec![Value::Null; query.matches('?').count()]),
-                    |r| r.get::<_, String>(3),
-                )
+                .unwrap();
+            let count = explain.parameter_count();
+            let plan: Vec<String> = explain
+                .query_map(params_from_iter(vec![Value::Null; count]), |r| {
+                    r.get::<_, String>(3)
+                })
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();

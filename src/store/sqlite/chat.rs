@@ -7,6 +7,12 @@ use super::{SqliteTx, ms, ts};
 use crate::store::chat::sorted_users;
 use crate::store::*;
 
+/// A user's next live-stream id, and the events after one: both read the key.
+pub(super) const NEXT_LIVE_EVENT_ID: &str =
+    "SELECT COALESCE(MAX(id), 0) + 1 FROM live_events WHERE user_id = ?1";
+pub(super) const LIVE_EVENTS_AFTER: &str = "SELECT user_id, id, kind, data, at FROM live_events WHERE user_id = ?1 AND id > ?2 \
+     ORDER BY id LIMIT ?3";
+
 const CONVERSATION_COLUMNS: &str = "c.id, c.patient_id, c.doctor_id, c.created_at, c.closed_at, \
      c.last_seq, c.last_message_at, (SELECT MAX(a.created_at) FROM appointments a \
      WHERE a.patient_id = c.patient_id AND a.doctor_id = c.doctor_id)";
@@ -264,9 +270,7 @@ impl ChatTx for SqliteTx<'_> {
         for user in sorted_users(users) {
             let id: i64 = self
                 .conn
-                .prepare_cached(
-                    "SELECT COALESCE(MAX(id), 0) + 1 FROM live_events WHERE user_id = ?1",
-                )?
+                .prepare_cached(NEXT_LIVE_EVENT_ID)?
                 .query_row([user.as_str()], |row| row.get(0))?;
             self.conn
                 .prepare_cached(
@@ -284,10 +288,7 @@ impl ChatTx for SqliteTx<'_> {
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<LiveEventRecord>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT user_id, id, kind, data, at FROM live_events WHERE user_id = ?1 AND id > ?2 \
-             ORDER BY id LIMIT ?3",
-        )?;
+        let mut statement = self.conn.prepare_cached(LIVE_EVENTS_AFTER)?;
         let rows = statement.query_map(params![user.as_str(), after, limit], |row| {
             Ok(LiveEventRecord {
                 user_id: UserId::new(row.get::<_, String>(0)?),
