@@ -454,6 +454,27 @@ async fn two_instances_over_one_postgres_behave_as_one_system() {
     assert_eq!(status, 200, "{profile}");
     assert!(named_on_a(&profile), "{profile}");
 
+    // A's searches list doctors from a directory held in memory; a doctor created on
+    // B joins it (A drops it when it hears of the change).
+    let (status, body) = call(
+        &client,
+        post.clone(),
+        format!("{b_base}/api/v1/users"),
+        Some(&admin),
+        Some(json!({ "email": "second@clinic.test", "password": PASSWORD, "name": "Aaron Second", "role": "doctor" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    until(|| {
+        let (client, url) = (client.clone(), format!("{a_base}/api/v1/doctors"));
+        async move {
+            let (status, found) = call(&client, reqwest::Method::GET, url, None, None).await;
+            assert_eq!(status, 200, "{found}");
+            found["items"][0]["name"] == "Aaron Second"
+        }
+    })
+    .await;
+
     assert_eq!(a.stop(), Some(0));
     assert_eq!(b.stop(), Some(0));
     drop(database);

@@ -11,9 +11,9 @@ use carebook::store::{
     AppointmentEvent, AppointmentFilter, AppointmentId, AppointmentRecord, AppointmentStatus,
     AuditFilter, AvailabilityChange, BusyChange, CommittedChanges, Conflict, Cursor,
     DeliveryOutcome, DeliveryRecord, DeliveryStatus, DoctorFilter, DoctorRecord, Fee, Interval,
-    LoginAttempt, LoginKey, NewAuditEntry, PageRequest, RecordRow, RecordVersion, Role,
-    SessionRecord, Specialty, SpecialtyId, Store, StoreError, TimeOffId, TimeOffRecord, UserFilter,
-    UserId, UserRecord, UserStatus,
+    ListedDoctor, LoginAttempt, LoginKey, NewAuditEntry, PageRequest, PhotoRecord, RecordRow,
+    RecordVersion, Role, SessionRecord, Specialty, SpecialtyId, Store, StoreError, TimeOffId,
+    TimeOffRecord, UserFilter, UserId, UserRecord, UserStatus,
 };
 use carebook::testing::{Backend, open_store};
 use carebook_domain::VisitMode;
@@ -362,6 +362,28 @@ contract! {
             })
             .await
             .unwrap();
+        // A rating and a photo show on the doctor's search card: reload. A patient's
+        // photo: nothing. A doctor who becomes a receptionist: reload (no longer listed).
+        let photo = |user: &str| PhotoRecord {
+            user_id: UserId::new(user),
+            large_key: format!("{user}-large"),
+            small_key: format!("{user}-small"),
+            version: "v1".into(),
+            updated_at: at("2026-03-01T00:00:00Z"),
+        };
+        store.write(|tx| tx.add_to_rating(&UserId::new("doc1"), 1, 5)).await.unwrap();
+        store
+            .write(move |tx| {
+                tx.put_photo(&photo("doc1"))?;
+                tx.put_photo(&photo("pat1"))
+            })
+            .await
+            .unwrap();
+        store.write(|tx| tx.delete_photo(&UserId::new("doc1"))).await.unwrap();
+        store
+            .write(|tx| tx.update_user(&named("doc1", "Dr One", Role::Receptionist)))
+            .await
+            .unwrap();
         assert_eq!(
             store.write(|tx| tx.begin_availability_change(&UserId::new("nobody"))).await.unwrap(),
             None
@@ -388,9 +410,13 @@ contract! {
                 change(v0 + 2, Some(vec![busy(&first, false), busy(&second, true)])),
                 change(v0 + 3, None),
                 change(v0 + 4, None),
+                change(v0 + 5, None),
+                change(v0 + 6, None),
+                change(v0 + 7, None),
+                change(v0 + 8, None),
             ]
         );
-        assert_eq!(version().await, v0 + 4);
+        assert_eq!(version().await, v0 + 8);
     }
 
     #[test(flavor = "multi_thread", worker_threads = 4)]
@@ -1098,6 +1124,49 @@ contract! {
         // A listed doctor carries hours and specialties too.
         assert_eq!(second_page[1].specialty_ids, [SpecialtyId::new("spc_b")]);
         assert_eq!(second_page[1].status, UserStatus::Active);
+
+        // What search lists from: ids and names in the same order, and the directory
+        // of every doctor with status and specialties.
+        let names = store
+            .read(|tx| {
+                tx.list_doctor_names(
+                    &DoctorFilter { q: Some("weber".into()), ..DoctorFilter::default() },
+                    &page(10),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            names,
+            [
+                (UserId::new("doc1"), "Dr. Hannah Weber".to_owned()),
+                (UserId::new("doc3"), "Dr. Ida Weber".to_owned())
+            ]
+        );
+        let both = SpecialtyId::new("spc_a");
+        store
+            .write(move |tx| {
+                let mut doctor = tx.find_doctor(&UserId::new("doc2"))?.unwrap();
+                doctor.specialty_ids = vec![both, SpecialtyId::new("spc_b")];
+                tx.upsert_doctor(&doctor)?;
+                tx.insert_user(&named("pat9", "A patient", Role::Patient))
+            })
+            .await
+            .unwrap();
+        let listed = |id: &str, name: &str, status, specialties: &[&str]| ListedDoctor {
+            id: UserId::new(id),
+            name: name.into(),
+            status,
+            specialty_ids: specialties.iter().map(|s| SpecialtyId::new(*s)).collect(),
+        };
+        assert_eq!(
+            store.read(|tx| tx.list_doctor_directory()).await.unwrap(),
+            [
+                listed("doc1", "Dr. Hannah Weber", UserStatus::Active, &["spc_b"]),
+                listed("doc3", "Dr. Ida Weber", UserStatus::Deactivated, &["spc_b"]),
+                listed("doc2", "Dr. Omar Haddad", UserStatus::Active, &["spc_a", "spc_b"]),
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Availability from memory: each doctor's profile, schedule, time off and live
-//! appointments, kept after the first read and updated from what every commit
-//! changed (see [`crate::store::changes`]), here and, over PostgreSQL's
-//! LISTEN/NOTIFY, in every other instance.
+//! Availability from memory: each doctor's profile, rating, photo, schedule, time
+//! off and live appointments, kept after the first read and updated from what every
+//! commit changed (see [`crate::store::changes`]), here and, over PostgreSQL's
+//! LISTEN/NOTIFY, in every other instance; and the directory search picks its
+//! candidates from (every doctor's name, status and specialties), dropped by any
+//! change other than an appointment's.
 //!
 //! The database stays the only guard against double booking: a stale copy can cost
 //! a 409, never a second claim. Staleness is bounded anyway: every copy carries the
@@ -20,8 +22,9 @@ use jiff::{SignedDuration, Timestamp};
 use super::{App, AppError};
 use crate::store::postgres::LISTEN_GAP;
 use crate::store::{
-    AVAILABILITY_CHANNEL, AppointmentId, AvailabilityChange, CommittedChanges, DoctorRecord,
-    Interval, Store, StoreResult, Tx, UserId,
+    AVAILABILITY_CHANNEL, AppointmentId, AvailabilityChange, CommittedChanges, Cursor,
+    DoctorRecord, Interval, ListedDoctor, RatingTotals, SpecialtyId, Store, StoreResult, Tx,
+    UserId, UserStatus,
 };
 
 /// How far before "now" a copy reaches (an appointment is at most a day long, and
@@ -36,6 +39,10 @@ const LOOKAHEAD_DAYS: i64 = 3;
 pub struct DoctorAvailability {
     pub version: i64,
     pub doctor: DoctorRecord,
+    /// From completed visits' feedback; `None` before the first.
+    pub rating: Option<RatingTotals>,
+    /// The version of the doctor's photo, when they have one.
+    pub photo_version: Option<String>,
     /// The span whose time off and appointments this copy holds.
     covered: Interval,
     /// Time off overlapping `covered`, by start.
@@ -93,6 +100,9 @@ impl DoctorAvailability {
         let Some(doctor) = tx.find_doctor(doctor_id)? else {
             return Ok(None);
         };
+        let one = std::slice::from_ref(doctor_id);
+        let rating = tx.rating_totals(one)?.into_iter().next().map(|(_, t)| t);
+        let photo_version = tx.photo_versions(one)?.into_iter().next().map(|(_, v)| v);
         let span = DoctorAvailability::span(doctor.schedule.rules.horizon_days, now);
         let (covered, keep) = match window {
             Some(w) if !(span.start <= w.start && w.end <= span.end) => (w, false),
@@ -116,6 +126,8 @@ impl DoctorAvailability {
         let copy = DoctorAvailability {
             version,
             doctor,
+            rating,
+            photo_version,
             covered,
             time_off,
             busy_days: index_days(&busy),
@@ -226,6 +238,61 @@ impl DoctorAvailability {
     }
 }
 
+/// Every doctor as search picks candidates, by name then id.
+#[derive(Debug)]
+pub struct DoctorDirectory {
+    doctors: Vec<ListedDoctor>,
+    /// Each specialty's doctors, as positions in `doctors` (so in the same order).
+    by_specialty: HashMap<SpecialtyId, Vec<usize>>,
+    loaded_at: Instant,
+}
+
+impl DoctorDirectory {
+    /// `doctors` ordered as [`ListedDoctor::fold`] orders them.
+    pub fn new(doctors: Vec<ListedDoctor>) -> DoctorDirectory {
+        let mut by_specialty: HashMap<SpecialtyId, Vec<usize>> = HashMap::new();
+        for (at, doctor) in doctors.iter().enumerate() {
+            for specialty in &doctor.specialty_ids {
+                by_specialty.entry(specialty.clone()).or_default().push(at);
+            }
+        }
+        DoctorDirectory {
+            doctors,
+            by_specialty,
+            loaded_at: Instant::now(),
+        }
+    }
+
+    /// The doctors a search without text lists after `after`, in order: those of
+    /// `specialty` (every doctor without one), only the active ones if `only_active`.
+    pub fn candidates<'a>(
+        &'a self,
+        specialty: Option<&SpecialtyId>,
+        only_active: bool,
+        after: Option<&Cursor>,
+    ) -> impl Iterator<Item = &'a ListedDoctor> + Send + 'a {
+        // Names and ids compare byte for byte, as the stores order them.
+        let listed_by = |d: &ListedDoctor| {
+            after.is_some_and(|c| (d.name.as_str(), d.id.as_str()) <= (&c.key, &c.id))
+        };
+        let listed: Box<dyn Iterator<Item = &'a ListedDoctor> + Send + 'a> = match specialty {
+            Some(specialty) => {
+                let positions = self
+                    .by_specialty
+                    .get(specialty)
+                    .map_or(&[][..], Vec::as_slice);
+                let start = positions.partition_point(|&at| listed_by(&self.doctors[at]));
+                Box::new(positions[start..].iter().map(|&at| &self.doctors[at]))
+            }
+            None => {
+                let start = self.doctors.partition_point(listed_by);
+                Box::new(self.doctors[start..].iter())
+            }
+        };
+        listed.filter(move |d| !only_active || d.status == UserStatus::Active)
+    }
+}
+
 /// Keeps `cache` in step with every commit: this instance's, reported by the store,
 /// and, on PostgreSQL, every instance's, heard over LISTEN (our own come back too,
 /// and are recognised by their version). If the channel cannot be heard, the cache
@@ -304,12 +371,36 @@ impl App {
     }
 }
 
+impl App {
+    /// Every doctor as search picks candidates, from memory when held, else read
+    /// (once, however many searches wait for it) and kept. `None` while the cache
+    /// is off: then search reads its candidates from the database.
+    pub(crate) async fn doctor_directory(&self) -> Result<Option<Arc<DoctorDirectory>>, AppError> {
+        if !self.availability.is_on() {
+            return Ok(None);
+        }
+        if let Some(held) = self.availability.directory() {
+            return Ok(Some(held));
+        }
+        let _loading = self.availability.directory_load.lock().await;
+        if let Some(held) = self.availability.directory() {
+            return Ok(Some(held));
+        }
+        let epoch = self.availability.directory_epoch();
+        let doctors = self.store.read(|tx| tx.list_doctor_directory()).await?;
+        let directory = DoctorDirectory::new(doctors);
+        Ok(Some(self.availability.keep_directory(directory, epoch)))
+    }
+}
+
 /// The copies of every doctor's availability this instance has read.
 pub struct AvailabilityCache {
     state: RwLock<State>,
     /// `None`: the cache is off and every read goes to the database.
     max_age: Option<Duration>,
     off: std::sync::atomic::AtomicBool,
+    /// Held while the directory is read, so that searches waiting for it share one read.
+    directory_load: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -320,6 +411,9 @@ struct State {
     heard: HashMap<UserId, i64>,
     /// Moves on when everything is forgotten: a load begun before is not installed.
     epoch: u64,
+    directory: Option<Arc<DoctorDirectory>>,
+    /// Moves on whenever the directory is dropped: a load begun before is not kept.
+    directory_epoch: u64,
 }
 
 impl AvailabilityCache {
@@ -329,6 +423,7 @@ impl AvailabilityCache {
             state: RwLock::default(),
             max_age: (!max_age.is_zero()).then_some(max_age),
             off: std::sync::atomic::AtomicBool::new(false),
+            directory_load: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -412,7 +507,13 @@ impl AvailabilityCache {
         }
         for change in &changes.doctors {
             let heard = state.heard.entry(change.doctor_id.clone()).or_insert(0);
+            let news = change.version > *heard;
             *heard = (*heard).max(change.version);
+            // A name, status or specialty may have changed: not worth telling apart
+            // from hours or a rating, which change as rarely.
+            if news && change.appointments.is_none() {
+                state.forget_directory();
+            }
             let Some(held) = state.doctors.get(&change.doctor_id) else {
                 continue;
             };
@@ -435,6 +536,33 @@ impl AvailabilityCache {
         }
     }
 
+    /// The directory, if one is held and young enough.
+    pub fn directory(&self) -> Option<Arc<DoctorDirectory>> {
+        let max_age = self.trusted_for()?;
+        self.read()
+            .directory
+            .as_ref()
+            .filter(|held| held.loaded_at.elapsed() < max_age)
+            .cloned()
+    }
+
+    /// Where directory loads stand: pass it back to [`AvailabilityCache::keep_directory`].
+    pub fn directory_epoch(&self) -> u64 {
+        self.read().directory_epoch
+    }
+
+    /// Keeps `directory` unless a change dropped the directory since its load began.
+    pub fn keep_directory(&self, directory: DoctorDirectory, epoch: u64) -> Arc<DoctorDirectory> {
+        let directory = Arc::new(directory);
+        if self.trusted_for().is_some() {
+            let mut state = self.write();
+            if state.directory_epoch == epoch {
+                state.directory = Some(directory.clone());
+            }
+        }
+        directory
+    }
+
     /// Drops every copy (changes may have been missed).
     pub fn forget_all(&self) {
         self.write().forget_all();
@@ -453,6 +581,12 @@ impl State {
         self.doctors.clear();
         self.heard.clear();
         self.epoch += 1;
+        self.forget_directory();
+    }
+
+    fn forget_directory(&mut self) {
+        self.directory = None;
+        self.directory_epoch += 1;
     }
 }
 
@@ -498,6 +632,8 @@ mod tests {
                 },
                 jiff::tz::TimeZone::UTC,
             ),
+            rating: None,
+            photo_version: None,
             covered: slot("2026-03-01T00:00:00Z", 60 * 24 * 30),
             time_off: Vec::new(),
             busy_days: index_days(&busy),
@@ -631,6 +767,126 @@ mod tests {
             let window = slot(&day.start.to_string(), 60);
             assert_eq!(held.busy_in(window), vec![day], "{day:?}");
         }
+    }
+
+    fn directory() -> DoctorDirectory {
+        let row = |id: &str, name: &str, status: &str, specialty: Option<&str>| {
+            (
+                id.to_owned(),
+                name.to_owned(),
+                status.to_owned(),
+                specialty.map(str::to_owned),
+            )
+        };
+        // As the statement returns them: by id, a doctor's rows together.
+        let doctors = ListedDoctor::fold([
+            row("usr_a", "de Vries", "active", Some("spc_heart")),
+            row("usr_b", "Zoe Zed", "active", Some("spc_heart")),
+            row("usr_b", "Zoe Zed", "active", Some("spc_skin")),
+            row("usr_c", "Anna Alt", "deactivated", Some("spc_heart")),
+            row("usr_d", "Anna Alt", "active", None),
+            row("usr_e", "Bea Berg", "active", Some("spc_skin")),
+        ])
+        .expect("valid rows");
+        DoctorDirectory::new(doctors)
+    }
+
+    fn ids<'a>(listed: impl Iterator<Item = &'a ListedDoctor>) -> Vec<&'a str> {
+        listed.map(|d| d.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_directory_lists_doctors_by_name_then_id_byte_for_byte() {
+        let directory = directory();
+        // Capitals sort before small letters, as `COLLATE "C"` and SQLite's BINARY do.
+        assert_eq!(
+            ids(directory.candidates(None, false, None)),
+            ["usr_c", "usr_d", "usr_e", "usr_b", "usr_a"]
+        );
+        assert_eq!(
+            ids(directory.candidates(None, true, None)),
+            ["usr_d", "usr_e", "usr_b", "usr_a"]
+        );
+        let heart = SpecialtyId::new("spc_heart");
+        assert_eq!(
+            ids(directory.candidates(Some(&heart), true, None)),
+            ["usr_b", "usr_a"]
+        );
+        assert_eq!(
+            ids(directory.candidates(Some(&SpecialtyId::new("spc_none")), false, None)),
+            Vec::<&str>::new()
+        );
+        let zoe = directory
+            .candidates(None, false, None)
+            .find(|d| d.id.as_str() == "usr_b")
+            .unwrap();
+        assert_eq!(
+            zoe.specialty_ids,
+            [SpecialtyId::new("spc_heart"), SpecialtyId::new("spc_skin")]
+        );
+    }
+
+    #[test]
+    fn the_directory_resumes_after_a_cursor_even_one_no_doctor_holds_any_more() {
+        let directory = directory();
+        let after = |key: &str, id: &str| Cursor {
+            key: key.to_owned(),
+            id: id.to_owned(),
+        };
+        // Same name, next id.
+        assert_eq!(
+            ids(directory.candidates(None, false, Some(&after("Anna Alt", "usr_c")))),
+            ["usr_d", "usr_e", "usr_b", "usr_a"]
+        );
+        // The last of a page was renamed since: resume where the old name stood.
+        assert_eq!(
+            ids(directory.candidates(None, false, Some(&after("Anna Zed", "usr_x")))),
+            ["usr_e", "usr_b", "usr_a"]
+        );
+        let heart = SpecialtyId::new("spc_heart");
+        assert_eq!(
+            ids(directory.candidates(Some(&heart), false, Some(&after("Anna Alt", "usr_c")))),
+            ["usr_b", "usr_a"]
+        );
+        assert_eq!(
+            ids(directory.candidates(None, false, Some(&after("de Vries", "usr_a")))),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn the_directory_is_dropped_by_any_change_but_an_appointments() {
+        let cache = cache();
+        cache.keep_directory(directory(), cache.directory_epoch());
+        cache.apply(&change(
+            2,
+            &[("apt_a", Some(slot("2026-03-03T09:00:00Z", 30)))],
+        ));
+        assert!(cache.directory().is_some(), "a booking changes no name");
+
+        let mut reload = change(3, &[]);
+        reload.doctors[0].appointments = None;
+        cache.apply(&reload);
+        assert!(cache.directory().is_none());
+
+        // A load that began before a change is not kept: it may have read before it.
+        let epoch = cache.directory_epoch();
+        reload.doctors[0].version = 4;
+        cache.apply(&reload);
+        let loaded = cache.keep_directory(directory(), epoch);
+        assert_eq!(loaded.doctors.len(), 5, "it still answers its own search");
+        assert!(cache.directory().is_none());
+
+        // Our own change heard back over NOTIFY drops nothing twice.
+        cache.keep_directory(directory(), cache.directory_epoch());
+        cache.apply(&reload);
+        assert!(cache.directory().is_some());
+
+        cache.forget_all();
+        assert!(cache.directory().is_none());
+        let off = AvailabilityCache::new(Duration::ZERO);
+        off.keep_directory(directory(), off.directory_epoch());
+        assert!(off.directory().is_none());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use serde_json::json;
 
+use super::availability::DoctorAvailability;
 use super::{App, AppError, Page, PageParams, RatingSummary, audit, new_id, paginate};
 use crate::store::{
     Cursor, DoctorFilter, DoctorRecord, Fee, Specialty, SpecialtyId, StoreResult, TimeOffId,
@@ -152,6 +153,17 @@ impl HeldSpecialties {
     }
 }
 
+/// The profile a held copy shows; its specialties are named by the caller.
+fn profile_of(held: &DoctorAvailability, next_free_slot: Option<Interval>) -> DoctorProfile {
+    DoctorProfile {
+        doctor: held.doctor.clone(),
+        specialties: Vec::new(),
+        next_free_slot,
+        rating: held.rating.map(RatingSummary::from).unwrap_or_default(),
+        photo_version: held.photo_version.clone(),
+    }
+}
+
 fn specialty_named<'a>(all: &'a [Specialty], id_or_slug: &str) -> Option<&'a Specialty> {
     all.iter()
         .find(|s| s.id.as_str() == id_or_slug || s.slug == id_or_slug)
@@ -275,57 +287,59 @@ impl App {
         };
         let wanted = request.limit as usize;
         let mut rows = Vec::new();
-        let mut cursor = request.after.clone();
-        // With an availability filter a page of doctors may hold few matches; keep
-        // reading pages until this page is full or doctors run out.
-        'pages: loop {
-            let batch_request = crate::store::PageRequest {
-                limit: batch_limit,
-                after: cursor.clone(),
-            };
-            let batch = {
-                let (filter, batch_request) = (filter.clone(), batch_request.clone());
-                self.store
-                    .read(move |tx| {
-                        Ok::<_, AppError>(tx.list_doctor_cards(&filter, &batch_request)?)
-                    })
-                    .await?
-            };
-            let exhausted = batch.len() < batch_request.limit as usize;
-            for card in batch {
-                let Some(held) = self.doctor_availability(&card.id, availability).await? else {
-                    continue;
-                };
-                let doctor = &held.doctor;
-                cursor = Some(Cursor {
-                    key: doctor.name.clone(),
-                    id: doctor.user_id.to_string(),
-                });
-                let next = match availability {
-                    Some(window) => {
-                        match held.next_free_slot(window.start, Some(window.end), now) {
-                            Some(slot) => Some(slot),
-                            None => continue,
-                        }
+        let directory = match filter.q {
+            None => self.doctor_directory().await?,
+            // Text matches as each store's LIKE does: the database answers.
+            Some(_) => None,
+        };
+        if let Some(directory) = directory {
+            let candidates = directory.candidates(
+                filter.specialty_id.as_ref(),
+                filter.only_active,
+                request.after.as_ref(),
+            );
+            for listed in candidates {
+                if let Some(profile) = self.search_result(&listed.id, availability, now).await? {
+                    rows.push(profile);
+                    if rows.len() == wanted {
+                        break;
                     }
-                    None if doctor.status == UserStatus::Active => {
-                        held.next_free_slot(now, None, now)
-                    }
-                    None => None,
-                };
-                rows.push(DoctorProfile {
-                    specialties: Vec::new(),
-                    doctor: doctor.clone(),
-                    next_free_slot: next,
-                    rating: card.rating.map(RatingSummary::from).unwrap_or_default(),
-                    photo_version: card.photo_version,
-                });
-                if rows.len() == wanted {
-                    break 'pages;
                 }
             }
-            if exhausted {
-                break;
+        } else {
+            let mut cursor = request.after.clone();
+            // With an availability filter a page of doctors may hold few matches; keep
+            // reading pages until this page is full or doctors run out.
+            'pages: loop {
+                let batch_request = crate::store::PageRequest {
+                    limit: batch_limit,
+                    after: cursor.clone(),
+                };
+                let batch = {
+                    let (filter, batch_request) = (filter.clone(), batch_request.clone());
+                    self.store
+                        .read(move |tx| {
+                            Ok::<_, AppError>(tx.list_doctor_names(&filter, &batch_request)?)
+                        })
+                        .await?
+                };
+                let exhausted = batch.len() < batch_request.limit as usize;
+                for (id, name) in batch {
+                    let found = self.search_result(&id, availability, now).await?;
+                    cursor = Some(Cursor {
+                        key: name,
+                        id: id.to_string(),
+                    });
+                    if let Some(profile) = found {
+                        rows.push(profile);
+                        if rows.len() == wanted {
+                            break 'pages;
+                        }
+                    }
+                }
+                if exhausted {
+                    break;
+                }
             }
         }
         // A doctor may hold a specialty added on another instance since the list
@@ -340,6 +354,29 @@ impl App {
             key: p.doctor.name.clone(),
             id: p.doctor.user_id.to_string(),
         }))
+    }
+
+    /// `doctor` as a search result, from their held copy: with the first free slot
+    /// in `availability`, `None` when there is none (or no such doctor); without
+    /// it, with the next free slot of an active doctor.
+    async fn search_result(
+        &self,
+        doctor: &UserId,
+        availability: Option<Interval>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<DoctorProfile>, AppError> {
+        let Some(held) = self.doctor_availability(doctor, availability).await? else {
+            return Ok(None);
+        };
+        let next = match availability {
+            Some(window) => match held.next_free_slot(window.start, Some(window.end), now) {
+                Some(slot) => Some(slot),
+                None => return Ok(None),
+            },
+            None if held.doctor.status == UserStatus::Active => held.next_free_slot(now, None, now),
+            None => None,
+        };
+        Ok(Some(profile_of(&held, next)))
     }
 
     pub async fn find_doctor(
@@ -358,27 +395,12 @@ impl App {
         } else {
             None
         };
-        let (ratings, photos) = self
-            .store
-            .read(move |tx| {
-                let ratings = tx.rating_totals(std::slice::from_ref(&id))?;
-                let photos = tx.photo_versions(std::slice::from_ref(&id))?;
-                Ok::<_, AppError>((ratings, photos))
-            })
-            .await?;
         let all_specialties = self
             .specialties_covering(|all| knows_specialties_of(all, &held.doctor))
             .await?;
-        Ok(DoctorProfile {
-            specialties: specialties_of(&all_specialties, &held.doctor),
-            doctor: held.doctor.clone(),
-            next_free_slot: next,
-            rating: ratings
-                .first()
-                .map(|(_, totals)| RatingSummary::from(*totals))
-                .unwrap_or_default(),
-            photo_version: photos.into_iter().next().map(|(_, version)| version),
-        })
+        let mut profile = profile_of(&held, next);
+        profile.specialties = specialties_of(&all_specialties, &held.doctor);
+        Ok(profile)
     }
 
     pub async fn update_doctor(

@@ -2,8 +2,8 @@
 //! doctors' bookable time, so that in-memory copies (the app's availability cache,
 //! here and in other instances) can follow the database without re-reading it.
 //!
-//! Every write that touches a doctor's schedule, time off, profile, account or live
-//! appointments bumps that doctor's `availability_version` once per transaction
+//! Every write that touches a doctor's schedule, time off, profile, account, rating,
+//! photo or live appointments bumps that doctor's `availability_version` once per transaction
 //! (which, on PostgreSQL, also locks the doctor's row until commit) and notes what
 //! changed. After the commit the store hands the notes to its observers, in commit
 //! order on SQLite; on PostgreSQL the same notes also travel to other instances with
@@ -27,7 +27,8 @@ pub struct AvailabilityChange {
     /// The doctor's availability version after this transaction.
     pub version: i64,
     /// The appointments whose claim on the doctor's time changed, in order; `None`
-    /// when something else changed (hours, time off, profile, status): reload.
+    /// when something else changed (hours, time off, profile, status, rating,
+    /// photo): reload.
     pub appointments: Option<Vec<BusyChange>>,
 }
 

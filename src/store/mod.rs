@@ -50,12 +50,6 @@ use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::tables::{Cell, Table};
 
-/// A doctor search's columns for [`Tx::list_doctor_cards`], the same on both stores:
-/// a doctor has at most one ratings row and one photo row.
-const DOCTOR_CARD_COLUMNS: &str = "d.user_id, r.rating_count, r.rating_sum, p.version";
-const DOCTOR_CARD_JOINS: &str = "LEFT JOIN doctor_ratings r ON r.doctor_id = d.user_id \
-     LEFT JOIN user_photos p ON p.user_id = d.user_id";
-
 /// What can go wrong in the store, in terms the app layer can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -138,13 +132,15 @@ pub trait Tx:
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>>;
-    /// The doctors [`Tx::list_doctors`] would return, in the same order, as the
-    /// ids, rating totals and photo versions a search result shows.
-    fn list_doctor_cards(
+    /// The ids and names of the doctors [`Tx::list_doctors`] would return, in the
+    /// same order.
+    fn list_doctor_names(
         &mut self,
         filter: &DoctorFilter,
         page: &PageRequest,
-    ) -> StoreResult<Vec<DoctorCard>>;
+    ) -> StoreResult<Vec<(UserId, String)>>;
+    /// Every doctor as search picks candidates (see [`ListedDoctor::fold`]).
+    fn list_doctor_directory(&mut self) -> StoreResult<Vec<ListedDoctor>>;
     fn insert_time_off(&mut self, time_off: &TimeOffRecord) -> StoreResult<()>;
     fn delete_time_off(&mut self, doctor: &UserId, id: &TimeOffId) -> StoreResult<bool>;
     fn list_time_off(

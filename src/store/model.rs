@@ -206,15 +206,51 @@ pub struct DoctorFilter {
     pub only_active: bool,
 }
 
-/// What a search result needs of a doctor besides the held profile: read with the
-/// doctor's id in one statement, so that a search page costs one query, not one
-/// per doctor.
+/// A doctor as search picks candidates: name, account status and specialties. The
+/// app holds every doctor's in memory (see `crate::app::availability`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DoctorCard {
+pub struct ListedDoctor {
     pub id: UserId,
-    pub rating: Option<crate::store::RatingTotals>,
-    pub photo_version: Option<String>,
+    pub name: String,
+    pub status: UserStatus,
+    pub specialty_ids: Vec<SpecialtyId>,
 }
+
+impl ListedDoctor {
+    /// Folds the rows of [`DOCTOR_DIRECTORY`] (id, name, status, one specialty or
+    /// none; a doctor's rows together) into doctors ordered as search lists them:
+    /// by name, then id, byte for byte (PostgreSQL's columns are `COLLATE "C"`).
+    pub(crate) fn fold(
+        rows: impl IntoIterator<Item = (String, String, String, Option<String>)>,
+    ) -> super::StoreResult<Vec<ListedDoctor>> {
+        let mut doctors: Vec<ListedDoctor> = Vec::new();
+        for (id, name, status, specialty) in rows {
+            if doctors.last().is_none_or(|last| last.id.as_str() != id) {
+                let status = UserStatus::parse(&status).ok_or_else(|| {
+                    super::StoreError::Internal(format!("user status {status:?}"))
+                })?;
+                doctors.push(ListedDoctor {
+                    id: UserId::new(id),
+                    name,
+                    status,
+                    specialty_ids: Vec::new(),
+                });
+            }
+            if let (Some(specialty), Some(last)) = (specialty, doctors.last_mut()) {
+                last.specialty_ids.push(SpecialtyId::new(specialty));
+            }
+        }
+        doctors.sort_unstable_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(doctors)
+    }
+}
+
+/// Every doctor with their specialties, one row per doctor and specialty (or one
+/// without), a doctor's rows together: the same on both stores.
+pub(crate) const DOCTOR_DIRECTORY: &str = "SELECT u.id, u.name, u.status, s.specialty_id \
+     FROM doctors d JOIN users u ON u.id = d.user_id \
+     LEFT JOIN doctor_specialties s ON s.doctor_id = d.user_id \
+     WHERE u.role = 'doctor' ORDER BY u.id, s.specialty_id";
 
 #[derive(Debug, Clone)]
 pub struct AppointmentFilter {

@@ -791,7 +791,16 @@ impl PgTx<'_, '_> {
         self.query(sql, &query.params())
     }
 
-    /// Inside a write, waits for and holds the row lock of one `users` row.
+    /// Something about `doctor` other than an appointment changed (profile, hours,
+    /// time off, account, rating, photo): every held copy of them is reloaded. A
+    /// user who is no doctor (and never was) is left alone.
+    fn doctor_changed(&mut self, doctor: &UserId) -> StoreResult<()> {
+        if self.touch(doctor)?.is_some() {
+            self.changes.reload(doctor);
+        }
+        Ok(())
+    }
+
     /// Bumps `doctor`'s availability version once in this transaction. The account
     /// row is locked first, as every other write to a doctor does, so the two locks
     /// are always taken in the same order.
@@ -813,6 +822,7 @@ impl PgTx<'_, '_> {
         bumped
     }
 
+    /// Inside a write, waits for and holds the row lock of one `users` row.
     fn lock_user(&mut self, id: &UserId) -> StoreResult<()> {
         if self.locking {
             self.query(
@@ -955,7 +965,6 @@ fn doctor_search(
     filter: &DoctorFilter,
     page: &PageRequest,
     columns: &str,
-    joins: &str,
 ) -> StoreResult<Option<(String, Query)>> {
     let mut query = Query::default();
     query.clause("u.role = 'doctor'".to_owned());
@@ -981,7 +990,7 @@ fn doctor_search(
     }
     let limit = query.limit(page);
     let sql = format!(
-        "SELECT {columns} FROM {from} {joins} {} ORDER BY u.name, u.id LIMIT {limit}",
+        "SELECT {columns} FROM {from} {} ORDER BY u.name, u.id LIMIT {limit}",
         query.where_sql()
     );
     Ok(Some((sql, query)))
@@ -1371,11 +1380,8 @@ impl Tx for PgTx<'_, '_> {
                 &ms(user.updated_at),
             ],
         )?;
-        if user.role == Role::Doctor {
-            self.touch(&user.id)?;
-            self.changes.reload(&user.id);
-        }
-        Ok(())
+        // Also when the account was a doctor's and its role just changed.
+        self.doctor_changed(&user.id)
     }
 
     fn find_user(&mut self, id: &UserId) -> StoreResult<Option<UserRecord>> {
@@ -1620,8 +1626,7 @@ impl Tx for PgTx<'_, '_> {
                 &[&id, &specialty.as_str()],
             )?;
         }
-        self.touch(&doctor.user_id)?;
-        self.changes.reload(&doctor.user_id);
+        self.doctor_changed(&doctor.user_id)?;
         Ok(())
     }
 
@@ -1657,7 +1662,7 @@ impl Tx for PgTx<'_, '_> {
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>> {
-        let Some((sql, query)) = doctor_search(filter, page, DOCTOR_COLUMNS, "")? else {
+        let Some((sql, query)) = doctor_search(filter, page, DOCTOR_COLUMNS)? else {
             return Ok(Vec::new());
         };
         let mut doctors = rows_to(self.query_built(&sql, &query)?, doctor_from_row)?;
@@ -1667,30 +1672,27 @@ impl Tx for PgTx<'_, '_> {
         Ok(doctors)
     }
 
-    fn list_doctor_cards(
+    fn list_doctor_names(
         &mut self,
         filter: &DoctorFilter,
         page: &PageRequest,
-    ) -> StoreResult<Vec<DoctorCard>> {
-        let Some((sql, query)) =
-            doctor_search(filter, page, DOCTOR_CARD_COLUMNS, DOCTOR_CARD_JOINS)?
-        else {
+    ) -> StoreResult<Vec<(UserId, String)>> {
+        let Some((sql, query)) = doctor_search(filter, page, "d.user_id, u.name")? else {
             return Ok(Vec::new());
         };
         self.query_built(&sql, &query)?
             .iter()
-            .map(|row| {
-                let rating = match (get::<Option<i64>>(row, 1)?, get::<Option<i64>>(row, 2)?) {
-                    (Some(count), Some(sum)) => Some(RatingTotals { count, sum }),
-                    _ => None,
-                };
-                Ok(DoctorCard {
-                    id: UserId::new(get::<String>(row, 0)?),
-                    rating,
-                    photo_version: get(row, 3)?,
-                })
-            })
+            .map(|row| Ok((UserId::new(get::<String>(row, 0)?), get(row, 1)?)))
             .collect()
+    }
+
+    fn list_doctor_directory(&mut self) -> StoreResult<Vec<ListedDoctor>> {
+        let rows = self
+            .query(DOCTOR_DIRECTORY, &[])?
+            .iter()
+            .map(|row| Ok((get(row, 0)?, get(row, 1)?, get(row, 2)?, get(row, 3)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        ListedDoctor::fold(rows)
     }
 
     fn insert_time_off(&mut self, time_off: &TimeOffRecord) -> StoreResult<()> {
@@ -1705,8 +1707,7 @@ impl Tx for PgTx<'_, '_> {
                 &ms(time_off.created_at),
             ],
         )?;
-        self.touch(&time_off.doctor_id)?;
-        self.changes.reload(&time_off.doctor_id);
+        self.doctor_changed(&time_off.doctor_id)?;
         Ok(())
     }
 
@@ -1719,8 +1720,7 @@ impl Tx for PgTx<'_, '_> {
             &[&id.as_str(), &doctor.as_str()],
         )?;
         if deleted > 0 {
-            self.touch(doctor)?;
-            self.changes.reload(doctor);
+            self.doctor_changed(doctor)?;
         }
         Ok(deleted > 0)
     }

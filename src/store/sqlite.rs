@@ -1224,6 +1224,16 @@ impl SqliteTx<'_> {
         })
     }
 
+    /// Something about `doctor` other than an appointment changed (profile, hours,
+    /// time off, account, rating, photo): every held copy of them is reloaded. A
+    /// user who is no doctor (and never was) is left alone.
+    fn doctor_changed(&mut self, doctor: &UserId) -> StoreResult<()> {
+        if self.touch(doctor)?.is_some() {
+            self.changes.reload(doctor);
+        }
+        Ok(())
+    }
+
     fn doctor_details(&self, doctor: &mut DoctorRecord) -> StoreResult<()> {
         let mut hours = self.conn.prepare_cached(
             "SELECT day, start_minute, end_minute FROM doctor_weekly_hours WHERE doctor_id = ?1 ORDER BY day, start_minute",
@@ -1256,7 +1266,6 @@ fn doctor_search(
     filter: &DoctorFilter,
     page: &PageRequest,
     columns: &str,
-    joins: &str,
 ) -> StoreResult<Option<(String, Vec<Value>)>> {
     if matches_nothing(filter.q.as_ref()) {
         return Ok(None);
@@ -1291,7 +1300,7 @@ fn doctor_search(
     )?;
     values.push(Value::Integer(i64::from(page.limit)));
     let sql = format!(
-        "SELECT {columns} FROM {from} {joins} {} ORDER BY u.name, u.id LIMIT ?",
+        "SELECT {columns} FROM {from} {} ORDER BY u.name, u.id LIMIT ?",
         where_sql(&clauses)
     );
     Ok(Some((sql, values)))
@@ -1415,11 +1424,8 @@ impl Tx for SqliteTx<'_> {
                 ms(user.updated_at),
             ])
             .map_err(on_unique(Conflict::EmailTaken))?;
-        if user.role == Role::Doctor {
-            self.touch(&user.id)?;
-            self.changes.reload(&user.id);
-        }
-        Ok(())
+        // Also when the account was a doctor's and its role just changed.
+        self.doctor_changed(&user.id)
     }
 
     fn find_user(&mut self, id: &UserId) -> StoreResult<Option<UserRecord>> {
@@ -1679,8 +1685,7 @@ impl Tx for SqliteTx<'_> {
         for specialty in &doctor.specialty_ids {
             insert_specialty.execute(params![id, specialty.as_str()])?;
         }
-        self.touch(&doctor.user_id)?;
-        self.changes.reload(&doctor.user_id);
+        self.doctor_changed(&doctor.user_id)?;
         Ok(())
     }
 
@@ -1706,7 +1711,7 @@ impl Tx for SqliteTx<'_> {
         filter: &DoctorFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DoctorRecord>> {
-        let Some((sql, values)) = doctor_search(filter, page, DOCTOR_COLUMNS, "")? else {
+        let Some((sql, values)) = doctor_search(filter, page, DOCTOR_COLUMNS)? else {
             return Ok(Vec::new());
         };
         let mut doctors: Vec<DoctorRecord> = {
@@ -1720,29 +1725,29 @@ impl Tx for SqliteTx<'_> {
         Ok(doctors)
     }
 
-    fn list_doctor_cards(
+    fn list_doctor_names(
         &mut self,
         filter: &DoctorFilter,
         page: &PageRequest,
-    ) -> StoreResult<Vec<DoctorCard>> {
-        let Some((sql, values)) =
-            doctor_search(filter, page, DOCTOR_CARD_COLUMNS, DOCTOR_CARD_JOINS)?
-        else {
+    ) -> StoreResult<Vec<(UserId, String)>> {
+        let Some((sql, values)) = doctor_search(filter, page, "d.user_id, u.name")? else {
             return Ok(Vec::new());
         };
         let mut statement = self.conn.prepare_cached(&sql)?;
         let rows = statement.query_map(params_from_iter(values), |row| {
-            let rating = match (row.get::<_, Option<i64>>(1)?, row.get::<_, Option<i64>>(2)?) {
-                (Some(count), Some(sum)) => Some(RatingTotals { count, sum }),
-                _ => None,
-            };
-            Ok(DoctorCard {
-                id: UserId::new(row.get::<_, String>(0)?),
-                rating,
-                photo_version: row.get(3)?,
-            })
+            Ok((UserId::new(row.get::<_, String>(0)?), row.get(1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn list_doctor_directory(&mut self) -> StoreResult<Vec<ListedDoctor>> {
+        let mut statement = self.conn.prepare_cached(DOCTOR_DIRECTORY)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        ListedDoctor::fold(rows)
     }
 
     fn insert_time_off(&mut self, time_off: &TimeOffRecord) -> StoreResult<()> {
@@ -1758,8 +1763,7 @@ impl Tx for SqliteTx<'_> {
                 time_off.reason,
                 ms(time_off.created_at),
             ])?;
-        self.touch(&time_off.doctor_id)?;
-        self.changes.reload(&time_off.doctor_id);
+        self.doctor_changed(&time_off.doctor_id)?;
         Ok(())
     }
 
@@ -1769,8 +1773,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("DELETE FROM time_off WHERE id = ?1 AND doctor_id = ?2")?
             .execute([id.as_str(), doctor.as_str()])?;
         if deleted > 0 {
-            self.touch(doctor)?;
-            self.changes.reload(doctor);
+            self.doctor_changed(doctor)?;
         }
         Ok(deleted > 0)
     }

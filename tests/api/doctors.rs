@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{TUE_0900, TUE_0930, TUE_1000, TestApp, default_schedule};
+use crate::support::{MON_1400, TUE_0900, TUE_0930, TUE_1000, TestApp, User, default_schedule};
 
 dual! {
 #[tokio::test]
@@ -220,6 +220,104 @@ async fn search_by_availability_leaves_out_doctors_on_time_off() {
     anon.get("/api/v1/doctors?available_from=someday")
         .await
         .assert_invalid(&["from"]);
+}
+}
+
+dual! {
+#[tokio::test]
+async fn search_follows_every_change_to_a_doctor_at_once() {
+    // Search lists its candidates from a directory held in memory after the first
+    // search, and each card from the doctor's held copy: every change below must
+    // show in the very next search.
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let patient = app.register_patient("Pia Patient").await;
+    let (cardiology, _) = specialty(&app, "Cardiology").await;
+    let join = |doctor: &User, specialties: Value| {
+        let (api, path) = (doctor.api.clone(), format!("/api/v1/doctors/{}", doctor.id));
+        async move {
+            api.patch(&path, &json!({ "specialty_ids": specialties }))
+                .await
+                .assert_status(200);
+        }
+    };
+    let bravo = app.create_doctor("Dr Bravo").await;
+    let charlie = app.create_doctor("Dr Charlie").await;
+    join(&bravo, json!([cardiology])).await;
+    join(&charlie, json!([cardiology])).await;
+    let search = |who: &User| {
+        let api = who.api.clone();
+        async move {
+            let found = api.get("/api/v1/doctors?specialty=cardiology").await;
+            found.assert_status(200);
+            found.body["items"].as_array().unwrap().clone()
+        }
+    };
+    let names = |items: &[Value]| -> Vec<String> {
+        items.iter().map(|d| d["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(&search(&patient).await), ["Dr Bravo", "Dr Charlie"]);
+
+    // A rename moves the doctor in the order.
+    charlie
+        .patch(&format!("/api/v1/doctors/{}", charlie.id), &json!({ "name": "Dr Able" }))
+        .await
+        .assert_status(200);
+    assert_eq!(names(&search(&patient).await), ["Dr Able", "Dr Bravo"]);
+
+    // A new doctor of the specialty is listed; one who leaves it is not.
+    let delta = app.create_doctor("Dr Delta").await;
+    join(&delta, json!([cardiology])).await;
+    assert_eq!(names(&search(&patient).await), ["Dr Able", "Dr Bravo", "Dr Delta"]);
+    join(&delta, json!([])).await;
+    assert_eq!(names(&search(&patient).await), ["Dr Able", "Dr Bravo"]);
+
+    // A rating and a photo show on the card.
+    let visit = app.booked(&patient, &charlie.id, MON_1400).await;
+    app.set_clock("2026-03-02T12:50:00Z");
+    for action in ["confirm", "check-in", "complete"] {
+        charlie.act(&visit, action).await.assert_status(200);
+    }
+    patient
+        .post(&format!("/api/v1/appointments/{visit}/feedback"), &json!({ "rating": 4 }))
+        .await
+        .assert_status(201);
+    let cards = search(&patient).await;
+    assert_eq!(cards[0]["rating"], json!({ "average": 4.0, "count": 1 }));
+    assert!(cards[0].get("photo_url").is_none());
+    charlie
+        .api
+        .upload_with(
+            reqwest::Method::PUT,
+            "/api/v1/me/photo",
+            "me.png",
+            &crate::photos::png(80, 80),
+        )
+        .await
+        .assert_status(200);
+    let cards = search(&patient).await;
+    assert!(cards[0]["photo_url"].as_str().unwrap().contains(&charlie.id));
+    charlie.delete("/api/v1/me/photo").await.assert_status(204);
+    assert!(search(&patient).await[0].get("photo_url").is_none());
+
+    // A deactivated doctor leaves public search; staff still find them.
+    admin
+        .patch(&format!("/api/v1/users/{}", bravo.id), &json!({ "active": false }))
+        .await
+        .assert_status(200);
+    assert_eq!(names(&search(&patient).await), ["Dr Able"]);
+    assert_eq!(names(&search(&admin).await), ["Dr Able", "Dr Bravo"]);
+
+    // A doctor made a receptionist is no doctor any more, in search or profile.
+    admin
+        .patch(&format!("/api/v1/users/{}", charlie.id), &json!({ "role": "receptionist" }))
+        .await
+        .assert_status(200);
+    assert_eq!(names(&search(&admin).await), ["Dr Bravo"]);
+    app.anon()
+        .get(&format!("/api/v1/doctors/{}", charlie.id))
+        .await
+        .assert_problem(404, "not-found");
 }
 }
 

@@ -16,7 +16,7 @@ fn photo_path(user: &User, size: u32) -> String {
 }
 
 /// A real PNG with transparency, wider than tall (so it must be cropped).
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let image = RgbaImage::from_fn(width, height, |x, y| {
         image::Rgba([
             (x % 256) as u8,

@@ -31,6 +31,8 @@ impl PhotoTx for PgTx<'_, '_> {
     }
 
     fn put_photo(&mut self, photo: &PhotoRecord) -> StoreResult<Option<PhotoRecord>> {
+        // A doctor's photo is on their search card.
+        self.doctor_changed(&photo.user_id)?;
         // Locks the row, so two uploads of one user each see the photo they replace.
         let previous = self
             .query_opt(
@@ -61,6 +63,7 @@ impl PhotoTx for PgTx<'_, '_> {
         if has_nul(user.as_str()) {
             return Ok(None);
         }
+        self.doctor_changed(user)?;
         self.query_opt(
             "DELETE FROM user_photos WHERE user_id = $1 \
              RETURNING user_id, large_key, small_key, version, updated_at",

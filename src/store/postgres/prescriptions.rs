@@ -321,6 +321,7 @@ impl PrescriptionTx for PgTx<'_, '_> {
     }
 
     fn add_to_rating(&mut self, doctor: &UserId, count: i64, sum: i64) -> StoreResult<()> {
+        self.doctor_changed(doctor)?;
         self.execute(
             "INSERT INTO doctor_ratings (doctor_id, rating_count, rating_sum) VALUES ($1, $2, $3) \
              ON CONFLICT (doctor_id) DO UPDATE SET \

@@ -28,6 +28,8 @@ impl PhotoTx for SqliteTx<'_> {
     }
 
     fn put_photo(&mut self, photo: &PhotoRecord) -> StoreResult<Option<PhotoRecord>> {
+        // A doctor's photo is on their search card.
+        self.doctor_changed(&photo.user_id)?;
         let previous = self.find_photo(&photo.user_id)?;
         self.conn
             .prepare_cached(
@@ -47,6 +49,7 @@ impl PhotoTx for SqliteTx<'_> {
     }
 
     fn delete_photo(&mut self, user: &UserId) -> StoreResult<Option<PhotoRecord>> {
+        self.doctor_changed(user)?;
         let previous = self.find_photo(user)?;
         self.conn
             .prepare_cached("DELETE FROM user_photos WHERE user_id = ?1")?

@@ -287,6 +287,7 @@ impl PrescriptionTx for SqliteTx<'_> {
     }
 
     fn add_to_rating(&mut self, doctor: &UserId, count: i64, sum: i64) -> StoreResult<()> {
+        self.doctor_changed(doctor)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO doctor_ratings (doctor_id, rating_count, rating_sum) VALUES (?1, ?2, ?3) \
