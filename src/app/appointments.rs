@@ -1,5 +1,7 @@
 //! Booking and the appointment lifecycle.
 
+use std::sync::Arc;
+
 use carebook_domain::appointment::{AppointmentFacts, moves_as_patient, plan_transition};
 use carebook_domain::payment::{booking_status, waits_for_payment};
 use carebook_domain::policy::{Action, Actor, Subject, appointment_scope, authorize};
@@ -60,6 +62,9 @@ fn around(start: Timestamp) -> Interval {
     Interval::new(start - margin, start + margin).expect("a non-empty margin")
 }
 
+/// A doctor and their busy time around a slot.
+type DoctorAround = (Arc<DoctorRecord>, Vec<Interval>);
+
 /// The doctor and their busy time around `start`, as committed, once this
 /// transaction holds the doctor's availability (so that nothing changes it before
 /// the commit): from memory when the copy held is of exactly the version the
@@ -69,7 +74,7 @@ fn doctor_around(
     held: &AvailabilityCache,
     doctor_id: &UserId,
     start: Timestamp,
-) -> Result<Option<(DoctorRecord, Vec<Interval>)>, AppError> {
+) -> Result<Option<DoctorAround>, AppError> {
     let Some(version) = tx.begin_availability_change(doctor_id)? else {
         return Ok(None);
     };
@@ -83,7 +88,7 @@ fn doctor_around(
         return Ok(None);
     };
     let busy = busy_intervals(tx, doctor_id, window)?;
-    Ok(Some((doctor, busy)))
+    Ok(Some((Arc::new(doctor), busy)))
 }
 
 /// Loads an appointment the actor may see; one they may not see is "not found".
@@ -321,7 +326,7 @@ impl App {
                 };
                 let view = AppointmentView {
                     record,
-                    doctor_name: doctor.name,
+                    doctor_name: doctor.name.clone(),
                     patient_name: patient.name,
                     payment,
                 };

@@ -38,11 +38,16 @@ const LOOKAHEAD_DAYS: i64 = 3;
 #[derive(Debug, Clone)]
 pub struct DoctorAvailability {
     pub version: i64,
-    pub doctor: DoctorRecord,
+    /// Shared by the versions of a copy and the profiles made from them.
+    pub doctor: Arc<DoctorRecord>,
     /// From completed visits' feedback; `None` before the first.
     pub rating: Option<RatingTotals>,
     /// The version of the doctor's photo, when they have one.
     pub photo_version: Option<String>,
+    /// The card search and the profile send, rendered on first use; shared by the
+    /// versions of a copy like `grid`, since what it shows drops the copy when it
+    /// changes.
+    pub card: super::CardMemo,
     /// The span whose time off and appointments this copy holds.
     covered: Interval,
     /// Time off overlapping `covered`, by start.
@@ -125,9 +130,10 @@ impl DoctorAvailability {
         busy.sort_unstable_by_key(|b| (b.start_ms, b.key));
         let copy = DoctorAvailability {
             version,
-            doctor,
+            doctor: Arc::new(doctor),
             rating,
             photo_version,
+            card: Arc::default(),
             covered,
             time_off,
             busy_days: index_days(&busy),
@@ -202,11 +208,20 @@ impl DoctorAvailability {
         let limit = until.unwrap_or(bookable.end + schedule.slot_length());
         while start < limit {
             let end = (start + SignedDuration::from_hours(24 * 7)).min(limit);
-            let window = Interval::new(start, end)?;
-            if let Some(slot) =
-                schedule.first_free_slot(self.grid(), window, &self.busy_in(window), now)
-            {
-                return Some(slot);
+            // Most often the first day has a free slot: look there before gathering a
+            // week's busy time. All slots have one length, so the first slot wholly
+            // inside the day is also the first of the week.
+            let day = (start + SignedDuration::from_hours(24)).min(end);
+            for probe in [day, end] {
+                let window = Interval::new(start, probe)?;
+                if let Some(slot) =
+                    schedule.first_free_slot(self.grid(), window, &self.busy_in(window), now)
+                {
+                    return Some(slot);
+                }
+                if probe == end {
+                    break;
+                }
             }
             start = end;
         }
@@ -617,7 +632,7 @@ mod tests {
         busy.sort_unstable_by_key(|b| (b.start_ms, b.key));
         DoctorAvailability {
             version,
-            doctor: DoctorRecord::new_for(
+            doctor: Arc::new(DoctorRecord::new_for(
                 &UserRecord {
                     id: UserId::new("usr_doc"),
                     email: "doc@clinic.test".into(),
@@ -631,9 +646,10 @@ mod tests {
                     updated_at: Timestamp::UNIX_EPOCH,
                 },
                 jiff::tz::TimeZone::UTC,
-            ),
+            )),
             rating: None,
             photo_version: None,
+            card: Arc::default(),
             covered: slot("2026-03-01T00:00:00Z", 60 * 24 * 30),
             time_off: Vec::new(),
             busy_days: index_days(&busy),
@@ -767,6 +783,83 @@ mod tests {
             let window = slot(&day.start.to_string(), 60);
             assert_eq!(held.busy_in(window), vec![day], "{day:?}");
         }
+    }
+
+    #[test]
+    fn the_next_free_slot_is_the_first_free_slot_wherever_the_search_starts_and_ends() {
+        // Slots of 45 minutes in New York (which moves its clocks on 8 March), mornings
+        // and evenings, so that days in UTC cut through them; about two in three booked.
+        let every_day = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ];
+        let hours = every_day
+            .iter()
+            .flat_map(|day| [(day, "08:00", "12:00"), (day, "19:00", "24:00")])
+            .map(
+                |(day, start, end)| carebook_domain::schedule::WeeklyIntervalInput {
+                    day: (*day).to_owned(),
+                    start: start.to_owned(),
+                    end: end.to_owned(),
+                },
+            )
+            .collect();
+        let schedule =
+            carebook_domain::Schedule::parse(&carebook_domain::schedule::ScheduleInput {
+                time_zone: "America/New_York".into(),
+                slot_minutes: 45,
+                weekly_hours: hours,
+                min_notice_minutes: 0,
+                horizon_days: 20,
+                auto_confirm: false,
+                cancel_window_hours: 0,
+            })
+            .expect("a valid schedule");
+        let now = at("2026-03-01T00:00:00Z");
+        let mut open = copy(1, &[]);
+        Arc::make_mut(&mut open.doctor).schedule = schedule;
+        let month = slot("2026-03-01T00:00:00Z", 60 * 24 * 30);
+        let mut seed = 7_u64;
+        let booked: Vec<(String, Interval)> = open
+            .free_slots(month, now)
+            .into_iter()
+            .enumerate()
+            .filter(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                !(seed >> 33).is_multiple_of(3)
+            })
+            .map(|(i, slot)| (format!("apt_{i}"), slot))
+            .collect();
+        let booked: Vec<(&str, Interval)> =
+            booked.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+        let mut held = copy(1, &booked);
+        held.doctor = open.doctor.clone();
+        let bookable_end = at("2026-03-21T00:00:00Z") + SignedDuration::from_mins(45);
+        let mut checked = 0;
+        for hour in (0..24 * 24).step_by(5) {
+            let from = now + SignedDuration::from_hours(hour) + SignedDuration::from_mins(hour % 7);
+            for until in [
+                None,
+                Some(from + SignedDuration::from_hours(3)),
+                Some(from + SignedDuration::from_hours(30 + hour % 200)),
+            ] {
+                let limit = until.unwrap_or(bookable_end).min(bookable_end);
+                let expected = Interval::new(from, limit)
+                    .and_then(|window| held.free_slots(window, now).first().copied());
+                assert_eq!(
+                    held.next_free_slot(from, until, now),
+                    expected,
+                    "from {from} until {until:?}"
+                );
+                checked += usize::from(expected.is_some());
+            }
+        }
+        assert!(checked > 100, "most searches find a slot: {checked}");
     }
 
     fn directory() -> DoctorDirectory {

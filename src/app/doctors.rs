@@ -1,6 +1,7 @@
 //! Specialties, doctors' profiles and schedules, time off, free slots and search.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use carebook_domain::policy::{Action, Actor, Subject, authorize};
@@ -21,14 +22,27 @@ use crate::store::{
 /// A doctor as clients see them: profile, specialties and the next free slot.
 #[derive(Debug, Clone)]
 pub struct DoctorProfile {
-    pub doctor: DoctorRecord,
+    pub doctor: Arc<DoctorRecord>,
     pub specialties: Vec<Specialty>,
     pub next_free_slot: Option<Interval>,
     /// From completed visits' feedback (`doctor_ratings`, one row per doctor).
     pub rating: RatingSummary,
     /// The version of the doctor's photo, when they have one.
     pub photo_version: Option<String>,
+    /// Where the profile came from a held copy: that copy's rendered card.
+    pub card: Option<CardMemo>,
 }
+
+/// A doctor's card as the API sends it, split where the next free slot goes: the
+/// only part of it a booking changes. Rendered on first use and shared by the
+/// versions of one held copy (a change to anything else on the card drops the copy).
+#[derive(Debug)]
+pub struct CardText {
+    pub before_next_slot: Box<str>,
+    pub after_next_slot: Box<str>,
+}
+
+pub type CardMemo = Arc<OnceLock<CardText>>;
 
 #[derive(Debug, Clone, Default)]
 pub struct DoctorSearch {
@@ -118,7 +132,7 @@ fn is_visible(doctor: &DoctorRecord, actor: Option<&Actor>) -> bool {
 /// by hand in the database shows within that time. Adding a specialty here drops
 /// the list.
 pub struct HeldSpecialties {
-    held: RwLock<Option<(Arc<Vec<Specialty>>, Instant)>>,
+    held: RwLock<Option<(Arc<SpecialtyList>, Instant)>>,
     max_age: Duration,
 }
 
@@ -130,14 +144,14 @@ impl HeldSpecialties {
         }
     }
 
-    fn fresh(&self) -> Option<Arc<Vec<Specialty>>> {
+    fn fresh(&self) -> Option<Arc<SpecialtyList>> {
         let held = self.held.read().unwrap_or_else(|e| e.into_inner());
         held.as_ref()
             .filter(|(_, loaded_at)| loaded_at.elapsed() < self.max_age)
             .map(|(list, _)| list.clone())
     }
 
-    fn keep(&self, list: Arc<Vec<Specialty>>) {
+    fn keep(&self, list: Arc<SpecialtyList>) {
         let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
         // Of two reads racing, the longer list is the newer one.
         if held
@@ -161,6 +175,7 @@ fn profile_of(held: &DoctorAvailability, next_free_slot: Option<Interval>) -> Do
         next_free_slot,
         rating: held.rating.map(RatingSummary::from).unwrap_or_default(),
         photo_version: held.photo_version.clone(),
+        card: Some(held.card.clone()),
     }
 }
 
@@ -169,17 +184,51 @@ fn specialty_named<'a>(all: &'a [Specialty], id_or_slug: &str) -> Option<&'a Spe
         .find(|s| s.id.as_str() == id_or_slug || s.slug == id_or_slug)
 }
 
-fn knows_specialties_of(all: &[Specialty], doctor: &DoctorRecord) -> bool {
+/// The clinic's specialties in the store's order, each also found by id (a search
+/// page names the specialties of up to a hundred doctors).
+struct SpecialtyList {
+    all: Vec<Specialty>,
+    by_id: HashMap<SpecialtyId, usize>,
+}
+
+impl SpecialtyList {
+    fn new(all: Vec<Specialty>) -> SpecialtyList {
+        let by_id = all
+            .iter()
+            .enumerate()
+            .map(|(at, s)| (s.id.clone(), at))
+            .collect();
+        SpecialtyList { all, by_id }
+    }
+}
+
+impl std::ops::Deref for SpecialtyList {
+    type Target = [Specialty];
+
+    fn deref(&self) -> &[Specialty] {
+        &self.all
+    }
+}
+
+fn knows_specialties_of(list: &SpecialtyList, doctor: &DoctorRecord) -> bool {
     doctor
         .specialty_ids
         .iter()
-        .all(|id| all.iter().any(|s| s.id == *id))
+        .all(|id| list.by_id.contains_key(id))
 }
 
-fn specialties_of(all: &[Specialty], doctor: &DoctorRecord) -> Vec<Specialty> {
-    all.iter()
-        .filter(|s| doctor.specialty_ids.contains(&s.id))
-        .cloned()
+/// `doctor`'s specialties, in the list's order.
+fn specialties_of(list: &SpecialtyList, doctor: &DoctorRecord) -> Vec<Specialty> {
+    let mut positions: Vec<usize> = doctor
+        .specialty_ids
+        .iter()
+        .filter_map(|id| list.by_id.get(id).copied())
+        .collect();
+    positions.sort_unstable();
+    positions.dedup();
+    positions
+        .into_iter()
+        .map(|at| list.all[at].clone())
         .collect()
 }
 
@@ -194,20 +243,20 @@ impl App {
     /// they lack something the caller needs.
     async fn specialties_covering(
         &self,
-        covers: impl Fn(&[Specialty]) -> bool,
-    ) -> Result<Arc<Vec<Specialty>>, AppError> {
+        covers: impl Fn(&SpecialtyList) -> bool,
+    ) -> Result<Arc<SpecialtyList>, AppError> {
         match self.specialties.fresh().filter(|held| covers(held)) {
             Some(held) => Ok(held),
             None => self.read_specialties().await,
         }
     }
 
-    async fn read_specialties(&self) -> Result<Arc<Vec<Specialty>>, AppError> {
-        let list = Arc::new(
+    async fn read_specialties(&self) -> Result<Arc<SpecialtyList>, AppError> {
+        let list = Arc::new(SpecialtyList::new(
             self.store
                 .read(|tx| Ok::<_, AppError>(tx.list_specialties()?))
                 .await?,
-        );
+        ));
         self.specialties.keep(list.clone());
         Ok(list)
     }
@@ -573,11 +622,15 @@ impl App {
                     .next()
                     .map(|(_, version)| version);
                 Ok(DoctorProfile {
-                    specialties: specialties_of(&tx.list_specialties()?, &doctor),
-                    doctor,
+                    specialties: specialties_of(
+                        &SpecialtyList::new(tx.list_specialties()?),
+                        &doctor,
+                    ),
+                    doctor: Arc::new(doctor),
                     next_free_slot: None,
                     rating,
                     photo_version,
+                    card: None,
                 })
             })
             .await

@@ -13,7 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::utc::UtcPrinter;
 use super::{PageQuery, Paged, Span, nullable};
-use crate::app::{App, AppError, DoctorPatch, DoctorProfile, DoctorSearch, TimeOffInput};
+use crate::app::{
+    App, AppError, CardText, DoctorPatch, DoctorProfile, DoctorSearch, Page, TimeOffInput,
+};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, MaybeUser};
 use crate::http::problem::{ApiError, Problem};
 use crate::store::{
@@ -109,7 +111,7 @@ pub struct DoctorResponse {
 
 impl From<DoctorProfile> for DoctorResponse {
     fn from(p: DoctorProfile) -> Self {
-        let d = p.doctor;
+        let d = std::sync::Arc::unwrap_or_clone(p.doctor);
         DoctorResponse {
             id: d.user_id.to_string(),
             name: d.name,
@@ -160,7 +162,7 @@ pub async fn list_doctors(
     State(app): State<App>,
     MaybeUser(me): MaybeUser,
     ApiQuery(query): ApiQuery<DoctorQuery>,
-) -> Result<Json<Paged<DoctorResponse>>, ApiError> {
+) -> Result<Response, ApiError> {
     let search = DoctorSearch {
         q: query.q,
         specialty: query.specialty,
@@ -173,7 +175,56 @@ pub async fn list_doctors(
     };
     let actor = me.as_ref().map(|m| &m.actor);
     let page = app.search_doctors(actor, search, page.into()).await?;
-    Ok(Json(Paged::from_page(page, DoctorResponse::from)))
+    Ok(json_response(doctor_page_json(page)))
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A page of doctors as JSON, byte for byte what serde writes for
+/// `Paged<DoctorResponse>`, each card from its held copy's memo where it has one:
+/// a search page is mostly the same cards again with other free slots.
+fn doctor_page_json(page: Page<DoctorProfile>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(64 + 1024 * page.items.len());
+    body.extend_from_slice(br#"{"items":["#);
+    for (i, profile) in page.items.into_iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write_card(&mut body, profile);
+    }
+    body.extend_from_slice(br#"],"next_cursor":"#);
+    serde_json::to_writer(&mut body, &page.next_cursor).expect("a string serialises");
+    body.push(b'}');
+    body
+}
+
+fn write_card(out: &mut Vec<u8>, profile: DoctorProfile) {
+    let next_free_slot = profile.next_free_slot.map(Span::from);
+    let mut write = |card: &CardText| {
+        out.extend_from_slice(card.before_next_slot.as_bytes());
+        out.extend_from_slice(br#""next_free_slot":"#);
+        serde_json::to_writer(&mut *out, &next_free_slot).expect("a span serialises");
+        out.extend_from_slice(card.after_next_slot.as_bytes());
+    };
+    match profile.card.clone() {
+        Some(memo) => write(memo.get_or_init(|| card_text(profile))),
+        None => write(&card_text(profile)),
+    }
+}
+
+/// The card serde writes, cut around its next free slot.
+fn card_text(mut profile: DoctorProfile) -> CardText {
+    const SLOT: &str = r#""next_free_slot":null"#;
+    profile.next_free_slot = None;
+    let whole = serde_json::to_string(&DoctorResponse::from(profile)).expect("a card serialises");
+    // Inside a JSON string a quote is escaped, so the bare key is found only as the key.
+    let (before, after) = whole.split_once(SLOT).expect("the card has the key");
+    CardText {
+        before_next_slot: before.into(),
+        after_next_slot: after.into(),
+    }
 }
 
 /// A doctor's public profile with the next free slot.
@@ -183,9 +234,11 @@ pub async fn find_doctor(
     State(app): State<App>,
     MaybeUser(me): MaybeUser,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<DoctorResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let actor = me.as_ref().map(|m| &m.actor);
-    Ok(Json(app.find_doctor(actor, UserId::new(id)).await?.into()))
+    let mut body = Vec::with_capacity(1024);
+    write_card(&mut body, app.find_doctor(actor, UserId::new(id)).await?);
+    Ok(json_response(body))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -496,7 +549,102 @@ pub async fn delete_time_off(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::RatingSummary;
+    use crate::store::{DoctorRecord, RatingTotals, Role, UserRecord};
     use proptest::prelude::*;
+
+    fn profile(
+        name: &str,
+        bio: Option<&str>,
+        photo: Option<&str>,
+        slot: Option<Interval>,
+    ) -> DoctorProfile {
+        let account = UserRecord {
+            id: UserId::new(format!("usr_{name}")),
+            email: "doc@clinic.test".into(),
+            name: name.into(),
+            phone: None,
+            date_of_birth: None,
+            role: Role::Doctor,
+            status: UserStatus::Active,
+            password_hash: String::new(),
+            created_at: Timestamp::UNIX_EPOCH,
+            updated_at: Timestamp::UNIX_EPOCH,
+        };
+        let mut doctor =
+            DoctorRecord::new_for(&account, jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+        doctor.bio = bio.map(str::to_owned);
+        doctor.fee = Some(Fee {
+            amount: 5000,
+            currency: "EUR".into(),
+        });
+        DoctorProfile {
+            doctor: doctor.into(),
+            specialties: vec![Specialty {
+                id: crate::store::SpecialtyId::new("spc_1"),
+                name: "Cardiology".into(),
+                slug: "cardiology".into(),
+            }],
+            next_free_slot: slot,
+            rating: RatingSummary::from(RatingTotals { count: 3, sum: 13 }),
+            photo_version: photo.map(str::to_owned),
+            card: Some(Default::default()),
+        }
+    }
+
+    #[test]
+    fn doctor_pages_are_written_as_serde_writes_them_from_memo_or_not() {
+        let slot = |start: &str| {
+            Some(
+                Interval::starting_at(start.parse().unwrap(), jiff::SignedDuration::from_mins(20))
+                    .unwrap(),
+            )
+        };
+        // A bio that quotes the key the card is cut at, and one of each kind of card.
+        let tricky = r#"He writes "next_free_slot":null and \u0000 in his bio"#;
+        let mut profiles = vec![
+            profile(
+                "Ann",
+                Some(tricky),
+                Some("v7"),
+                slot("2026-03-02T09:00:00Z"),
+            ),
+            profile("Bob", None, None, None),
+            profile("Cy", Some("Plain."), None, slot("2026-03-02T09:00:00.5Z")),
+        ];
+        profiles[2].card = None;
+        for cursor in [None, Some("Q3lcdTAwMWZ1c3JfQ3k".to_owned())] {
+            for round in 0..2 {
+                let mut page_items = profiles.clone();
+                if round == 1 {
+                    // The memo, filled in round 0, serves cards with other slots.
+                    page_items[0].next_free_slot = slot("2026-03-09T10:20:00Z");
+                    page_items[1].next_free_slot = slot("2026-03-03T08:00:00Z");
+                }
+                let by_serde = serde_json::to_string(&Paged {
+                    items: page_items
+                        .iter()
+                        .cloned()
+                        .map(DoctorResponse::from)
+                        .collect(),
+                    next_cursor: cursor.clone(),
+                })
+                .unwrap();
+                let written = doctor_page_json(Page {
+                    items: page_items,
+                    next_cursor: cursor.clone(),
+                });
+                assert_eq!(
+                    String::from_utf8(written).unwrap(),
+                    by_serde,
+                    "round {round}"
+                );
+            }
+            for profile in &mut profiles {
+                profile.card = profile.card.as_ref().map(|_| Default::default());
+            }
+        }
+    }
 
     proptest! {
         #[test]

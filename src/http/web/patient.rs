@@ -337,7 +337,7 @@ impl<'a> Zones<'a> {
             .find_doctor(Some(&self.user.actor), doctor.clone())
             .await
         {
-            Ok(profile) => profile.doctor.schedule.time_zone,
+            Ok(profile) => profile.doctor.schedule.time_zone.clone(),
             Err(_) => view::zone(&self.app.settings.clinic_time_zone),
         };
         self.known.insert(doctor.clone(), zone.clone());
