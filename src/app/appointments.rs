@@ -7,12 +7,13 @@ use carebook_domain::payment::{booking_status, waits_for_payment};
 use carebook_domain::policy::{Action, Actor, Subject, appointment_scope, authorize};
 use carebook_domain::validation::{MAX_REASON_CHARS, parse_text};
 use carebook_domain::{
-    AppointmentStatus, Role, Transition, UserStatus, ValidationErrors, VisitMode,
+    AppointmentStatus, Role, SlotRefusal, Transition, UserStatus, ValidationErrors, VisitMode,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::accounts::Authenticated;
+use super::availability::DoctorAvailability;
 use super::chat::append_appointment_event;
 use super::doctors::{busy_intervals, parse_instant};
 use super::notices::{AppointmentChange, RenderedAhead};
@@ -62,8 +63,25 @@ fn around(start: Timestamp) -> Interval {
     Interval::new(start - margin, start + margin).expect("a non-empty margin")
 }
 
-/// A doctor and their busy time around a slot.
-type DoctorAround = (Arc<DoctorRecord>, Vec<Interval>);
+/// A doctor and their busy time around a slot, and the held copy they came from,
+/// if they did.
+struct DoctorAround {
+    doctor: Arc<DoctorRecord>,
+    busy: Vec<Interval>,
+    copy: Option<Arc<DoctorAvailability>>,
+}
+
+impl DoctorAround {
+    /// Whether a slot starting at `start` can be booked against `busy`: on the held
+    /// copy's slot grid when there is one, which spares working the grid out from
+    /// the weekly hours in the writer (callgrind: 3 % of a booking's instructions).
+    fn check_bookable(&self, start: Timestamp, now: Timestamp) -> Result<Interval, SlotRefusal> {
+        match &self.copy {
+            Some(copy) => copy.check_bookable(start, &self.busy, now),
+            None => self.doctor.schedule.check_bookable(start, &self.busy, now),
+        }
+    }
+}
 
 /// The doctor and their busy time around `start`, as committed, once this
 /// transaction holds the doctor's availability (so that nothing changes it before
@@ -82,13 +100,21 @@ fn doctor_around(
     if let Some(copy) = held.at_version(doctor_id, version)
         && copy.covers(window)
     {
-        return Ok(Some((copy.doctor.clone(), copy.busy_in(window))));
+        return Ok(Some(DoctorAround {
+            doctor: copy.doctor.clone(),
+            busy: copy.busy_in(window),
+            copy: Some(copy),
+        }));
     }
     let Some(doctor) = tx.find_doctor(doctor_id)? else {
         return Ok(None);
     };
     let busy = busy_intervals(tx, doctor_id, window)?;
-    Ok(Some((Arc::new(doctor), busy)))
+    Ok(Some(DoctorAround {
+        doctor: Arc::new(doctor),
+        busy,
+        copy: None,
+    }))
 }
 
 /// Loads an appointment the actor may see; one they may not see is "not found".
@@ -300,11 +326,12 @@ impl App {
                 {
                     return Err(AppError::EmailUnverified);
                 }
-                let (doctor, busy) = doctor_around(tx, &held, &request.doctor_id, request.start)?
-                    .filter(|(d, _)| d.status == UserStatus::Active)
+                let around = doctor_around(tx, &held, &request.doctor_id, request.start)?
+                    .filter(|around| around.doctor.status == UserStatus::Active)
                     .ok_or_else(|| {
                         AppError::invalid("doctor_id", "is not a doctor who takes bookings")
                     })?;
+                let doctor = &around.doctor;
                 if !doctor.visit_modes.contains(&request.mode) {
                     return Err(AppError::invalid(
                         "mode",
@@ -314,8 +341,8 @@ impl App {
                         },
                     ));
                 }
-                let slot = doctor.schedule.check_bookable(request.start, &busy, now)?;
-                let (record, waits) = request.appointment(&doctor, slot);
+                let slot = around.check_bookable(request.start, now)?;
+                let (record, waits) = request.appointment(doctor, slot);
                 // The database's guard refuses a double booking here, whatever the
                 // check above saw.
                 tx.insert_appointment(&record)?;
@@ -365,8 +392,7 @@ impl App {
         let copy = self.availability.get(&request.doctor_id)?;
         let doctor = &copy.doctor;
         let busy = copy.busy_in(around(request.start));
-        let slot = doctor
-            .schedule
+        let slot = copy
             .check_bookable(request.start, &busy, request.now)
             .ok()?;
         let (record, waits) = request.appointment(doctor, slot);
@@ -491,15 +517,16 @@ impl App {
             .write(move |tx| {
                 let mut view = visible_appointment(tx, &actor, &id)?;
                 let before = view.record.clone();
-                let (doctor, mut busy) = doctor_around(tx, &held, &before.doctor_id, start)?
+                let mut around = doctor_around(tx, &held, &before.doctor_id, start)?
                     .ok_or(AppError::NotFound("doctor"))?;
+                let doctor = around.doctor.clone();
                 let facts = facts_of(&before, &doctor);
                 let status = plan_transition(&actor, Transition::Reschedule, &facts, now)?;
                 // The appointment's own slot does not block its move.
-                if let Some(own) = busy.iter().position(|b| *b == before.slot) {
-                    busy.swap_remove(own);
+                if let Some(own) = around.busy.iter().position(|b| *b == before.slot) {
+                    around.busy.swap_remove(own);
                 }
-                let slot = doctor.schedule.check_bookable(start, &busy, now)?;
+                let slot = around.check_bookable(start, now)?;
                 view.record.slot = slot;
                 view.record.status = status;
                 view.record.updated_at = now;

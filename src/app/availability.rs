@@ -16,7 +16,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use carebook_domain::{DayIndex, SlotGrid};
+use carebook_domain::{DayIndex, SlotGrid, SlotRefusal};
 use jiff::{SignedDuration, Timestamp};
 
 use super::{App, AppError};
@@ -184,6 +184,18 @@ impl DoctorAvailability {
     fn grid(&self) -> &SlotGrid {
         self.grid
             .get_or_init(|| self.doctor.schedule.slot_grid(self.covered))
+    }
+
+    /// [`Schedule::check_bookable`] on the copy's grid.
+    pub fn check_bookable(
+        &self,
+        start: Timestamp,
+        busy: &[Interval],
+        now: Timestamp,
+    ) -> Result<Interval, SlotRefusal> {
+        self.doctor
+            .schedule
+            .check_bookable_from(self.grid(), start, busy, now)
     }
 
     /// The free slots wholly inside `window`, from the copy's grid.

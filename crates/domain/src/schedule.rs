@@ -415,6 +415,40 @@ impl Schedule {
             .into_iter()
             .find(|slot| slot.start == start)
             .ok_or(SlotRefusal::NotOnGrid)?;
+        self.check_slot(slot, busy, now)
+    }
+
+    /// [`Schedule::check_bookable`], finding the slot in `grid` (which must have
+    /// been built by this schedule) when it covers the slot's place; otherwise as
+    /// `check_bookable` does, from the weekly hours.
+    pub fn check_bookable_from(
+        &self,
+        grid: &SlotGrid,
+        start: Timestamp,
+        busy: &[Interval],
+        now: Timestamp,
+    ) -> Result<Interval, SlotRefusal> {
+        let probe =
+            Interval::starting_at(start, self.slot_length()).ok_or(SlotRefusal::NotOnGrid)?;
+        if !grid.covers(probe)
+            || grid.slot_minutes != self.slot_minutes
+            || start.subsec_nanosecond() != 0
+        {
+            return self.check_bookable(start, busy, now);
+        }
+        if !grid.starts_at(start.as_second()) {
+            return Err(SlotRefusal::NotOnGrid);
+        }
+        self.check_slot(probe, busy, now)
+    }
+
+    /// The checks after the slot is found on the grid: notice, horizon, busy time.
+    fn check_slot(
+        &self,
+        slot: Interval,
+        busy: &[Interval],
+        now: Timestamp,
+    ) -> Result<Interval, SlotRefusal> {
         let bookable = self.bookable_window(now);
         if slot.start < bookable.start {
             return Err(SlotRefusal::TooSoon);
@@ -546,6 +580,14 @@ impl SlotGrid {
     /// Whether every grid slot wholly inside `window` is held.
     pub fn covers(&self, window: Interval) -> bool {
         self.exact && self.span.contains(&window)
+    }
+
+    /// Whether a slot starts at `second` (since the Unix epoch).
+    fn starts_at(&self, second: i64) -> bool {
+        let at = self
+            .days
+            .partition_point(&self.starts, second, |&start| start);
+        self.starts.get(at) == Some(&second)
     }
 
     /// How many slots are held (for memory accounting).

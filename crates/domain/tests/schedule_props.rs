@@ -366,6 +366,40 @@ mod schedule_props {
         }
 
         #[test]
+        fn a_booking_checked_on_a_grid_is_checked_as_without_one(
+            s in scenario(),
+            before in 0..3 * DAY_SECS,
+            after in 0..3 * DAY_SECS,
+        ) {
+            let schedule = Schedule::parse(&s.input).expect("generated input is valid");
+            let around = Interval::new(s.window.start - secs(before), s.window.end + secs(after))
+                .unwrap();
+            let held = Interval::new(
+                s.now - secs(2 * DAY_SECS),
+                s.now + secs((schedule.rules.horizon_days + 3) * DAY_SECS),
+            )
+            .unwrap();
+            let free = schedule.free_slots(s.window, &[], s.now);
+            let starts: Vec<Timestamp> = s
+                .probes
+                .iter()
+                .copied()
+                .chain(free.iter().map(|slot| slot.start))
+                .chain(free.iter().map(|slot| slot.start + secs(60)))
+                .collect();
+            for span in [around, held] {
+                let grid = schedule.slot_grid(span);
+                for &start in &starts {
+                    prop_assert_eq!(
+                        schedule.check_bookable_from(&grid, start, &s.busy, s.now),
+                        schedule.check_bookable(start, &s.busy, s.now),
+                        "start {} on a grid over {:?}", start, span
+                    );
+                }
+            }
+        }
+
+        #[test]
         fn grid_matches_a_wall_clock_oracle(s in scenario()) {
             let schedule = Schedule::parse(&s.input).expect("generated input is valid");
             prop_assert_eq!(schedule.grid_slots(s.window), oracle_grid(&schedule, s.window));
