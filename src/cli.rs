@@ -201,21 +201,24 @@ pub fn run() -> ExitCode {
             }
             Command::Demo(args) => {
                 override_database(&mut settings, &args.database);
-                if args.scale == DemoScale::Small {
-                    if args.seed.is_some()
+                if args.scale == DemoScale::Small
+                    && (args.seed.is_some()
                         || args.doctors.is_some()
                         || args.patients.is_some()
-                        || args.appointments.is_some()
-                    {
-                        return Err("--seed, --doctors, --patients and --appointments \
-                                    apply to --scale large"
-                            .into());
-                    }
-                    let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
-                    return load_demo(&app).await;
+                        || args.appointments.is_some())
+                {
+                    return Err("--seed, --doctors, --patients and --appointments \
+                                apply to --scale large"
+                        .into());
                 }
                 let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
-                load_large(&app, &args).await
+                let loaded = if args.scale == DemoScale::Small {
+                    load_demo(&app).await
+                } else {
+                    load_large(&app, &args).await
+                };
+                checkpoint(&app.store).await;
+                loaded
             }
             Command::Admin {
                 command:
@@ -228,7 +231,9 @@ pub fn run() -> ExitCode {
             } => {
                 override_database(&mut settings, &database);
                 let app = App::new(open(&settings)?, settings, Arc::new(SystemClock));
-                create_admin(&app, email, name, password_stdin).await
+                let created = create_admin(&app, email, name, password_stdin).await;
+                checkpoint(&app.store).await;
+                created
             }
             Command::Copy(args) => copy(&args.from, &args.to, args.force).await,
             Command::Worker(database) => {
@@ -304,8 +309,6 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
             "sign-in with an OpenID Connect provider is on"
         );
     }
-    tokio::spawn(purge_deleted_attachments(app.clone()));
-    tokio::spawn(prune_live_events(app.clone()));
     if app.settings.online_payments_enabled() {
         // Not the key; the address only shows where refunds and checkouts go.
         tracing::info!(
@@ -314,8 +317,12 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
             "online payment with Stripe is on"
         );
     }
-    // Holds run out whether or not Stripe is still configured.
-    tokio::spawn(settle_payments(app.clone()));
+    let sweepers = [
+        tokio::spawn(purge_deleted_attachments(app.clone())),
+        tokio::spawn(prune_live_events(app.clone())),
+        // Holds run out whether or not Stripe is still configured.
+        tokio::spawn(settle_payments(app.clone())),
+    ];
     if demo {
         load_demo(&app).await?;
     }
@@ -332,14 +339,32 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     let shutdown = shutdown_signal()?;
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
-    crate::http::serve(listener, app, shutdown)
+    crate::http::serve(listener, app.clone(), shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
     if let Some(worker) = worker {
         worker.stop().await;
     }
+    // Each sweep is idempotent and runs again at the next start; stopped here so
+    // that nothing writes after the checkpoint.
+    for sweeper in sweepers {
+        sweeper.abort();
+    }
+    checkpoint(&app.store).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Leaves a SQLite database whole in its own file when a command that wrote is
+/// done (see `Store::checkpoint`). A failure loses nothing: the log stays beside the
+/// file and the next start reads it.
+async fn checkpoint(store: &Store) {
+    if let Err(error) = store.checkpoint().await {
+        tracing::warn!(
+            error = %error,
+            "could not fold the write-ahead log into the database file; it stays beside it"
+        );
+    }
 }
 
 /// Removes the bytes of deleted attachments whose removal failed at the time (the
@@ -444,6 +469,7 @@ async fn run_worker(settings: Settings) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     shutdown.await;
     worker.stop().await;
+    checkpoint(&app.store).await;
     tracing::info!("stopped");
     Ok(())
 }

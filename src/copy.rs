@@ -173,6 +173,11 @@ pub async fn copy(
         .map_err(failed("moving the target's id sequences"))?;
 
     let tables = verify(&source, &target, &mut progress).await?;
+    // The copy is verified and durable either way; folded, the target's file alone
+    // holds it.
+    if let Err(error) = target.checkpoint().await {
+        tracing::warn!(error = %error, "could not fold the target's write-ahead log into its file");
+    }
     Ok(CopyReport {
         rows: tables.iter().map(|t| t.rows).sum(),
         tables,

@@ -315,6 +315,52 @@ fn a_bad_setting_is_named_and_stops_the_start() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("CAREBOOK_SESSION_TTL_HOURS"));
 }
 
+/// Copies `carebook.db` alone, as an operator might after stopping carebook, and
+/// counts `sql`'s rows in the copy.
+fn count_in_the_file_alone(dir: &tempfile::TempDir, sql: &str) -> i64 {
+    let wal = dir.path().join("carebook.db-wal");
+    let left_in_wal = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(left_in_wal, 0, "{} still holds commits", wal.display());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("carebook.db");
+    std::fs::copy(dir.path().join("carebook.db"), &copy).unwrap();
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    conn.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+#[test]
+fn when_a_command_that_wrote_ends_the_database_file_alone_holds_it_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = carebook()
+        .env("CAREBOOK_MAIL_DIR", dir.path().join("mail"))
+        .args(["demo", "--database", &database(&dir)])
+        .output()
+        .expect("demo runs");
+    assert!(demo.status.success(), "{demo:?}");
+    let demo_doctors = count_in_the_file_alone(
+        &dir,
+        "SELECT COUNT(*) FROM users WHERE email LIKE '%@demo.carebook.test' AND role = 'doctor'",
+    );
+    assert!(demo_doctors >= 5, "{demo_doctors} demo doctors in the file");
+
+    let (mut child, address, _) = start_server(&dir, &[]);
+    let registered = http_post_json(
+        &address,
+        "/api/v1/auth/register",
+        r#"{"email":"kim@clinic.test","password":"a long enough secret","name":"Kim"}"#,
+    );
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    assert_eq!(terminate(&mut child).code(), Some(0));
+    let kim = count_in_the_file_alone(
+        &dir,
+        "SELECT COUNT(*) FROM users WHERE email = 'kim@clinic.test'",
+    );
+    assert_eq!(
+        kim, 1,
+        "the patient registered while serving is in the file"
+    );
+}
+
 #[test]
 fn sigterm_ends_open_event_streams_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -344,6 +344,17 @@ impl Store {
         }
     }
 
+    /// SQLite: folds the write-ahead log into the database file, so that the file
+    /// alone holds every commit (see [`sqlite::SqliteStore::checkpoint`]); for a
+    /// command to call when it is done writing. PostgreSQL: nothing to do, the
+    /// server keeps its own files.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => store.checkpoint().await,
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match &self.backend {

@@ -345,6 +345,25 @@ impl SqliteStore {
         })
     }
 
+    /// Copies every commit in the WAL into the database file and empties the WAL
+    /// (`wal_checkpoint(TRUNCATE)`), waiting up to the busy timeout for reads and
+    /// writes in flight. Nothing relies on it for durability; it leaves the file
+    /// whole, so that copying `carebook.db` alone after carebook stopped copies
+    /// everything, and the next start has no log to read through again.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        let path = self.readers.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open(&path)?;
+            configure(&conn)?;
+            match checkpoint(&conn, "TRUNCATE")? {
+                Checkpoint { busy: false, .. } => Ok(()),
+                Checkpoint { busy: true, .. } => Err(StoreError::Busy),
+            }
+        })
+        .await
+        .map_err(internal)?
+    }
+
     /// `observer` is called on the writer thread after each group commit, with
     /// what the group changed, before any of its requests is answered.
     pub fn observe(&self, observer: CommitObserver) {
