@@ -130,8 +130,9 @@ type RepeatableWork = Box<dyn FnMut(&mut dyn Tx) -> bool + Send>;
 
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<WriteJob>>,
-    /// Dropped with the store, which stops the checkpointer.
-    _checkpointer: mpsc::Sender<()>,
+    /// Asks the checkpointer for a whole checkpoint; dropped with the store, which
+    /// stops the checkpointer.
+    checkpointer: Mutex<mpsc::Sender<FoldRequest>>,
     readers: Arc<ReaderPool>,
     observers: Arc<Observers>,
 }
@@ -334,7 +335,7 @@ impl SqliteStore {
             .spawn(move || run_writer(conn, receiver, &syncer, &observing, progress))
             .map_err(internal)?;
         Ok(SqliteStore {
-            _checkpointer: checkpointer,
+            checkpointer: Mutex::new(checkpointer),
             observers,
             writer: Mutex::new(sender),
             readers: Arc::new(ReaderPool {
@@ -350,18 +351,19 @@ impl SqliteStore {
     /// writes in flight. Nothing relies on it for durability; it leaves the file
     /// whole, so that copying `carebook.db` alone after carebook stopped copies
     /// everything, and the next start has no log to read through again.
+    ///
+    /// The checkpointer thread does it, between its own passes: a second connection
+    /// checkpointing beside it would find the checkpoint lock taken and give up.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        let path = self.readers.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = Connection::open(&path)?;
-            configure(&conn)?;
-            match checkpoint(&conn, "TRUNCATE")? {
-                Checkpoint { busy: false, .. } => Ok(()),
-                Checkpoint { busy: true, .. } => Err(StoreError::Busy),
-            }
-        })
-        .await
-        .map_err(internal)?
+        let (reply, replied) = tokio::sync::oneshot::channel();
+        self.checkpointer
+            .lock()
+            .map_err(|_| internal("the checkpointer's channel is poisoned"))?
+            .send(reply)
+            .map_err(|_| internal("the checkpointer has stopped"))?;
+        replied
+            .await
+            .map_err(|_| internal("the checkpointer has stopped"))?
     }
 
     /// `observer` is called on the writer thread after each group commit, with
@@ -582,23 +584,34 @@ const CHECKPOINT_SOON: Duration = Duration::from_millis(1);
 /// unless the WAL has grown past `RESTART_WAL_AT_FRAMES` several times over.
 const MOST_LEFT_FOR_WRITER: i64 = 1_024;
 
+/// A request for a whole checkpoint (`SqliteStore::checkpoint`), answered once done.
+type FoldRequest = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
+
 /// Starts the thread that checkpoints the WAL of `path` while the store is open
 /// (`PASSIVE`: it never blocks the writer or readers; making the WAL start over is
-/// the writer's, see `WalRestarts`). It ends when the returned sender is dropped,
-/// i.e. with the store.
+/// the writer's, see `WalRestarts`), and folds the whole WAL into the file when
+/// asked. It ends when the returned sender is dropped, i.e. with the store.
 fn start_checkpointer(
     path: &Path,
     progress: Arc<WalProgress>,
-) -> Result<mpsc::Sender<()>, StoreError> {
+) -> Result<mpsc::Sender<FoldRequest>, StoreError> {
     let conn = Connection::open(path)?;
     configure(&conn)?;
-    let (keep_going, stop) = mpsc::channel::<()>();
+    let (requests, received) = mpsc::channel::<FoldRequest>();
     thread::Builder::new()
         .name("sqlite-checkpt".into())
         .spawn(move || {
             let mut wait = CHECKPOINT_EVERY;
             let mut last: Option<Checkpoint> = None;
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
+            loop {
+                match received.recv_timeout(wait) {
+                    Ok(reply) => {
+                        let _ = reply.send(fold_wal(&conn));
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                }
                 let pass = checkpoint(&conn, "PASSIVE");
                 if let Err(error) = &pass {
                     tracing::warn!(error = %error, "WAL checkpoint failed; will retry");
@@ -617,7 +630,16 @@ fn start_checkpointer(
             }
         })
         .map_err(internal)?;
-    Ok(keep_going)
+    Ok(requests)
+}
+
+/// Copies every frame into the database file, waiting up to the busy timeout for the
+/// writer and for readers of older snapshots, and empties the WAL.
+fn fold_wal(conn: &Connection) -> Result<(), StoreError> {
+    match checkpoint(conn, "TRUNCATE")? {
+        Checkpoint { busy: false, .. } => Ok(()),
+        Checkpoint { busy: true, .. } => Err(StoreError::Busy),
+    }
 }
 
 fn run_writer(
@@ -2332,6 +2354,53 @@ mod tests {
                 CHECKPOINT_SOON
             );
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_leaves_every_commit_in_the_file_while_writes_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fold.db");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let insert = |store: Arc<SqliteStore>, n: usize| async move {
+            let specialty = Specialty {
+                id: SpecialtyId::new(format!("spc_{n}")),
+                name: format!("Specialty {n}"),
+                slug: format!("specialty-{n}"),
+            };
+            store
+                .write(move |tx| tx.insert_specialty(&specialty))
+                .await
+                .unwrap();
+        };
+        for n in 0..300 {
+            insert(store.clone(), n).await;
+        }
+        let writing = tokio::spawn({
+            let store = store.clone();
+            async move {
+                for n in 300..600 {
+                    insert(store.clone(), n).await;
+                }
+            }
+        });
+        store.checkpoint().await.unwrap();
+        writing.await.unwrap();
+        store.checkpoint().await.unwrap();
+
+        let wal = WalFile::of(&path).path;
+        assert_eq!(
+            std::fs::metadata(&wal).unwrap().len(),
+            0,
+            "the WAL is empty"
+        );
+        let elsewhere = tempfile::tempdir().unwrap();
+        let copy = elsewhere.path().join("fold.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let in_file: i64 = Connection::open(&copy)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM specialties", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(in_file, 600, "the file alone holds every commit");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
