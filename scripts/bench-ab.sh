@@ -35,11 +35,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 work=$(mktemp -d)
 server_pid=""
+. scripts/bench-server.sh
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server_if_running
   for tree in "$work"/tree-*; do
     [ -d "$tree" ] && git worktree remove --force "$tree" >/dev/null 2>&1
   done
@@ -78,30 +76,17 @@ fi
 
 # Runs build $1 once on a fresh copy of the clinic; prints "req/s p99".
 run() {
-  local bin="$work/bin-$1" db="$work/run.db" address=""
+  local bin="$work/bin-$1" db="$work/run.db"
   rm -f "$db" "$db-wal" "$db-shm"
   cp "$clinic" "$db"
   sync
   sleep 1
-  CAREBOOK_CONFIG="$work/none.toml" CAREBOOK_OUTBOX_WORKER=false CAREBOOK_LOG=warn \
-    CAREBOOK_MAIL_DIR="$work/mail" CAREBOOK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=0 \
-    CAREBOOK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=0 CAREBOOK_RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE=0 \
-    "$bin/carebook" serve --listen 127.0.0.1:0 --database "sqlite://$db" >"$work/server.out" 2>"$work/server.err" &
-  server_pid=$!
-  for _ in $(seq 1 600); do
-    address=$(sed -n 's|^listening on http://||p' "$work/server.out" | head -n 1)
-    [ -n "$address" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ -n "$address" ] || { echo "the server did not say where it listens" >&2; exit 1; }
+  start_server "$bin" "sqlite://$db"
   "$bin/carebook-load" --url "http://$address" --scenarios "$SCENARIO" \
     --connections "$CONNECTIONS" --duration "$DURATION" --patients-from-demo "$PATIENTS" \
     --patient-email 'patient{n:06}@demo.carebook.test' --server-pid "$server_pid" \
     --database "sqlite://$db" --markdown >"$work/table.md"
-  kill -TERM "$server_pid"
-  wait "$server_pid" || true
-  server_pid=""
+  stop_server
   # | scenario | conns | req/s | ok/s | p50 | p95 | p99 | ...
   awk -F'|' -v s="$SCENARIO" '$2 ~ " "s" " { gsub(/ /, ""); print $4, $8; exit }' "$work/table.md"
 }
@@ -111,7 +96,8 @@ echo "|---|---|---|---|"
 for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) -eq 1 ]; then order="A B"; else order="B A"; fi
   for name in $order; do
-    read -r rate p99 < <(run "$name")
+    read -r rate p99 < <(run "$name") || true
+    [ -n "${rate:-}" ] || { echo "run $round of $name gave no figures" >&2; exit 1; }
     echo "$name $rate $p99" >>"$work/results"
     echo "| $round | $name | $rate | $p99 |"
   done

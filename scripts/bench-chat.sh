@@ -28,11 +28,9 @@ out=target/bench
 mkdir -p "$out"
 work=$(mktemp -d)
 server_pid=""
+. scripts/bench-server.sh
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server_if_running
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -52,20 +50,7 @@ fi
 
 # Each socket is a file descriptor on both ends.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-CAREBOOK_CONFIG="$work/none.toml" CAREBOOK_OUTBOX_WORKER=false CAREBOOK_LOG=warn \
-  CAREBOOK_MAIL_DIR="$work/mail" CAREBOOK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=0 \
-  CAREBOOK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=0 CAREBOOK_RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE=0 \
-  CAREBOOK_CHAT_MESSAGES_PER_MINUTE=0 \
-  "$bin/carebook" serve --listen 127.0.0.1:0 --database "$DATABASE" >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-address=""
-for _ in $(seq 1 300); do
-  address=$(sed -n 's|^listening on http://||p' "$work/server.out" | head -n 1)
-  [ -n "$address" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; echo "the server did not start" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$address" ] || { echo "the server did not say where it listens" >&2; exit 1; }
+start_server "$bin" "$DATABASE" CAREBOOK_CHAT_MESSAGES_PER_MINUTE=0
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 echo "# Live channel (carebook-chat-load)"

@@ -47,10 +47,7 @@ server_pid=""
 pg_database=""
 
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server_if_running
   if [ -n "$pg_database" ]; then
     psql -q "$POSTGRES_URL/postgres" -c "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null 2>&1 || true
   fi
@@ -87,34 +84,7 @@ date=$(date -u +%Y-%m-%dT%H:%MZ)
   echo "- demo: ${SCALE:-small}${demo_args[*]:+ (--scale $SCALE)}; $DURATION s per scenario and connection count"
 } > "$out/meta.md"
 
-# Starts the server over $1 and sets server_pid and address.
-start_server() {
-  local url=$1
-  # The load comes from one address at rates no clinic reaches: rate limits off.
-  CAREBOOK_CONFIG="$work/none.toml" CAREBOOK_OUTBOX_WORKER=false CAREBOOK_LOG=warn \
-    CAREBOOK_MAIL_DIR="$work/mail" CAREBOOK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=0 \
-    CAREBOOK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=0 CAREBOOK_RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE=0 \
-    "$bin/carebook" serve --listen 127.0.0.1:0 --database "$url" >"$work/server.out" 2>"$work/server.err" &
-  server_pid=$!
-  for _ in $(seq 1 300); do
-    address=$(sed -n 's|^listening on http://||p' "$work/server.out" | head -n 1)
-    [ -n "$address" ] && return 0
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      cat "$work/server.err" >&2
-      echo "the server did not start" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  echo "the server did not say where it listens" >&2
-  exit 1
-}
-
-stop_server() {
-  kill -TERM "$server_pid"
-  wait "$server_pid" || true
-  server_pid=""
-}
+. scripts/bench-server.sh
 
 echo "# HTTP load (carebook-load)"
 echo
@@ -143,7 +113,7 @@ for backend in $BACKENDS; do
     "$bin/carebook" migrate --database "$url" >&2
   CAREBOOK_CONFIG="$work/none.toml" CAREBOOK_MAIL_DIR="$work/mail" \
     "$bin/carebook" demo --database "$url" "${demo_args[@]}" >&2
-  start_server "$url"
+  start_server "$bin" "$url"
   echo "$backend: carebook (pid $server_pid) at $address" >&2
   status=0
   "$bin/carebook-load" --url "http://$address" "${load_args[@]}" \
