@@ -144,6 +144,14 @@ fn emailed_token(mail_dir: &std::path::Path, path: &str) -> String {
     panic!("no email with a {path} link in {}", mail_dir.display());
 }
 
+/// Registers a patient whose password is "a long enough secret".
+fn register(address: &str, email: &str, name: &str) {
+    let body =
+        format!(r#"{{"email":"{email}","password":"a long enough secret","name":"{name}"}}"#);
+    let registered = http_post_json(address, "/api/v1/auth/register", &body);
+    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+}
+
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -344,12 +352,7 @@ fn when_a_command_that_wrote_ends_the_database_file_alone_holds_it_all() {
     assert!(demo_doctors >= 5, "{demo_doctors} demo doctors in the file");
 
     let (mut child, address, _) = start_server(&dir, &[]);
-    let registered = http_post_json(
-        &address,
-        "/api/v1/auth/register",
-        r#"{"email":"kim@clinic.test","password":"a long enough secret","name":"Kim"}"#,
-    );
-    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    register(&address, "kim@clinic.test", "Kim");
     assert_eq!(terminate(&mut child).code(), Some(0));
     let kim = count_in_the_file_alone(
         &dir,
@@ -365,12 +368,7 @@ fn when_a_command_that_wrote_ends_the_database_file_alone_holds_it_all() {
 fn sigterm_ends_open_event_streams_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, address, _) = start_server(&dir, &[]);
-    let registered = http_post_json(
-        &address,
-        "/api/v1/auth/register",
-        r#"{"email":"sam@clinic.test","password":"a long enough secret","name":"Sam"}"#,
-    );
-    assert!(registered.starts_with("HTTP/1.1 201"), "{registered}");
+    register(&address, "sam@clinic.test", "Sam");
     let login = http_post_json(
         &address,
         "/api/v1/auth/login",
@@ -599,11 +597,11 @@ fn a_backup_taken_under_load_restores_with_every_table_verified() {
         let address = address.clone();
         std::thread::spawn(move || {
             for i in 0..30 {
-                let body = format!(
-                    r#"{{"email":"load{i}@clinic.test","password":"a long enough secret","name":"Load {i}"}}"#
+                register(
+                    &address,
+                    &format!("load{i}@clinic.test"),
+                    &format!("Load {i}"),
                 );
-                let answer = http_post_json(&address, "/api/v1/auth/register", &body);
-                assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
             }
         })
     };
