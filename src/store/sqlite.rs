@@ -98,6 +98,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../migrations/sqlite/0018_live_events_in_arrival_order.sql"),
     ),
+    (
+        19,
+        include_str!("../../migrations/sqlite/0019_notifications_one_index_per_user.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.
@@ -3008,20 +3012,59 @@ mod tests {
         );
         // A replay and the next id read the key, not the whole table.
         for query in [chat::LIVE_EVENTS_AFTER, chat::NEXT_LIVE_EVENT_ID] {
-            let mut explain = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
-                .unwrap();
-            let count = explain.parameter_count();
-            let plan: Vec<String> = explain
-                .query_map(params_from_iter(vec![Value::Null; count]), |r| {
-                    r.get::<_, String>(3)
-                })
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let plan = query_plan(&conn, query);
             assert!(
                 plan.iter()
                     .any(|p| p.contains("USING") && p.contains("sqlite_autoindex_live_events_1")),
+                "{query}: {plan:?}"
+            );
+        }
+    }
+
+    /// What `EXPLAIN QUERY PLAN` says of `sql`, one line per step.
+    fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let count = explain.parameter_count();
+        explain
+            .query_map(params_from_iter(vec![Value::Null; count]), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A user's notifications have one index (migration 19): the count, "mark all
+    /// read" and both parts of a page search it, none scans the table.
+    #[test]
+    fn every_read_of_a_users_notifications_searches_their_one_index() {
+        let conn = two_doctors_two_patients();
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_index_list('notifications') WHERE origin = 'c'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(indexes, ["notifications_by_user"]);
+        for query in [
+            notifications::COUNT_UNREAD.to_owned(),
+            notifications::MARK_ALL_READ.to_owned(),
+            notifications::user_notifications(""),
+            notifications::user_notifications("AND (created_at, id) < (?3, ?4)"),
+        ] {
+            let plan = query_plan(&conn, &query);
+            let searches = plan
+                .iter()
+                .filter(|p| {
+                    p.starts_with("SEARCH notifications USING")
+                        && p.contains("INDEX notifications_by_user (user_id=? AND <expr>=?")
+                })
+                .count();
+            let expected = if query.contains("UNION ALL") { 2 } else { 1 };
+            assert_eq!(searches, expected, "{query}: {plan:?}");
+            assert!(
+                !plan.iter().any(|p| p.contains("SCAN notifications")),
                 "{query}: {plan:?}"
             );
         }

@@ -540,8 +540,23 @@ dual! {
         let after = patient.get("/api/v1/notifications").await;
         assert_eq!(after.body["unread_count"], 3);
         assert!(after.items()[0]["read_at"].is_string());
+        // Read and unread ones interleave: the pages keep the newest-first order.
+        let third = rest.items()[0]["id"].as_str().unwrap().to_owned();
+        patient.post_empty(&format!("/api/v1/notifications/{third}/read")).await.assert_status(204);
+        let everything: Vec<Value> = [first.items().as_slice(), rest.items()].concat();
+        let mut paged = Vec::new();
+        let mut query = "/api/v1/notifications?limit=1".to_owned();
+        loop {
+            let page = patient.get(&query).await;
+            paged.extend(page.items().iter().map(|n| n["id"].clone()));
+            let Some(cursor) = page.body["next_cursor"].as_str() else { break };
+            query = format!("/api/v1/notifications?limit=1&cursor={cursor}");
+        }
+        let ids: Vec<Value> = everything.iter().map(|n| n["id"].clone()).collect();
+        assert_eq!(paged, ids);
+        assert_eq!(patient.get("/api/v1/notifications").await.body["unread_count"], 2);
         let all = patient.post_empty("/api/v1/notifications/read-all").await;
-        assert_eq!(all.body["marked"], 3);
+        assert_eq!(all.body["marked"], 2);
         assert_eq!(patient.get("/api/v1/notifications").await.body["unread_count"], 0);
         assert_eq!(doctor.get("/api/v1/notifications").await.body["unread_count"], 4);
     }

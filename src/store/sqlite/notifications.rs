@@ -51,6 +51,31 @@ fn notification_from_row(row: &Row<'_>) -> rusqlite::Result<NotificationRecord> 
     })
 }
 
+/// A page of `?1`'s notifications, newest first, `?2` at most, `after` narrowing
+/// both parts. The index holds each user's unread ones apart from the rest (so that
+/// a booking's notice writes one entry per recipient, not two; migration 19): the
+/// page is the newest of each part's newest. A condition on the user's
+/// notifications is written `(read_at IS NULL) = 1` or `= 0` to use that index.
+pub(super) fn user_notifications(after: &str) -> String {
+    let part = |unread: u8| {
+        format!(
+            "SELECT * FROM (SELECT {NOTIFICATION_COLUMNS} FROM notifications \
+             WHERE user_id = ?1 AND (read_at IS NULL) = {unread} {after} \
+             ORDER BY created_at DESC, id DESC LIMIT ?2)"
+        )
+    };
+    format!(
+        "{} UNION ALL {} ORDER BY created_at DESC, id DESC LIMIT ?2",
+        part(1),
+        part(0)
+    )
+}
+
+pub(super) const COUNT_UNREAD: &str =
+    "SELECT COUNT(*) FROM notifications WHERE user_id = ?1 AND (read_at IS NULL) = 1";
+pub(super) const MARK_ALL_READ: &str =
+    "UPDATE notifications SET read_at = ?2 WHERE user_id = ?1 AND (read_at IS NULL) = 1";
+
 /// Due when waiting and its time came, or when its sender's lease ran out.
 const DUE: &str = "(status IN ('scheduled', 'retrying') AND due_at <= ?1) \
      OR (status = 'sending' AND lease_until <= ?1)";
@@ -122,33 +147,31 @@ impl NotificationTx for SqliteTx<'_> {
         user: &UserId,
         page: &PageRequest,
     ) -> StoreResult<Vec<NotificationRecord>> {
-        let mut clauses = vec!["user_id = ?".to_owned()];
-        let mut values = vec![Value::Text(user.as_str().to_owned())];
-        push_cursor(
-            &mut clauses,
-            &mut values,
-            ("created_at", "id"),
-            page.after.as_ref(),
-            true,
-            true,
-        )?;
-        values.push(Value::Integer(i64::from(page.limit)));
-        let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications {} \
-             ORDER BY created_at DESC, id DESC LIMIT ?",
-            where_sql(&clauses)
-        );
-        let mut statement = self.conn.prepare_cached(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), notification_from_row)?;
+        let limit = i64::from(page.limit);
+        let mut statement;
+        let rows = match &page.after {
+            None => {
+                statement = self.conn.prepare_cached(&user_notifications(""))?;
+                statement.query_map(params![user.as_str(), limit], notification_from_row)?
+            }
+            Some(cursor) => {
+                let created_at: i64 = cursor.key.parse().map_err(|_| bad("cursor"))?;
+                statement = self
+                    .conn
+                    .prepare_cached(&user_notifications("AND (created_at, id) < (?3, ?4)"))?;
+                statement.query_map(
+                    params![user.as_str(), limit, created_at, cursor.id],
+                    notification_from_row,
+                )?
+            }
+        };
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn count_unread_notifications(&mut self, user: &UserId) -> StoreResult<i64> {
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM notifications WHERE user_id = ?1 AND read_at IS NULL",
-            )?
+            .prepare_cached(COUNT_UNREAD)?
             .query_row([user.as_str()], |row| row.get(0))?)
     }
 
@@ -172,9 +195,7 @@ impl NotificationTx for SqliteTx<'_> {
     fn mark_all_notifications_read(&mut self, user: &UserId, at: Timestamp) -> StoreResult<u64> {
         let changed = self
             .conn
-            .prepare_cached(
-                "UPDATE notifications SET read_at = ?2 WHERE user_id = ?1 AND read_at IS NULL",
-            )?
+            .prepare_cached(MARK_ALL_READ)?
             .execute(params![user.as_str(), ms(at)])?;
         Ok(changed as u64)
     }
