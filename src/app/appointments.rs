@@ -16,7 +16,7 @@ use super::accounts::Authenticated;
 use super::availability::DoctorAvailability;
 use super::chat::append_appointment_event;
 use super::doctors::{busy_intervals, parse_instant};
-use super::notices::{AppointmentChange, RenderedAhead};
+use super::notices::{AppointmentChange, KnownPeople, RenderedAhead};
 use super::payments::{hold_payment, settle_on_end};
 use super::security::unverified;
 use super::video::ensure_room;
@@ -209,6 +209,7 @@ impl BookingRequest {
             time_zone: zone_name(schedule),
             now: self.now,
             sequence: Some(0),
+            known: KnownPeople::default(),
         }
     }
 }
@@ -354,12 +355,16 @@ impl App {
                 let view = AppointmentView {
                     record,
                     doctor_name: doctor.name.clone(),
-                    patient_name: patient.name,
+                    patient_name: patient.name.clone(),
                     payment,
                 };
                 // Nobody hears of an unpaid hold: the payment makes it a booking.
                 if !waits {
-                    let change = request.change(&view, &doctor.schedule);
+                    let mut change = request.change(&view, &doctor.schedule);
+                    change.known = KnownPeople {
+                        patient: Some(&patient),
+                        doctor: true,
+                    };
                     notifier.appointment_changed(tx, change, ahead.as_ref())?;
                 }
                 let live = append_appointment_event(tx, "book", &view, now)?;
@@ -473,6 +478,7 @@ impl App {
                         time_zone: zone_name(&doctor.schedule),
                         now,
                         sequence: None,
+                        known: KnownPeople::default(),
                     },
                     None,
                 )?;
@@ -551,6 +557,7 @@ impl App {
                         time_zone: zone_name(&doctor.schedule),
                         now,
                         sequence: None,
+                        known: KnownPeople::default(),
                     },
                     None,
                 )?;

@@ -25,7 +25,7 @@ use serde_json::json;
 use super::appointments::{visible_appointment, zone_name};
 use super::chat::append_appointment_event;
 use super::doctors::{busy_intervals, parse_instant};
-use super::notices::AppointmentChange;
+use super::notices::{AppointmentChange, KnownPeople};
 use super::statistics::{statistics_dates, window_of};
 use super::video::ensure_room;
 use super::{
@@ -289,6 +289,7 @@ fn accept_payment(
                 time_zone: &zone,
                 now,
                 sequence: None,
+                known: KnownPeople::default(),
             },
             None,
         )?;

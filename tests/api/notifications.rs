@@ -511,6 +511,56 @@ dual! {
 }
 
 dual! {
+    // A booking tells its patient and doctor from what it read itself (the patient's
+    // account, the doctor found active): the same messages as when they are looked up.
+    #[tokio::test]
+    async fn a_booking_confirmed_at_once_texts_its_patient_and_tells_both_in_the_app() {
+        let twilio = HttpPeer::start().await;
+        twilio.respond_with(201, r#"{"sid":"SM1"}"#);
+        let twilio_url = twilio.url();
+        let app = TestApp::spawn_with(|s| {
+            s.twilio.account_sid = Some("AC0123".into());
+            s.twilio.auth_token = Some("twilio-token".into());
+            s.twilio.from = Some("+15550001111".into());
+            s.twilio.base_url = twilio_url;
+        })
+        .await;
+        let doctor = app.create_doctor("Anke Auto").await;
+        let mut schedule = default_schedule();
+        schedule["auto_confirm"] = json!(true);
+        app.set_schedule(&doctor, schedule).await;
+        let email = app.email_for("Pia Phone");
+        app.register(json!({ "email": email, "password": PASSWORD, "name": "Pia Phone", "phone": "+49 151 2345 6789" }))
+            .await
+            .assert_status(201);
+        let patient = app.log_in(&email, PASSWORD).await;
+
+        let booked = app.book(&patient, &doctor.id, TUE_0900).await;
+        booked.assert_status(201);
+        assert_eq!(booked.body["status"], "confirmed");
+        app.deliver().await;
+        let texts = twilio.wait_for(1, WAIT).await;
+        assert_eq!(texts.len(), 1, "the confirmation, to the patient only");
+        let form: BTreeMap<String, String> = texts[0].form().into_iter().collect();
+        assert_eq!(form["To"], "+4915123456789");
+        assert!(form["Body"].contains("Anke Auto"), "{}", form["Body"]);
+        for (who, other) in [(&patient, "Anke Auto"), (&doctor, "Pia Phone")] {
+            let list = who.get("/api/v1/notifications").await;
+            let newest = &list.items()[0];
+            assert_eq!(newest["kind"], "appointment_confirmed");
+            assert_eq!(newest["appointment_id"], booked.body["id"]);
+            let text = format!("{} {}", newest["title"], newest["body"]);
+            assert!(text.contains(other), "{text}");
+        }
+        let to_doctor = deliveries(&app, &format!("&user_id={}&channel=email", doctor.id)).await;
+        assert!(
+            to_doctor.iter().any(|d| d["kind"] == "appointment_confirmed"),
+            "{to_doctor:?}"
+        );
+    }
+}
+
+dual! {
     #[tokio::test]
     async fn the_in_app_list_pages_counts_and_marks_read() {
         let app = TestApp::spawn().await;
