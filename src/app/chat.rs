@@ -189,7 +189,7 @@ pub(crate) fn append_appointment_event(
     view: &crate::store::AppointmentView,
     at: Timestamp,
 ) -> Result<Vec<LiveId>, AppError> {
-    let data = Event::appointment_data(action, view).to_string();
+    let data = Event::appointment_data(action, view);
     let r = &view.record;
     let ids = tx.append_live_event(&[&r.patient_id, &r.doctor_id], "appointment", &data, at)?;
     Ok(LiveId::of(ids))

@@ -97,6 +97,20 @@ impl LiveId {
     }
 }
 
+/// An `appointment` event's data. Written on the writer thread at every booking:
+/// serialised from this struct rather than through a `serde_json::Value` (a map
+/// built and walked, 1.5 % of the writer's instructions). Fields in the order a
+/// `Value`'s map printed them.
+#[derive(Serialize)]
+struct AppointmentData<'a> {
+    action: &'a str,
+    appointment_id: &'a str,
+    doctor_id: &'a str,
+    patient_id: &'a str,
+    start: Timestamp,
+    status: AppointmentStatus,
+}
+
 impl Event {
     pub fn appointment(action: &str, view: &AppointmentView) -> Event {
         Event::appointment_in_streams(action, view, Vec::new())
@@ -119,17 +133,18 @@ impl Event {
         }
     }
 
-    /// The `data` of an `appointment` event in the live stream.
-    pub fn appointment_data(action: &str, view: &AppointmentView) -> serde_json::Value {
+    /// The `data` of an `appointment` event in the live stream, as stored.
+    pub fn appointment_data(action: &str, view: &AppointmentView) -> String {
         let a = &view.record;
-        serde_json::json!({
-            "appointment_id": a.id.to_string(),
-            "action": action,
-            "status": a.status,
-            "doctor_id": a.doctor_id.to_string(),
-            "patient_id": a.patient_id.to_string(),
-            "start": a.slot.start,
-        })
+        let data = AppointmentData {
+            action,
+            appointment_id: a.id.as_str(),
+            doctor_id: a.doctor_id.as_str(),
+            patient_id: a.patient_id.as_str(),
+            start: a.slot.start,
+            status: a.status,
+        };
+        serde_json::to_string(&data).expect("an appointment's live data is plain JSON")
     }
 
     /// This user's id for the event in their live stream, if it has one.
@@ -249,5 +264,47 @@ impl Subscription {
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AppointmentId, AppointmentRecord};
+    use carebook_domain::{Interval, VisitMode};
+
+    #[test]
+    fn an_appointments_live_data_is_what_its_json_value_printed() {
+        let start: Timestamp = "2026-03-03T08:00:00Z".parse().unwrap();
+        let at: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        let record = AppointmentRecord {
+            id: AppointmentId::new("apt_1"),
+            doctor_id: UserId::new("usr_d"),
+            patient_id: UserId::new("usr_p"),
+            slot: Interval::new(start, "2026-03-03T08:30:00Z".parse().unwrap()).unwrap(),
+            status: AppointmentStatus::Requested,
+            reason: Some("a \"quoted\" reason".into()),
+            status_reason: None,
+            created_by: UserId::new("usr_p"),
+            created_at: at,
+            updated_at: at,
+            mode: VisitMode::InPerson,
+            video_room: None,
+        };
+        let view = AppointmentView {
+            record,
+            doctor_name: "Dr D".into(),
+            patient_name: "P".into(),
+            payment: None,
+        };
+        let as_value = serde_json::json!({
+            "appointment_id": "apt_1",
+            "action": "book",
+            "status": AppointmentStatus::Requested,
+            "doctor_id": "usr_d",
+            "patient_id": "usr_p",
+            "start": start,
+        });
+        assert_eq!(Event::appointment_data("book", &view), as_value.to_string());
     }
 }
