@@ -102,6 +102,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/sqlite/0019_notifications_one_index_per_user.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/sqlite/0020_appointments_without_statement_journal.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.
@@ -1240,6 +1244,17 @@ fn where_sql(clauses: &[String]) -> String {
     }
 }
 
+/// A booking's row. `OR FAIL`, as the triggers' `RAISE(FAIL)`: every check runs
+/// before the one row is written, so a refusal leaves nothing to undo, and SQLite
+/// keeps no statement journal for it (migration 20).
+const INSERT_APPOINTMENT: &str = "INSERT OR FAIL INTO appointments (id, doctor_id, patient_id, \
+     start_at, end_at, status, reason, status_reason, created_by, created_at, updated_at, mode, \
+     video_room) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/// An appointment moved or changed status; `OR FAIL` as [`INSERT_APPOINTMENT`].
+const UPDATE_APPOINTMENT: &str = "UPDATE OR FAIL appointments SET start_at = ?2, end_at = ?3, \
+     status = ?4, reason = ?5, status_reason = ?6, updated_at = ?7, mode = ?8, video_room = ?9 \
+     WHERE id = ?1";
+
 /// What makes every instance drop what it holds of a doctor's availability.
 const BUMP_AVAILABILITY_VERSION: &str =
     "UPDATE doctors SET availability_version = availability_version + 1 WHERE user_id = ?1";
@@ -1841,11 +1856,7 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_appointment(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO appointments (id, doctor_id, patient_id, start_at, end_at, status, reason, status_reason, \
-                 created_by, created_at, updated_at, mode, video_room) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?
+            .prepare_cached(INSERT_APPOINTMENT)?
             .execute(params![
                 a.id.as_str(),
                 a.doctor_id.as_str(),
@@ -1869,10 +1880,7 @@ impl Tx for SqliteTx<'_> {
 
     fn update_appointment(&mut self, a: &AppointmentRecord) -> StoreResult<()> {
         self.conn
-            .prepare_cached(
-                "UPDATE appointments SET start_at = ?2, end_at = ?3, status = ?4, reason = ?5, status_reason = ?6, \
-                 updated_at = ?7, mode = ?8, video_room = ?9 WHERE id = ?1",
-            )?
+            .prepare_cached(UPDATE_APPOINTMENT)?
             .execute(params![
                 a.id.as_str(),
                 ms(a.slot.start),
@@ -3070,6 +3078,126 @@ mod tests {
         }
     }
 
+    /// SQLite keeps a statement journal for a statement that may write several rows
+    /// (a table with triggers) and may abort halfway: an immediate foreign key, a
+    /// trigger's `RAISE(ABORT)` or a constraint under `ABORT`. The booking's insert
+    /// and update have none of the second kind (migration 20), and still every
+    /// guard: an unknown account and an overlap are refused, and leave nothing.
+    #[test]
+    fn a_bookings_row_is_guarded_without_a_statement_journal() {
+        let conn = two_doctors_two_patients();
+        let keys: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_foreign_key_list('appointments')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            keys, 0,
+            "no foreign key of appointments may abort the insert"
+        );
+        let triggers: Vec<String> = conn
+            .prepare("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'appointments'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(triggers.len(), 4, "{triggers:?}");
+        for sql in &triggers {
+            assert!(
+                sql.contains("RAISE(FAIL,") && !sql.contains("ABORT"),
+                "{sql}"
+            );
+        }
+        for sql in [INSERT_APPOINTMENT, UPDATE_APPOINTMENT] {
+            assert!(
+                sql.starts_with("INSERT OR FAIL") || sql.starts_with("UPDATE OR FAIL"),
+                "{sql}"
+            );
+        }
+
+        let insert = |id: &str, doctor: &str, patient: &str, start: i64| {
+            conn.execute(
+                INSERT_APPOINTMENT,
+                params![
+                    id,
+                    doctor,
+                    patient,
+                    start * MINUTE,
+                    (start + 30) * MINUTE,
+                    "confirmed",
+                    None::<String>,
+                    None::<String>,
+                    patient,
+                    0,
+                    0,
+                    "in_person",
+                    None::<String>
+                ],
+            )
+            .map(|_| ())
+            .map_err(on_overlap)
+        };
+        conn.execute_batch("BEGIN").unwrap();
+        insert("a1", "d1", "p1", 60).unwrap();
+        for (id, doctor, patient) in [("a2", "nobody", "p2"), ("a3", "d2", "nobody")] {
+            let refused = insert(id, doctor, patient, 120).unwrap_err();
+            assert!(matches!(refused, StoreError::Internal(_)), "{refused:?}");
+        }
+        assert_eq!(
+            conflict(insert("a4", "d1", "p2", 70)),
+            Some(Conflict::DoctorSlotTaken)
+        );
+        assert_eq!(
+            conflict(insert("a5", "d2", "p1", 75)),
+            Some(Conflict::PatientBusy)
+        );
+        insert("a6", "d2", "p2", 60).unwrap();
+        let moved = conn
+            .execute(
+                UPDATE_APPOINTMENT,
+                params![
+                    "a6",
+                    65 * MINUTE,
+                    95 * MINUTE,
+                    "confirmed",
+                    None::<String>,
+                    None::<String>,
+                    0,
+                    "in_person",
+                    None::<String>
+                ],
+            )
+            .map(|_| ())
+            .map_err(on_overlap);
+        assert_eq!(conflict(moved), None);
+        let onto_a1 = conn
+            .execute(
+                "UPDATE OR FAIL appointments SET patient_id = 'p1' WHERE id = 'a6'",
+                [],
+            )
+            .map(|_| ())
+            .map_err(on_overlap);
+        assert_eq!(conflict(onto_a1), Some(Conflict::PatientBusy));
+        conn.execute_batch("COMMIT").unwrap();
+        let kept: Vec<(String, String, i64)> = conn
+            .prepare("SELECT id, patient_id, start_at FROM appointments ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            [
+                ("a1".into(), "p1".into(), 60 * MINUTE),
+                ("a6".into(), "p2".into(), 65 * MINUTE)
+            ]
+        );
+    }
+
     /// The virtual machine's program for `sql`, one opcode per step.
     fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
         let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
@@ -3095,6 +3223,8 @@ mod tests {
                 .to_owned(),
             "UPDATE deliveries SET status = ?1, updated_at = ?2 WHERE id = ?3".to_owned(),
             BUMP_AVAILABILITY_VERSION.to_owned(),
+            INSERT_APPOINTMENT.to_owned(),
+            UPDATE_APPOINTMENT.to_owned(),
         ];
         for table in [
             "appointments",
