@@ -31,7 +31,10 @@ CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-15}
 PATIENTS=${PATIENTS:-200}
 export CARGO_TERM_COLOR=never
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+# A target folder of its own: the worktrees' builds would otherwise leave their
+# binaries where `cargo build --release` in the repository (scripts/bench.sh) finds
+# its own build up to date and keeps them.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/bench-ab
 
 work=$(mktemp -d)
 server_pid=""
