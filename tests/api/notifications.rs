@@ -56,6 +56,17 @@ fn calendar_of(message: &ReceivedMessage) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A patient registered with the mobile number +49 151 2345 6789, logged in.
+async fn patient_with_phone(app: &TestApp, name: &str) -> User {
+    let email = app.email_for(name);
+    app.register(
+        json!({ "email": email, "password": PASSWORD, "name": name, "phone": "+49 151 2345 6789" }),
+    )
+    .await
+    .assert_status(201);
+    app.log_in(&email, PASSWORD).await
+}
+
 async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
     let res = app
         .admin()
@@ -428,11 +439,7 @@ dual! {
         })
         .await;
         let doctor = app.create_doctor("Sven Sender").await;
-        let email = app.email_for("Tina Text");
-        app.register(json!({ "email": email, "password": PASSWORD, "name": "Tina Text", "phone": "+49 151 2345 6789" }))
-            .await
-            .assert_status(201);
-        let patient = app.log_in(&email, PASSWORD).await;
+        let patient = patient_with_phone(&app, "Tina Text").await;
         let id = app.booked(&patient, &doctor.id, TUE_0900).await;
         doctor.act(&id, "confirm").await.assert_status(200);
         app.deliver().await;
@@ -529,11 +536,7 @@ dual! {
         let mut schedule = default_schedule();
         schedule["auto_confirm"] = json!(true);
         app.set_schedule(&doctor, schedule).await;
-        let email = app.email_for("Pia Phone");
-        app.register(json!({ "email": email, "password": PASSWORD, "name": "Pia Phone", "phone": "+49 151 2345 6789" }))
-            .await
-            .assert_status(201);
-        let patient = app.log_in(&email, PASSWORD).await;
+        let patient = patient_with_phone(&app, "Pia Phone").await;
 
         let booked = app.book(&patient, &doctor.id, TUE_0900).await;
         booked.assert_status(201);
