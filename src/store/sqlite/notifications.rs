@@ -1,6 +1,8 @@
 //! [`NotificationTx`] on SQLite. Claims need no row locks: SQLite has one writer,
 //! so a claim's read and update cannot interleave with another's.
 
+use std::sync::LazyLock;
+
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
@@ -51,12 +53,19 @@ fn notification_from_row(row: &Row<'_>) -> rusqlite::Result<NotificationRecord> 
     })
 }
 
-/// A page of `?1`'s notifications, newest first, `?2` at most, `after` narrowing
-/// both parts. The index holds each user's unread ones apart from the rest (so that
-/// a booking's notice writes one entry per recipient, not two; migration 19): the
-/// page is the newest of each part's newest. A condition on the user's
-/// notifications is written `(read_at IS NULL) = 1` or `= 0` to use that index.
-pub(super) fn user_notifications(after: &str) -> String {
+/// A page of `?1`'s notifications, newest first, `?2` at most; after the cursor
+/// `(?3, ?4)` when `after_cursor`. The index holds each user's unread ones apart from
+/// the rest (so that a booking's notice writes one entry per recipient, not two;
+/// migration 19): the page is the newest of each part's newest. A condition on the
+/// user's notifications is written `(read_at IS NULL) = 1` or `= 0` to use that index.
+pub(super) fn user_notifications(after_cursor: bool) -> &'static str {
+    static FIRST: LazyLock<String> = LazyLock::new(|| user_notifications_sql(""));
+    static AFTER: LazyLock<String> =
+        LazyLock::new(|| user_notifications_sql("AND (created_at, id) < (?3, ?4)"));
+    if after_cursor { &AFTER } else { &FIRST }
+}
+
+fn user_notifications_sql(after: &str) -> String {
     let part = |unread: u8| {
         format!(
             "SELECT * FROM (SELECT {NOTIFICATION_COLUMNS} FROM notifications \
@@ -151,14 +160,12 @@ impl NotificationTx for SqliteTx<'_> {
         let mut statement;
         let rows = match &page.after {
             None => {
-                statement = self.conn.prepare_cached(&user_notifications(""))?;
+                statement = self.conn.prepare_cached(user_notifications(false))?;
                 statement.query_map(params![user.as_str(), limit], notification_from_row)?
             }
             Some(cursor) => {
                 let created_at: i64 = cursor.key.parse().map_err(|_| bad("cursor"))?;
-                statement = self
-                    .conn
-                    .prepare_cached(&user_notifications("AND (created_at, id) < (?3, ?4)"))?;
+                statement = self.conn.prepare_cached(user_notifications(true))?;
                 statement.query_map(
                     params![user.as_str(), limit, created_at, cursor.id],
                     notification_from_row,
