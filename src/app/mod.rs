@@ -244,8 +244,27 @@ pub fn new_id(prefix: &str) -> String {
         });
     let mut bytes = [0u8; 12];
     bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-    bytes[6..].copy_from_slice(&random_bytes::<6>());
+    bytes[6..].copy_from_slice(&id_random_bits().to_be_bytes()[2..]);
     format!("{prefix}_{}", hex(&bytes))
+}
+
+/// Random bits for ids, which are never secrets: a generator seeded once per thread
+/// from the operating system, not a `getrandom` system call per id (four per
+/// booking on the writer thread). Tokens, codes and secrets use [`random_bytes`].
+pub(crate) fn id_random_bits() -> u64 {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> =
+            std::cell::Cell::new(u64::from_le_bytes(random_bytes::<8>()));
+    }
+    STATE.with(|state| {
+        // SplitMix64: a thread's sequence does not repeat within 2^64 draws.
+        let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(next);
+        let mut z = next;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
 }
 
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
@@ -386,6 +405,22 @@ mod tests {
     fn ids_made_in_the_same_millisecond_differ() {
         let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_id("dlv")).collect();
         assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn ids_made_on_different_threads_differ() {
+        // Each thread seeds its own generator: no two threads share a sequence.
+        let made: Vec<Vec<String>> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..1000).map(|_| new_id("ntf")).collect()))
+            .map(|thread| thread.join().unwrap())
+            .collect();
+        let ids: std::collections::HashSet<&String> = made.iter().flatten().collect();
+        assert_eq!(ids.len(), 4000);
+        let random_parts: std::collections::HashSet<&str> = made
+            .iter()
+            .map(|ids| &ids[0]["ntf_".len() + 12..])
+            .collect();
+        assert_eq!(random_parts.len(), 4, "{made:?}");
     }
 
     #[test]

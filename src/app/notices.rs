@@ -883,10 +883,8 @@ fn notification_id(now: Timestamp) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     let millis = u64::try_from(now.as_millisecond()).unwrap_or(0);
-    format!(
-        "ntf_{millis:012x}{count:08x}{}",
-        super::hex(&super::random_bytes::<4>())
-    )
+    let random = super::id_random_bits() as u32;
+    format!("ntf_{millis:012x}{count:08x}{random:08x}")
 }
 
 /// The outbox row of one event for one person on one channel, due now.

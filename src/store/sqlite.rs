@@ -106,6 +106,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/sqlite/0020_appointments_without_statement_journal.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/sqlite/0021_logs_without_foreign_keys.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.
@@ -2609,14 +2613,7 @@ mod tests {
     /// version 12 keeps every appointment, and the rows that point at them still do.
     #[test]
     fn rebuilding_appointments_keeps_them_and_what_points_at_them() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        let before: Vec<(i64, &str)> = MIGRATIONS
-            .iter()
-            .copied()
-            .filter(|(v, _)| *v < 13)
-            .collect();
-        migrate_with(&conn, &before).unwrap();
+        let conn = migrated_through(12);
         conn.execute_batch(
             "INSERT INTO users (id, email, name, role, status, password_hash, created_at, updated_at) VALUES
                  ('d1', 'd@x', 'D', 'doctor', 'active', 'h', 0, 0),
@@ -2631,12 +2628,7 @@ mod tests {
         )
         .unwrap();
         // Up to the migration after which claims are gone (16).
-        let through_15: Vec<(i64, &str)> = MIGRATIONS
-            .iter()
-            .copied()
-            .filter(|(v, _)| *v <= 15)
-            .collect();
-        migrate_with(&conn, &through_15).unwrap();
+        migrate_through(&conn, 15);
         let kept: (String, String, String) = conn
             .query_row(
                 "SELECT status, mode, video_room FROM appointments WHERE id = 'a1'",
@@ -2951,14 +2943,7 @@ mod tests {
     /// table's last page and only the key's entry on a random leaf.
     #[test]
     fn the_live_stream_is_kept_and_laid_out_in_arrival_order() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        let before: Vec<(i64, &str)> = MIGRATIONS
-            .iter()
-            .copied()
-            .filter(|(v, _)| *v < 18)
-            .collect();
-        migrate_with(&conn, &before).unwrap();
+        let conn = migrated_through(17);
         conn.execute_batch(
             "INSERT INTO users (id, email, name, role, status, password_hash, created_at, updated_at) VALUES
                  ('u1', 'u1@x', 'U1', 'patient', 'active', 'h', 0, 0),
@@ -2970,7 +2955,7 @@ mod tests {
                  ('u2', 2, 'receipt', '{\"n\":2}', 20);",
         )
         .unwrap();
-        migrate_with(&conn, MIGRATIONS).unwrap();
+        migrate_through(&conn, 18);
 
         let rows = |sql: &str| -> Vec<(String, i64, String, String, i64)> {
             conn.prepare(sql)
@@ -3027,6 +3012,113 @@ mod tests {
                 "{query}: {plan:?}"
             );
         }
+    }
+
+    /// Migration 21: the rows a change leaves behind (history, notifications, outbox,
+    /// live stream) keep their order, keys and indexes, and look up no parent.
+    #[test]
+    fn the_logs_keep_their_rows_and_indexes_and_reference_nothing() {
+        const LOGS: [&str; 4] = [
+            "appointment_events",
+            "notifications",
+            "deliveries",
+            "live_events",
+        ];
+        let conn = migrated_through(20);
+        conn.execute_batch(
+            "INSERT INTO users (id, email, name, role, status, password_hash, created_at, updated_at) VALUES
+                 ('u1', 'u1@x', 'U1', 'patient', 'active', 'h', 0, 0),
+                 ('u2', 'u2@x', 'U2', 'doctor', 'active', 'h', 0, 0);
+             INSERT INTO appointments (id, doctor_id, patient_id, start_at, end_at, status, created_by, created_at, updated_at)
+                 VALUES ('a1', 'u2', 'u1', 100, 200, 'confirmed', 'u1', 0, 0);
+             INSERT INTO appointment_events (appointment_id, seq, at, actor_id, action, to_status)
+                 VALUES ('a1', 1, 5, 'u1', 'book', 'confirmed'), ('a1', 2, 6, 'u2', 'check_in', 'checked_in');
+             INSERT INTO notifications (id, user_id, kind, title, body, link, created_at, read_at) VALUES
+                 ('n2', 'u2', 'booked', 'T', 'B', '/', 20, NULL),
+                 ('n1', 'u1', 'booked', 'T', 'B', '/', 10, 30);
+             INSERT INTO deliveries (id, idempotency_key, channel, kind, user_id, payload, status, due_at, attempts, created_at, updated_at)
+                 VALUES ('d2', 'k2', 'sms', 'booked', 'u1', '{}', 'scheduled', 20, 0, 20, 20),
+                        ('d1', 'k1', 'email', 'booked', 'u2', '{}', 'sent', 10, 1, 10, 10);
+             INSERT INTO live_events (user_id, id, kind, data, at) VALUES
+                 ('u2', 1, 'appointment', '{}', 10), ('u1', 1, 'appointment', '{}', 10);",
+        )
+        .unwrap();
+        let ordered = |sql: &str| -> Vec<String> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let contents = || {
+            [
+                "SELECT appointment_id || seq || at || actor_id || action FROM appointment_events",
+                "SELECT id || user_id || created_at || coalesce(read_at, '-') FROM notifications ORDER BY rowid",
+                "SELECT id || idempotency_key || user_id || status || due_at FROM deliveries ORDER BY rowid",
+                "SELECT user_id || id || kind || at FROM live_events ORDER BY rowid",
+            ]
+            .map(ordered)
+        };
+        let indexes = |table: &str| {
+            ordered(&format!(
+                "SELECT name FROM pragma_index_list('{table}') ORDER BY name"
+            ))
+        };
+        let kept = contents();
+        let indexes_before = LOGS.map(indexes);
+
+        migrate_with(&conn, MIGRATIONS).unwrap();
+
+        assert_eq!(contents(), kept, "rows, in the order they were written");
+        assert_eq!(LOGS.map(indexes), indexes_before);
+        for table in LOGS {
+            let references: i64 = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM pragma_foreign_key_list('{table}')"),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(references, 0, "{table} references nothing");
+        }
+        // Their keys still hold.
+        for duplicate in [
+            "INSERT INTO appointment_events (appointment_id, seq, at, action, to_status) VALUES ('a1', 2, 7, 'x', 'y')",
+            "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at) VALUES ('n1', 'u1', 'k', 'T', 'B', '/', 40)",
+            "INSERT INTO deliveries (id, idempotency_key, channel, kind, payload, status, due_at, attempts, created_at, updated_at) \
+             VALUES ('d3', 'k1', 'sms', 'k', '{}', 'scheduled', 1, 0, 1, 1)",
+            "INSERT INTO live_events (user_id, id, kind, data, at) VALUES ('u1', 1, 'message', '{}', 40)",
+        ] {
+            assert!(conn.execute(duplicate, []).is_err(), "{duplicate}");
+        }
+        // A replay and the next id still read the live stream's key.
+        for query in [chat::LIVE_EVENTS_AFTER, chat::NEXT_LIVE_EVENT_ID] {
+            let plan = query_plan(&conn, query);
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("USING") && p.contains("sqlite_autoindex_live_events_1")),
+                "{query}: {plan:?}"
+            );
+        }
+    }
+
+    /// An in-memory database with foreign keys on, at schema version `last`.
+    fn migrated_through(last: i64) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        migrate_through(&conn, last);
+        conn
+    }
+
+    /// Applies the migrations up to and including version `last`.
+    fn migrate_through(conn: &Connection, last: i64) {
+        let through: Vec<(i64, &str)> = MIGRATIONS
+            .iter()
+            .copied()
+            .filter(|(v, _)| *v <= last)
+            .collect();
+        migrate_with(conn, &through).unwrap();
     }
 
     /// What `EXPLAIN QUERY PLAN` says of `sql`, one line per step.

@@ -692,6 +692,9 @@ mod tests {
         include_str!("../../migrations/sqlite/0016_overlap_triggers.sql"),
         include_str!("../../migrations/sqlite/0017_checks_by_comparison.sql"),
         include_str!("../../migrations/sqlite/0018_live_events_in_arrival_order.sql"),
+        include_str!("../../migrations/sqlite/0019_notifications_one_index_per_user.sql"),
+        include_str!("../../migrations/sqlite/0020_appointments_without_statement_journal.sql"),
+        include_str!("../../migrations/sqlite/0021_logs_without_foreign_keys.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
