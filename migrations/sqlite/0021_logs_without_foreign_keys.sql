@@ -3,8 +3,8 @@
 -- rows and its live events) no longer declare foreign keys (SQLite).
 --
 -- Every insert into a table with a foreign key looks its parent up: a descent of
--- the users' text key, or of the appointments'. A booking wrote seven such rows,
--- and those lookups were 4.8 % of the writer's instructions (docs/BENCHMARKS.md,
+-- the users' text key, or of the appointments'. A booking's rows made about seven
+-- such lookups, 4.8 % of the writer's instructions (docs/BENCHMARKS.md,
 -- session 28). These rows are written only by the store, in the transaction of the
 -- change they record, for the people and the appointment that change has just read
 -- or written; accounts and appointments are never deleted. So they go unreferenced,
