@@ -3043,14 +3043,7 @@ mod tests {
                  ('u2', 1, 'appointment', '{}', 10), ('u1', 1, 'appointment', '{}', 10);",
         )
         .unwrap();
-        let ordered = |sql: &str| -> Vec<String> {
-            conn.prepare(sql)
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        };
+        let ordered = |sql: &str| first_column(&conn, sql);
         let contents = || {
             [
                 "SELECT appointment_id || seq || at || actor_id || action FROM appointment_events",
@@ -3073,14 +3066,7 @@ mod tests {
         assert_eq!(contents(), kept, "rows, in the order they were written");
         assert_eq!(LOGS.map(indexes), indexes_before);
         for table in LOGS {
-            let references: i64 = conn
-                .query_row(
-                    &format!("SELECT count(*) FROM pragma_foreign_key_list('{table}')"),
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert_eq!(references, 0, "{table} references nothing");
+            assert_eq!(foreign_keys(&conn, table), 0, "{table} references nothing");
         }
         // Their keys still hold.
         for duplicate in [
@@ -3121,6 +3107,26 @@ mod tests {
         migrate_with(conn, &through).unwrap();
     }
 
+    /// The first column of every row `sql` gives, as text.
+    fn first_column(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// How many foreign keys `table` declares.
+    fn foreign_keys(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(
+            &format!("SELECT count(*) FROM pragma_foreign_key_list('{table}')"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     /// What `EXPLAIN QUERY PLAN` says of `sql`, one line per step.
     fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {
         explained(conn, &format!("EXPLAIN QUERY PLAN {sql}"), 3)
@@ -3131,13 +3137,10 @@ mod tests {
     #[test]
     fn every_read_of_a_users_notifications_searches_their_one_index() {
         let conn = two_doctors_two_patients();
-        let indexes: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_index_list('notifications') WHERE origin = 'c'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let indexes = first_column(
+            &conn,
+            "SELECT name FROM pragma_index_list('notifications') WHERE origin = 'c'",
+        );
         assert_eq!(indexes, ["notifications_by_user"]);
         for query in [
             notifications::COUNT_UNREAD.to_owned(),
@@ -3170,24 +3173,15 @@ mod tests {
     #[test]
     fn a_bookings_row_is_guarded_without_a_statement_journal() {
         let conn = two_doctors_two_patients();
-        let keys: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_foreign_key_list('appointments')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
         assert_eq!(
-            keys, 0,
+            foreign_keys(&conn, "appointments"),
+            0,
             "no foreign key of appointments may abort the insert"
         );
-        let triggers: Vec<String> = conn
-            .prepare("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'appointments'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let triggers = first_column(
+            &conn,
+            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'appointments'",
+        );
         assert_eq!(triggers.len(), 4, "{triggers:?}");
         for sql in &triggers {
             assert!(
@@ -3324,13 +3318,10 @@ mod tests {
             "notifications",
             "reminder_plan",
         ] {
-            let columns: Vec<String> = conn
-                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let columns = first_column(
+                &conn,
+                &format!("SELECT name FROM pragma_table_info('{table}')"),
+            );
             assert!(!columns.is_empty(), "{table} is a table");
             let values = vec!["?"; columns.len()].join(", ");
             statements.push(format!(
