@@ -68,14 +68,7 @@ build() {
 build A "$1"
 build B "$2"
 
-if [ -n "${CLINIC:-}" ]; then
-  clinic=$CLINIC
-else
-  clinic="$work/clinic.db"
-  echo "generating the large clinic with A" >&2
-  CAREBOOK_CONFIG="$work/none.toml" CAREBOOK_MAIL_DIR="$work/mail" \
-    "$work/bin-A/carebook" demo --scale large --database "sqlite://$clinic" >/dev/null
-fi
+clinic=$(large_clinic "$work/bin-A")
 
 # Runs build $1 once on a fresh copy of the clinic; prints "req/s p99".
 run() {

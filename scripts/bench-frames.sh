@@ -38,14 +38,7 @@ trap 'stop_server_if_running; rm -rf "$work"' EXIT
 
 cargo build --release --locked -p carebook -p carebook-load >&2
 bin=${CARGO_TARGET_DIR:-target}/release
-if [ -n "${CLINIC:-}" ]; then
-  clinic=$CLINIC
-else
-  clinic="$work/clinic.db"
-  echo "generating the large clinic" >&2
-  CAREBOOK_CONFIG="$work/none.toml" CAREBOOK_MAIL_DIR="$work/mail" \
-    "$bin/carebook" demo --scale large --database "sqlite://$clinic" >/dev/null
-fi
+clinic=$(large_clinic "$bin")
 
 db="$work/run.db"
 cp "$clinic" "$db"

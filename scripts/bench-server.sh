@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Sourced by the benchmark scripts (bench.sh, bench-ab.sh, bench-chat.sh): starts and
-# stops a carebook server under load. Expects $work (a scratch folder holding an
-# empty none.toml) and sets server_pid and address.
+# Sourced by the benchmark scripts (bench.sh, bench-ab.sh, bench-chat.sh,
+# bench-frames.sh): starts and stops a carebook server under load, and finds the large
+# clinic. Expects $work (a scratch folder holding an empty none.toml) and sets
+# server_pid and address.
 
 # Starts `$1/carebook serve` over the database URL $2, on a free loopback port, with
 # the notification worker off and every rate limit off (the load comes from one
@@ -44,4 +45,19 @@ stop_server_if_running() {
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
+}
+
+# Prints the path of the large clinic's SQLite file to copy for each run: $CLINIC when
+# set (kept unchanged), else one that `$1/carebook demo --scale large` generates in
+# $work.
+large_clinic() {
+  local bin=$1
+  if [ -n "${CLINIC:-}" ]; then
+    echo "$CLINIC"
+    return
+  fi
+  echo "generating the large clinic with $bin" >&2
+  CAREBOOK_CONFIG="$work/none.toml" CAREBOOK_MAIL_DIR="$work/mail" \
+    "$bin/carebook" demo --scale large --database "sqlite://$work/clinic.db" >/dev/null
+  echo "$work/clinic.db"
 }
