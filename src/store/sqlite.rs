@@ -110,6 +110,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/sqlite/0021_logs_without_foreign_keys.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/sqlite/0022_live_stream_keyed_in_batches.sql"),
+    ),
 ];
 const MAX_GROUP: usize = 256;
 /// Reads that run at once, each on a blocking thread with a connection of its own.
@@ -328,6 +332,7 @@ impl SqliteStore {
         sync: impl FnMut() -> std::io::Result<()> + Send + 'static,
     ) -> Result<SqliteStore, StoreError> {
         let conn = open_and_migrate(path)?;
+        let live_keys = chat::LiveKeys::start(&conn)?;
         // Commits leave the WAL unflushed; the syncer flushes it before anyone is
         // answered. Checkpoints still flush the WAL before they copy it and the
         // database after.
@@ -344,7 +349,9 @@ impl SqliteStore {
         // apart: each name fits.
         thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, receiver, &syncer, &observing, progress))
+            .spawn(move || {
+                run_writer(conn, receiver, &syncer, &observing, progress, live_keys);
+            })
             .map_err(internal)?;
         Ok(SqliteStore {
             checkpointer: Mutex::new(checkpointer),
@@ -660,9 +667,21 @@ fn run_writer(
     syncer: &mpsc::Sender<Vec<Finish>>,
     observers: &Observers,
     progress: Arc<WalProgress>,
+    mut live_keys: chat::LiveKeys,
 ) {
     let mut restarts = WalRestarts::watch(&mut conn, progress);
-    while let Ok(first) = jobs.recv() {
+    loop {
+        // Idle, the writer still keys the live stream's last events now and then.
+        let first = match jobs.recv_timeout(IDLE_WRITER_WAKES_EVERY) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if live_keys.after_commit(&conn) {
+                    restarts.after_commit(&conn);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
@@ -678,8 +697,15 @@ fn run_writer(
             }
         }
         restarts.after_commit(&conn);
+        if live_keys.after_commit(&conn) {
+            restarts.after_commit(&conn);
+        }
     }
+    live_keys.finish(&conn);
 }
+
+/// How long an idle writer sleeps before it looks for live-stream keys to write.
+const IDLE_WRITER_WAKES_EVERY: Duration = Duration::from_secs(1);
 
 /// Starts the thread that makes committed groups durable and then answers them.
 ///
@@ -2153,7 +2179,7 @@ impl Tx for SqliteTx<'_> {
         let sql = format!(
             "SELECT {} FROM {} {filter} ORDER BY {} LIMIT ?",
             table.column_list(),
-            table.name,
+            exported_rows(table),
             table.key_list()
         );
         let mut statement = self.conn.prepare_cached(&sql)?;
@@ -2209,6 +2235,9 @@ impl Tx for SqliteTx<'_> {
         let table = known_table(table)?;
         self.conn
             .execute(&format!("DELETE FROM {}", table.name), [])?;
+        if table.name == "live_events" {
+            chat::delete_every_key(self.conn)?;
+        }
         self.changes.everything();
         Ok(())
     }
@@ -2228,6 +2257,8 @@ impl Tx for SqliteTx<'_> {
                 [],
             )?;
         }
+        // The copied events are keyed at once: the writer only keys its own.
+        chat::key_every_event(self.conn)?;
         Ok(())
     }
 
@@ -2239,6 +2270,15 @@ impl Tx for SqliteTx<'_> {
         )?;
         let path = std::fs::canonicalize(&file).unwrap_or_else(|_| PathBuf::from(&file));
         Ok(format!("sqlite:{}", path.display()))
+    }
+}
+
+/// Where a copy reads `table`'s rows in key order: the live stream's key is a table
+/// of its own (every event is keyed when the store opens).
+fn exported_rows(table: &Table) -> &'static str {
+    match table.name {
+        "live_events" => chat::LIVE_EVENTS_IN_KEY_ORDER,
+        _ => table.name,
     }
 }
 
@@ -3007,9 +3047,14 @@ mod tests {
         assert_stream_queries_read_its_key(&conn);
     }
 
-    /// A replay and the next live-stream id search the stream's key.
+    /// Before migration 22, a replay and the next live-stream id searched the
+    /// stream's key, the table's own.
     fn assert_stream_queries_read_its_key(conn: &Connection) {
-        for query in [chat::LIVE_EVENTS_AFTER, chat::NEXT_LIVE_EVENT_ID] {
+        for query in [
+            "SELECT user_id, id, kind, data, at FROM live_events WHERE user_id = ?1 AND id > ?2 \
+             ORDER BY id LIMIT ?3",
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM live_events WHERE user_id = ?1",
+        ] {
             let plan = query_plan(conn, query);
             assert!(
                 plan.iter()
@@ -3066,7 +3111,7 @@ mod tests {
         let kept = contents();
         let indexes_before = LOGS.map(indexes);
 
-        migrate_with(&conn, MIGRATIONS).unwrap();
+        migrate_through(&conn, 21);
 
         assert_eq!(contents(), kept, "rows, in the order they were written");
         assert_eq!(LOGS.map(indexes), indexes_before);
@@ -3085,6 +3130,222 @@ mod tests {
         }
         // A replay and the next id still read the live stream's key.
         assert_stream_queries_read_its_key(&conn);
+    }
+
+    /// Migration 22: the live stream's rows keep their order and ids; their key moves
+    /// to a table of its own, complete up to the last event.
+    #[test]
+    fn the_live_streams_key_moves_to_a_table_of_its_own() {
+        let conn = migrated_through(21);
+        conn.execute_batch(
+            "INSERT INTO live_events (user_id, id, kind, data, at) VALUES
+                 ('u2', 1, 'appointment', '{}', 10), ('u1', 1, 'appointment', '{}', 10),
+                 ('u1', 2, 'message', '{}', 20);",
+        )
+        .unwrap();
+        let contents = "SELECT user_id || id || kind || at FROM live_events ORDER BY rowid";
+        let kept = first_column(&conn, contents);
+        migrate_through(&conn, 22);
+        assert_eq!(first_column(&conn, contents), kept);
+        assert_eq!(
+            first_column(
+                &conn,
+                "SELECT k.user_id || k.id || '@' || e.at FROM live_event_keys AS k \
+                 JOIN live_events AS e ON e.rowid = k.event AND e.user_id = k.user_id AND e.id = k.id"
+            ),
+            ["u11@10", "u12@20", "u21@10"]
+        );
+        assert_eq!(
+            first_column(&conn, "SELECT CAST(through AS TEXT) FROM live_events_keyed"),
+            ["3"]
+        );
+        assert!(
+            first_column(&conn, "SELECT name FROM pragma_index_list('live_events')").is_empty(),
+            "an event is written to the table alone"
+        );
+        // Reads and the next id search the key, and the events after it by rowid.
+        chat::LiveKeys::start(&conn).unwrap();
+        for (query, uses) in [
+            (
+                chat::KEYED_LIVE_EVENTS_AFTER,
+                "USING PRIMARY KEY (user_id=? AND id>?)",
+            ),
+            (
+                chat::UNKEYED_LIVE_EVENTS_AFTER,
+                "USING INTEGER PRIMARY KEY (rowid>?)",
+            ),
+            (chat::NEXT_LIVE_EVENT_ID, "USING PRIMARY KEY (user_id=?)"),
+        ] {
+            let plan = query_plan(&conn, query);
+            assert!(plan.iter().any(|p| p.contains(uses)), "{query}: {plan:?}");
+            assert!(
+                !plan
+                    .iter()
+                    .any(|p| p.starts_with("SCAN") && p != "SCAN CONSTANT ROW"),
+                "{query}: {plan:?}"
+            );
+        }
+        // A copy pages through the stream in key order without sorting it.
+        let export = format!(
+            "SELECT user_id, id, kind, data, at FROM {} WHERE (user_id, id) > (?1, ?2) \
+             ORDER BY user_id, id LIMIT ?3",
+            chat::LIVE_EVENTS_IN_KEY_ORDER
+        );
+        let plan = query_plan(&conn, &export);
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("SEARCH k USING PRIMARY KEY")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+    }
+
+    /// Appends an event for each of `users` in a transaction of its own, as the
+    /// writer does; returns the ids.
+    fn append_live_events(conn: &Connection, users: &[&str]) -> Vec<(String, i64)> {
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut ids = Vec::new();
+        for user in users {
+            let user = UserId::new(*user);
+            let appended = SqliteTx::new(conn)
+                .append_live_event(&[&user], "message", "{}", Timestamp::UNIX_EPOCH)
+                .unwrap();
+            ids.extend(
+                appended
+                    .into_iter()
+                    .map(|(u, id)| (u.as_str().to_owned(), id)),
+            );
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        ids
+    }
+
+    /// Each user's stream as a replay reads it, and their last id.
+    fn replayed(conn: &Connection, user: &str) -> (Vec<i64>, i64) {
+        let mut tx = SqliteTx::new(conn);
+        let user = UserId::new(user);
+        let ids = tx
+            .live_events_after(&user, 0, 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        (ids, tx.last_live_event_id(&user).unwrap())
+    }
+
+    #[test]
+    fn the_live_streams_key_is_written_in_parts_and_every_read_sees_every_event_meanwhile() {
+        let conn = migrated_through(22);
+        chat::LiveKeys::start(&conn).unwrap();
+        let users = ["u1", "u2", "u3"];
+        let mut appended = Vec::new();
+        for _ in 0..3 {
+            appended.extend(append_live_events(&conn, &users));
+        }
+        appended.extend(append_live_events(&conn, &["u2"]));
+        assert_eq!(
+            appended
+                .iter()
+                .filter(|(u, _)| u == "u2")
+                .map(|(_, id)| *id)
+                .collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        let whole = || users.map(|user| replayed(&conn, user));
+        let expected = [
+            (vec![1, 2, 3], 3),
+            (vec![1, 2, 3, 4], 4),
+            (vec![1, 2, 3], 3),
+        ];
+        assert_eq!(whole(), expected, "before any key is written");
+        assert!(first_column(&conn, "SELECT user_id FROM live_event_keys").is_empty());
+
+        let through = 10;
+        let mut parts = 0;
+        loop {
+            parts += 1;
+            let finished = chat::key_part(&conn, through, 3).unwrap();
+            assert_eq!(whole(), expected, "after part {parts}");
+            let marked = first_column(&conn, "SELECT CAST(through AS TEXT) FROM live_events_keyed");
+            assert_eq!(marked, [if finished { "10" } else { "0" }]);
+            if finished {
+                break;
+            }
+        }
+        assert_eq!(parts, 4, "ten keys, three a part");
+        assert_eq!(
+            first_column(&conn, "SELECT user_id || id FROM live_event_keys"),
+            [
+                "u11", "u12", "u13", "u21", "u22", "u23", "u24", "u31", "u32", "u33"
+            ],
+            "in key order, each once"
+        );
+        assert!(first_column(&conn, "SELECT user_id FROM temp.live_pending").is_empty());
+
+        // New events go on from the keyed ones, and pruning keeps each user's last.
+        assert_eq!(append_live_events(&conn, &["u1"]), [("u1".to_owned(), 4)]);
+        let mut tx = SqliteTx::new(&conn);
+        let old = tx.live_events_to_prune(Timestamp::MAX, 100).unwrap();
+        assert_eq!(old.len(), 7, "{old:?}");
+        conn.execute_batch("BEGIN").unwrap();
+        assert_eq!(SqliteTx::new(&conn).delete_live_events(&old).unwrap(), 7);
+        conn.execute_batch("COMMIT").unwrap();
+        assert_eq!(whole(), [(vec![3, 4], 4), (vec![4], 4), (vec![3], 3)]);
+        assert_eq!(append_live_events(&conn, &["u2"]), [("u2".to_owned(), 5)]);
+    }
+
+    #[test]
+    fn a_request_rolled_back_leaves_no_gap_in_a_users_stream() {
+        let conn = migrated_through(22);
+        chat::LiveKeys::start(&conn).unwrap();
+        let user = UserId::new("u1");
+        let append = || {
+            SqliteTx::new(&conn)
+                .append_live_event(&[&user], "message", "{}", Timestamp::UNIX_EPOCH)
+                .unwrap()[0]
+                .1
+        };
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert_eq!(append(), 1);
+        conn.execute_batch("SAVEPOINT request").unwrap();
+        assert_eq!(append(), 2);
+        conn.execute_batch("ROLLBACK TO request; RELEASE request")
+            .unwrap();
+        assert_eq!(append(), 2, "the request's id is taken again");
+        conn.execute_batch("COMMIT; BEGIN IMMEDIATE").unwrap();
+        assert_eq!(append(), 3);
+        conn.execute_batch("ROLLBACK; BEGIN IMMEDIATE").unwrap();
+        assert_eq!(append(), 3, "and the whole group's");
+        conn.execute_batch("COMMIT").unwrap();
+        assert_eq!(replayed(&conn, "u1"), (vec![1, 2, 3], 3));
+    }
+
+    #[test]
+    fn the_events_a_stop_left_unkeyed_are_keyed_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.db");
+        let conn = open_and_migrate(&path).unwrap();
+        chat::LiveKeys::start(&conn).unwrap();
+        append_live_events(&conn, &["u1", "u2", "u1"]);
+        chat::key_part(&conn, 2, 1).unwrap();
+        // Killed mid-batch: the pending keys were the connection's own.
+        drop(conn);
+
+        let conn = open_and_migrate(&path).unwrap();
+        chat::LiveKeys::start(&conn).unwrap();
+        assert_eq!(
+            first_column(
+                &conn,
+                "SELECT user_id || id || '=' || event FROM live_event_keys"
+            ),
+            ["u11=1", "u12=3", "u21=2"]
+        );
+        assert_eq!(
+            first_column(&conn, "SELECT CAST(through AS TEXT) FROM live_events_keyed"),
+            ["3"]
+        );
+        assert_eq!(append_live_events(&conn, &["u1"]), [("u1".to_owned(), 3)]);
+        assert_eq!(replayed(&conn, "u1"), (vec![1, 2, 3], 3));
     }
 
     /// An in-memory database with foreign keys on, at schema version `last`.

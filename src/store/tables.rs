@@ -695,6 +695,7 @@ mod tests {
         include_str!("../../migrations/sqlite/0019_notifications_one_index_per_user.sql"),
         include_str!("../../migrations/sqlite/0020_appointments_without_statement_journal.sql"),
         include_str!("../../migrations/sqlite/0021_logs_without_foreign_keys.sql"),
+        include_str!("../../migrations/sqlite/0022_live_stream_keyed_in_batches.sql"),
     ];
     const POSTGRES: &[&str] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
@@ -822,8 +823,14 @@ mod tests {
         tables
     }
 
-    /// `own`: tables the store keeps for itself, which a copy does not carry.
-    fn check_against(sql: &[&str], own: &[&str], kind_of: fn(&str) -> Vec<Kind>) {
+    /// `own`: tables the store keeps for itself, which a copy does not carry;
+    /// `keyed_by`: tables whose key is another table's primary key.
+    fn check_against(
+        sql: &[&str],
+        own: &[&str],
+        keyed_by: &[(&str, &str)],
+        kind_of: fn(&str) -> Vec<Kind>,
+    ) {
         let created = created_tables(&sql.join("\n"));
         let names: Vec<&str> = created.iter().map(|t| t.name.as_str()).collect();
         let mut expected: Vec<&str> = TABLES
@@ -854,7 +861,11 @@ mod tests {
                 .iter()
                 .map(|(n, _)| *n)
                 .collect();
-            assert_eq!(c.primary_key, key, "primary key of {}", table.name);
+            let keyed = match keyed_by.iter().find(|(keyed, _)| *keyed == table.name) {
+                Some((_, key_table)) => created.iter().find(|c| c.name == *key_table).unwrap(),
+                None => c,
+            };
+            assert_eq!(keyed.primary_key, key, "primary key of {}", table.name);
             assert_eq!(
                 c.autoincrement, table.generated_id,
                 "generated id of {}",
@@ -876,7 +887,10 @@ mod tests {
     fn the_description_matches_the_sqlite_migration() {
         // The reminder planner's progress starts afresh in a copy (its first pass
         // plans from its own now).
-        check_against(SQLITE, &["reminder_plan"], |sql_type| match sql_type {
+        // The live stream's key is a table of its own, written in batches.
+        let own = ["reminder_plan", "live_event_keys", "live_events_keyed"];
+        let keyed_by = [("live_events", "live_event_keys")];
+        check_against(SQLITE, &own, &keyed_by, |sql_type| match sql_type {
             "TEXT" => vec![Kind::Text],
             "INTEGER" => vec![Kind::Integer, Kind::Bool],
             _ => vec![],
@@ -887,7 +901,7 @@ mod tests {
     fn the_description_matches_the_postgres_migration() {
         // And PostgreSQL's guard against double booking: an import claims afresh.
         let own = ["reminder_plan", "doctor_claims", "patient_claims"];
-        check_against(POSTGRES, &own, |sql_type| match sql_type {
+        check_against(POSTGRES, &own, &[], |sql_type| match sql_type {
             "TEXT" => vec![Kind::Text],
             "BIGINT" => vec![Kind::Integer],
             "BOOLEAN" => vec![Kind::Bool],
