@@ -3282,16 +3282,26 @@ mod tests {
         );
         assert!(first_column(&conn, "SELECT user_id FROM temp.live_pending").is_empty());
 
-        // New events go on from the keyed ones, and pruning keeps each user's last.
-        assert_eq!(append_live_events(&conn, &["u1"]), [("u1".to_owned(), 4)]);
+        // New events go on from the keyed ones; pruning takes keyed and pending
+        // events alike and keeps each user's last.
+        assert_eq!(
+            append_live_events(&conn, &["u1", "u1"]),
+            [("u1".to_owned(), 4), ("u1".to_owned(), 5)]
+        );
         let mut tx = SqliteTx::new(&conn);
         let old = tx.live_events_to_prune(Timestamp::MAX, 100).unwrap();
-        assert_eq!(old.len(), 7, "{old:?}");
+        assert_eq!(old.len(), 9, "{old:?}");
+        assert!(old.contains(&(UserId::new("u1"), 4)), "{old:?}");
         conn.execute_batch("BEGIN").unwrap();
-        assert_eq!(SqliteTx::new(&conn).delete_live_events(&old).unwrap(), 7);
+        assert_eq!(SqliteTx::new(&conn).delete_live_events(&old).unwrap(), 9);
         conn.execute_batch("COMMIT").unwrap();
-        assert_eq!(whole(), [(vec![3, 4], 4), (vec![4], 4), (vec![3], 3)]);
+        assert_eq!(whole(), [(vec![5], 5), (vec![4], 4), (vec![3], 3)]);
+        assert_eq!(
+            first_column(&conn, "SELECT user_id || id FROM temp.live_pending"),
+            ["u15"]
+        );
         assert_eq!(append_live_events(&conn, &["u2"]), [("u2".to_owned(), 5)]);
+        assert_eq!(append_live_events(&conn, &["u1"]), [("u1".to_owned(), 6)]);
     }
 
     #[test]

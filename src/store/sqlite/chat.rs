@@ -354,12 +354,17 @@ impl ChatTx for SqliteTx<'_> {
         before: jiff::Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<(UserId, i64)>> {
-        // Oldest first, among the keyed events; each user's last event stays, so
-        // that their next id goes on from it.
+        // Oldest first; each user's last event stays (keyed or not), so that their
+        // next id goes on from it and the newest row, whose rowid SQLite would
+        // hand out again, is never deleted.
         let keyed_through = last_keyed_event(self.conn)?;
         let mut statement = self.conn.prepare_cached(
-            "SELECT user_id, id FROM live_events AS e WHERE rowid <= ?3 AND at < ?1 \
-             AND id < (SELECT MAX(id) FROM live_event_keys WHERE user_id = e.user_id) LIMIT ?2",
+            "WITH unkeyed (user_id, last) AS MATERIALIZED \
+                 (SELECT user_id, MAX(id) FROM live_events WHERE rowid > ?3 GROUP BY user_id) \
+             SELECT user_id, id FROM live_events AS e WHERE at < ?1 AND id < max(\
+                 coalesce((SELECT last FROM unkeyed WHERE user_id = e.user_id), 0), \
+                 coalesce((SELECT MAX(id) FROM live_event_keys WHERE user_id = e.user_id), 0)) \
+             LIMIT ?2",
         )?;
         let rows = statement.query_map(params![ms(before), limit, keyed_through], |row| {
             Ok((UserId::new(row.get::<_, String>(0)?), row.get(1)?))
@@ -368,22 +373,35 @@ impl ChatTx for SqliteTx<'_> {
     }
 
     fn delete_live_events(&mut self, events: &[(UserId, i64)]) -> StoreResult<u64> {
-        // Only keyed events are pruned: an event still pending keeps its row.
+        let keyed_through = last_keyed_event(self.conn)?;
         let mut deleted = 0;
         for (user, id) in events {
-            let event: Option<i64> = self
+            let keyed: Option<i64> = self
                 .conn
                 .prepare_cached(
                     "DELETE FROM live_event_keys WHERE user_id = ?1 AND id = ?2 RETURNING event",
                 )?
                 .query_row(params![user.as_str(), id], |row| row.get(0))
                 .optional()?;
-            if let Some(event) = event {
-                deleted += self
+            deleted += match keyed {
+                Some(event) => self
                     .conn
                     .prepare_cached("DELETE FROM live_events WHERE rowid = ?1")?
-                    .execute([event])? as u64;
-            }
+                    .execute([event])?,
+                // Not keyed yet: among the last events, and its key pending.
+                None => {
+                    self.conn
+                        .prepare_cached(
+                            "DELETE FROM temp.live_pending WHERE user_id = ?1 AND id = ?2",
+                        )?
+                        .execute(params![user.as_str(), id])?;
+                    self.conn
+                        .prepare_cached(
+                            "DELETE FROM live_events WHERE rowid > ?3 AND user_id = ?1 AND id = ?2",
+                        )?
+                        .execute(params![user.as_str(), id, keyed_through])?
+                }
+            } as u64;
         }
         Ok(deleted)
     }
