@@ -306,7 +306,44 @@ fn verify(path: &std::path::Path, acknowledged: &[Booked], since_ms: i64) -> usi
         )
         .expect("overlaps");
     assert_eq!(overlapping, 0, "double bookings");
+    verify_live_streams(&conn);
     rows.len()
+}
+
+/// Every user's live stream is numbered 1, 2, 3... without a gap or an id taken
+/// twice, across the kills and restarts (its key is written in batches and a kill
+/// loses the pending ones), and the key table agrees with the rows up to where it
+/// says it is complete.
+fn verify_live_streams(conn: &Connection) {
+    let (users, broken): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), coalesce(sum(n != last OR first != 1 OR distinct_ids != n), 0) FROM \
+             (SELECT count(*) AS n, min(id) AS first, max(id) AS last, count(DISTINCT id) AS distinct_ids \
+              FROM live_events GROUP BY user_id)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("streams");
+    assert!(users > 0, "bookings write to their people's live streams");
+    assert_eq!(broken, 0, "streams with a gap or a repeated id");
+    let wrong_keys: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM live_event_keys AS k LEFT JOIN live_events AS e ON e.rowid = k.event \
+             WHERE e.user_id IS NOT k.user_id OR e.id IS NOT k.id",
+            [],
+            |row| row.get(0),
+        )
+        .expect("keys");
+    assert_eq!(wrong_keys, 0, "keys pointing at another event or at none");
+    let unkeyed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM live_events AS e WHERE rowid <= (SELECT through FROM live_events_keyed) \
+             AND NOT EXISTS (SELECT 1 FROM live_event_keys AS k WHERE k.user_id = e.user_id AND k.id = e.id)",
+            [],
+            |row| row.get(0),
+        )
+        .expect("keyed");
+    assert_eq!(unkeyed, 0, "events marked keyed without a key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
