@@ -675,7 +675,8 @@ fn run_writer(
         let first = match jobs.recv_timeout(IDLE_WRITER_WAKES_EVERY) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if live_keys.after_commit(&conn) {
+                // Nobody waits: the whole batch at once.
+                while live_keys.after_commit(&conn) {
                     restarts.after_commit(&conn);
                 }
                 continue;
@@ -2410,6 +2411,54 @@ mod tests {
                 CHECKPOINT_SOON
             );
         }
+    }
+
+    /// The store's writer keys the live stream by itself, in a batch once it has
+    /// waited its interval, also when no more writes come.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_keys_the_live_stream_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let store = SqliteStore::open(&path).unwrap();
+        for n in 0..5 {
+            let ids = store
+                .write(move |tx| {
+                    let (patient, doctor) = (UserId::new("p1"), UserId::new(format!("d{n}")));
+                    tx.append_live_event(
+                        &[&patient, &doctor],
+                        "appointment",
+                        "{}",
+                        Timestamp::UNIX_EPOCH,
+                    )
+                })
+                .await
+                .unwrap();
+            assert_eq!(ids[1], (UserId::new("p1"), n + 1));
+        }
+        let watcher = Connection::open(&path).unwrap();
+        let keyed = || -> (i64, i64) {
+            watcher
+                .query_row(
+                    "SELECT (SELECT through FROM live_events_keyed), (SELECT count(*) FROM live_event_keys)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        let waited = Instant::now();
+        while keyed() != (10, 10) {
+            assert!(
+                waited.elapsed() < Duration::from_secs(20),
+                "not keyed: {:?}",
+                keyed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let replayed = store
+            .read(|tx| tx.live_events_after(&UserId::new("p1"), 2, 10))
+            .await
+            .unwrap();
+        assert_eq!(replayed.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 4, 5]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -507,7 +507,10 @@ impl LiveKeys {
                 true
             }
             Err(error) => {
+                // Tried again with the next batch, not after every commit: meanwhile
+                // the events are read from the table's unkeyed stretch.
                 let _ = conn.execute_batch("ROLLBACK");
+                self.batch_through = None;
                 tracing::error!(%error, "live stream: could not write a batch of keys; it is tried again");
                 false
             }
