@@ -473,15 +473,15 @@ impl LiveKeys {
     /// Writes one part of the current batch, or starts a batch if one is due.
     /// Says whether it committed anything.
     pub(super) fn after_commit(&mut self, conn: &Connection) -> bool {
-        self.key_part(conn, false)
+        self.next_part(conn, false)
     }
 
     /// Keys every pending event (the store is closing).
     pub(super) fn finish(mut self, conn: &Connection) {
-        while self.key_part(conn, true) {}
+        while self.next_part(conn, true) {}
     }
 
-    fn key_part(&mut self, conn: &Connection, now: bool) -> bool {
+    fn next_part(&mut self, conn: &Connection, now: bool) -> bool {
         if self.batch_through.is_none() {
             if !now && self.batch_started.elapsed() < LIVE_KEY_BATCH_EVERY {
                 return false;
@@ -565,44 +565,34 @@ fn newest_pending_event(conn: &Connection) -> rusqlite::Result<Option<i64>> {
 }
 
 /// Moves the first `part` pending keys (in key order) of the events up to `through`
-/// into the key table, in a transaction of its own; the part that leaves none
-/// behind also marks them all keyed. Says whether the batch is finished.
+/// into the key table, in a transaction of its own; a part shorter than `part` is
+/// the last and also marks them all keyed. Says whether the batch is finished.
 pub(super) fn key_part(conn: &Connection, through: i64, part: i64) -> rusqlite::Result<bool> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    // The first key of the next part, if any: this part ends before it.
-    let next: Option<(String, i64)> = conn
+    // The last key of this part: the part is every pending key up to it.
+    let last: Option<(String, i64)> = conn
         .prepare_cached(
-            "SELECT user_id, id FROM temp.live_pending WHERE event <= ?1 \
-             ORDER BY user_id, id LIMIT 1 OFFSET ?2",
+            "SELECT user_id, id FROM (SELECT user_id, id FROM temp.live_pending WHERE event <= ?1 \
+             ORDER BY user_id, id LIMIT ?2) ORDER BY user_id DESC, id DESC LIMIT 1",
         )?
         .query_row(params![through, part], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    let finished = next.is_none();
-    let moved = match &next {
-        Some((user, id)) => {
-            conn.prepare_cached(
-                "INSERT INTO live_event_keys (user_id, id, event) \
-                 SELECT user_id, id, event FROM temp.live_pending \
-                 WHERE event <= ?1 AND (user_id, id) < (?2, ?3) ORDER BY user_id, id",
+    let mut moved = 0;
+    if let Some((user, id)) = last {
+        conn.prepare_cached(
+            "INSERT INTO live_event_keys (user_id, id, event) \
+             SELECT user_id, id, event FROM temp.live_pending \
+             WHERE event <= ?1 AND (user_id, id) <= (?2, ?3) ORDER BY user_id, id",
+        )?
+        .execute(params![through, user, id])?;
+        moved = conn
+            .prepare_cached(
+                "DELETE FROM temp.live_pending WHERE event <= ?1 AND (user_id, id) <= (?2, ?3)",
             )?
             .execute(params![through, user, id])?;
-            conn.prepare_cached(
-                "DELETE FROM temp.live_pending WHERE event <= ?1 AND (user_id, id) < (?2, ?3)",
-            )?
-            .execute(params![through, user, id])?
-        }
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO live_event_keys (user_id, id, event) \
-                 SELECT user_id, id, event FROM temp.live_pending \
-                 WHERE event <= ?1 ORDER BY user_id, id",
-            )?
-            .execute([through])?;
-            conn.prepare_cached("DELETE FROM temp.live_pending WHERE event <= ?1")?
-                .execute([through])?
-        }
-    };
-    debug_assert!(moved > 0 || finished);
+    }
+    // A short part is the batch's last.
+    let finished = (moved as i64) < part;
     if finished {
         conn.prepare_cached("UPDATE live_events_keyed SET through = max(through, ?1)")?
             .execute([through])?;
